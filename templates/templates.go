@@ -1,0 +1,68 @@
+// Package templates renders email bodies: one HTML and one plain-text template
+// per email type, inside a shared layout that applies the partner's branding.
+//
+// Templates are embedded and parsed once at start-up (Parse fails fast on any
+// error). HTML goes through html/template, so row values are escaped.
+package templates
+
+import "github.com/portalmail/portalmail/schemas/cdc"
+
+// Branding is the partner's look and sender identity (partners.brand_name,
+// logo_url, primary_color, from_name, reply_to). Empty fields fall back to
+// DefaultBranding.
+type Branding struct {
+	BrandName    string
+	LogoURL      string
+	PrimaryColor string
+	FromName     string
+	ReplyTo      string
+}
+
+// DefaultBranding is the neutral look used where the partner has none.
+var DefaultBranding = Branding{BrandName: "Pexip", PrimaryColor: "#0A2240", FromName: "Pexip"}
+
+// BrandingOf returns the branding of a partner row, falling back field by
+// field to DefaultBranding (a nil row gives DefaultBranding).
+func BrandingOf(partner cdc.Row) Branding {
+	b := Branding{
+		BrandName:    partner.Str("brand_name"),
+		LogoURL:      partner.Str("logo_url"),
+		PrimaryColor: partner.Str("primary_color"),
+		FromName:     partner.Str("from_name"),
+		ReplyTo:      partner.Str("reply_to"),
+	}
+	if b.BrandName == "" {
+		b.BrandName = DefaultBranding.BrandName
+	}
+	if b.PrimaryColor == "" {
+		b.PrimaryColor = DefaultBranding.PrimaryColor
+	}
+	if b.FromName == "" {
+		b.FromName = b.BrandName
+	}
+	return b
+}
+
+// Data is what a subject or body template sees.
+type Data struct {
+	// Type is the email type id; Subject the rendered subject.
+	Type    string
+	Subject string
+	Brand   Branding
+	// Entity is the row image that caused the email; Previous the image before
+	// it (nil for creates and timers).
+	Entity   cdc.Row
+	Previous cdc.Row
+	// Company and Partner are the referenced rows (nil where not applicable);
+	// User is the ordering portal user for order emails.
+	Company cdc.Row
+	Partner cdc.Row
+	User    cdc.Row
+	// Subscription is the interop subscription of a usage sample.
+	Subscription cdc.Row
+	// Days is X of "expires in X days" / reminders; Percent is X of usage.
+	Days    int
+	Percent int
+	// Link is the call-to-action URL, "" when the type has none.
+	Link string
+}
