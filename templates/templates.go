@@ -22,25 +22,19 @@ type Branding struct {
 var DefaultBranding = Branding{BrandName: "Pexip", PrimaryColor: "#0A2240", FromName: "Pexip"}
 
 // BrandingOf returns the branding of a partner row, falling back field by
-// field to DefaultBranding (a nil row gives DefaultBranding).
+// field to DefaultBranding (a nil row gives DefaultBranding). The primary
+// colour must be a hex colour ("#1a2b3c" or "#abc"; anything else, which could
+// inject CSS, gives the default), the logo an absolute http(s) URL (else none),
+// and the names and reply-to address are passed through SanitizeHeader. The
+// from name falls back to the brand name.
 func BrandingOf(partner cdc.Row) Branding {
-	b := Branding{
+	return normalize(Branding{
 		BrandName:    partner.Str("brand_name"),
 		LogoURL:      partner.Str("logo_url"),
 		PrimaryColor: partner.Str("primary_color"),
 		FromName:     partner.Str("from_name"),
 		ReplyTo:      partner.Str("reply_to"),
-	}
-	if b.BrandName == "" {
-		b.BrandName = DefaultBranding.BrandName
-	}
-	if b.PrimaryColor == "" {
-		b.PrimaryColor = DefaultBranding.PrimaryColor
-	}
-	if b.FromName == "" {
-		b.FromName = b.BrandName
-	}
-	return b
+	})
 }
 
 // Data is what a subject or body template sees.

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// flags wraps a FlagSet whose every flag defaults to an environment variable
+// PORTALMAIL_<NAME>. Malformed environment values are collected as errors.
+type flags struct {
+	*flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func newFlags(name, synopsis string, env *environ) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	f := &flags{FlagSet: fs, getenv: env.getenv}
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: portalmail %s\n\n", synopsis)
+		printDefaults(out, fs)
+	}
+	return f
+}
+
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(fl *flag.Flag) {
+		name, usage := flag.UnquoteUsage(fl)
+		fmt.Fprintf(w, "  --%s %s\n    \t%s (env %s", fl.Name, name, usage, envName(fl.Name))
+		if fl.DefValue != "" {
+			fmt.Fprintf(w, ", default %q", fl.DefValue)
+		}
+		fmt.Fprintln(w, ")")
+	})
+}
+
+func envName(flagName string) string {
+	return "PORTALMAIL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (f *flags) env(name, def string) string {
+	if v := f.getenv(envName(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (f *flags) String(p *string, name, def, usage string) {
+	f.StringVar(p, name, f.env(name, def), usage)
+}
+
+func (f *flags) Int(p *int, name string, def int, usage string) {
+	v := def
+	if s := f.getenv(envName(name)); s != "" {
+		if _, err := fmt.Sscan(s, &v); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not an integer", envName(name), s))
+		}
+	}
+	f.IntVar(p, name, v, usage)
+}
+
+func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	v := def
+	if s := f.getenv(envName(name)); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %v", envName(name), s, err))
+		}
+		v = d
+	}
+	f.DurationVar(p, name, v, usage)
+}
+
+func (f *flags) Bool(p *bool, name string, def bool, usage string) {
+	v := def
+	if s := f.getenv(envName(name)); s != "" {
+		v = s == "1" || strings.EqualFold(s, "true") || strings.EqualFold(s, "yes")
+	}
+	f.BoolVar(p, name, v, usage)
+}
+
+// parse parses args and returns environment errors first.
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(f.Args(), " "))
+	}
+	if len(f.errs) > 0 {
+		return fmt.Errorf("bad environment: %v", f.errs)
+	}
+	return nil
+}

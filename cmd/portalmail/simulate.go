@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/simulate"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state"
+	"github.com/portalmail/portalmail/templates"
+)
+
+// SimulateConfig configures `portalmail simulate`.
+type SimulateConfig struct {
+	Input    string
+	Until    string
+	RedisURL string
+	Engine   EngineConfig
+}
+
+func runSimulate(ctx context.Context, env *environ, args []string) error {
+	var c SimulateConfig
+	f := newFlags("simulate", "simulate --input FILE [--until TIME] [flags]", env)
+	f.String(&c.Input, "input", "", "file of CDC records, JSON lines {\"topic\",\"key\",\"value\"} (- for stdin)")
+	f.String(&c.Until, "until", "", "run the simulated clock on to this time after the input (RFC 3339 or YYYY-MM-DD)")
+	f.String(&c.RedisURL, "redis-url", "", "Redis to keep state in (default: an embedded, empty Redis)")
+	c.Engine.register(f)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	var errs []error
+	if c.Input == "" {
+		errs = append(errs, errors.New("--input is required"))
+	}
+	var until time.Time
+	if c.Until != "" {
+		t, ok := cdc.ParseTime(c.Until)
+		if !ok {
+			errs = append(errs, fmt.Errorf("--until %q is not a time (RFC 3339 or YYYY-MM-DD)", c.Until))
+		}
+		until = t
+	}
+	engCfg, err := c.Engine.engine()
+	if err := errors.Join(append(errs, err)...); err != nil {
+		return err
+	}
+
+	in := env.stdin
+	if c.Input != "-" {
+		file, err := os.Open(c.Input)
+		if err != nil {
+			return fmt.Errorf("open input: %w", err)
+		}
+		defer file.Close()
+		in = file
+	}
+
+	rc, closeRedis, err := openRedis(ctx, c.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	tmpl, err := templates.Parse()
+	if err != nil {
+		return err
+	}
+	eng, err := processor.New(catalog.Default(), state.New(rc, state.Options{}), tmpl, engCfg)
+	if err != nil {
+		return err
+	}
+	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix})
+	out, errOut := json.NewEncoder(env.stdout), json.NewEncoder(env.stderr)
+	return simulate.Run(ctx, eng, dec, in, until, simulate.Sink{
+		Email: func(e simulate.Email) error { return out.Encode(e) },
+		DeadLetter: func(d simulate.DeadLetter) error {
+			return errOut.Encode(struct {
+				DLQ simulate.DeadLetter `json:"dlq"`
+			}{d})
+		},
+	})
+}
+
+// openRedis connects to url, or starts an embedded Redis when url is empty.
+func openRedis(ctx context.Context, url string) (redis.UniversalClient, func(), error) {
+	if url == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		return c, func() { c.Close(); mr.Close() }, nil
+	}
+	c, err := state.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Close() }, nil
+}

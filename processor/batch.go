@@ -1,0 +1,401 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"time"
+
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/templates"
+)
+
+// batch collects the work of one Apply or Fire and resolves it with a fixed
+// number of state round trips: rows (up to three levels), bands, emitted keys,
+// writes.
+type batch struct {
+	e       *Engine
+	now     time.Time
+	intents []intent
+	samples []sample
+	timers  []firedTimer
+	rows    map[RowRef]cdc.Row
+	writes  Writes
+	commit  Commit
+	jobs    []schemas.EmailJob
+	dlq     []DeadLetter
+}
+
+type firedTimer struct {
+	ref TimerRef
+	m   timerMember
+}
+
+func newBatch(e *Engine, now time.Time) *batch {
+	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}}
+}
+
+func (b *batch) add(in intent) { b.intents = append(b.intents, in) }
+
+// retryParked queues a parked intent (or sample) whose row has arrived.
+func (b *batch) retryParked(p Parked) {
+	var in intent
+	dec := json.NewDecoder(bytes.NewReader(p.Data))
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		b.dlq = append(b.dlq, DeadLetter{Cause: cdc.Cause{Topic: p.Set, Partition: -1, Offset: -1},
+			Reason: fmt.Sprintf("parked intent %s unreadable: %v", p.Key, err), Value: p.Data})
+		b.commit.Unpark = append(b.commit.Unpark, p)
+		return
+	}
+	in.from = &p
+	if in.Type == "" {
+		b.samples = append(b.samples, sample{in: in})
+		return
+	}
+	b.add(in)
+}
+
+// fetch reads the refs not read yet, in one round trip.
+func (b *batch) fetch(ctx context.Context, want []RowRef) error {
+	var refs []RowRef
+	seen := map[RowRef]bool{}
+	for _, r := range want {
+		if r.ID == "" || seen[r] {
+			continue
+		}
+		if _, done := b.rows[r]; done {
+			continue
+		}
+		seen[r] = true
+		refs = append(refs, r)
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	rows, err := b.e.st.Rows(ctx, refs)
+	if err != nil {
+		return fmt.Errorf("read %d rows: %w", len(refs), err)
+	}
+	for i, r := range refs {
+		b.rows[r] = rows[i]
+	}
+	return nil
+}
+
+func companyID(in intent) string {
+	if in.Table == cdc.Companies {
+		return in.ID
+	}
+	return in.Next.Str("company_id")
+}
+
+// firstRefs are the rows an intent needs before its partner can be known.
+func (b *batch) firstRefs(in intent) []RowRef {
+	refs := []RowRef{{cdc.Companies, companyID(in)}}
+	if in.Table == cdc.PortalUsers || in.Table == cdc.Companies {
+		refs = append(refs, RowRef{cdc.Partners, in.Next.Str("partner_id")})
+	}
+	if t, ok := b.e.types[in.Type]; ok && hasRole(t.Recipients, catalog.RoleOrderingUser) {
+		refs = append(refs, RowRef{cdc.PortalUsers, in.Next.Str("updated_by_user_id")})
+	}
+	if in.Table == cdc.CVIUsage {
+		refs = append(refs, RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")})
+	}
+	return refs
+}
+
+func hasRole(r catalog.Recipients, role catalog.Role) bool {
+	for _, x := range r.Roles {
+		if x == role {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve finds an intent's rows, or the first missing one.
+func (b *batch) resolve(in intent) (refs, *RowRef) {
+	var r refs
+	var missing *RowRef
+	need := func(ref RowRef) cdc.Row {
+		if ref.ID == "" {
+			return nil
+		}
+		row := b.rows[ref]
+		if row == nil && missing == nil {
+			missing = &ref
+		}
+		return row
+	}
+	if in.Table == cdc.Companies {
+		r.company = in.Next
+	} else {
+		r.company = need(RowRef{cdc.Companies, companyID(in)})
+	}
+	partnerID := r.company.Str("partner_id")
+	if partnerID == "" {
+		partnerID = in.Next.Str("partner_id")
+	}
+	r.partner = need(RowRef{cdc.Partners, partnerID})
+	if t, ok := b.e.types[in.Type]; ok && hasRole(t.Recipients, catalog.RoleOrderingUser) {
+		r.user = need(RowRef{cdc.PortalUsers, in.Next.Str("updated_by_user_id")})
+	}
+	if in.Table == cdc.CVIUsage {
+		r.subscription = b.rows[RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")}]
+	}
+	return r, missing
+}
+
+// park parks in on the missing row (keeping its first deadline).
+func (b *batch) park(in intent, on RowRef) {
+	if in.Deadline.IsZero() {
+		in.Deadline = b.now.Add(b.e.cfg.ParkFor)
+	}
+	if in.from != nil && in.from.On == on {
+		return // still waiting for the same row: it stays parked
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
+		b.dlq = append(b.dlq, DeadLetter{Cause: in.dlqCause(), Reason: fmt.Sprintf("park %s: %v", in.base(), err)})
+		return
+	}
+	b.writes.Park = append(b.writes.Park, Parked{On: on, Key: in.base(), Data: data, Set: in.Set, Deadline: in.Deadline})
+	if in.from != nil {
+		b.commit.Unpark = append(b.commit.Unpark, *in.from)
+	}
+}
+
+// finish resolves everything collected into jobs, dead letters and writes.
+func (b *batch) finish(ctx context.Context) error {
+	if err := b.fireTimers(ctx); err != nil {
+		return err
+	}
+	var first []RowRef
+	for _, in := range b.intents {
+		first = append(first, b.firstRefs(in)...)
+	}
+	for _, s := range b.samples {
+		first = append(first, b.firstRefs(s.in)...)
+	}
+	if err := b.fetch(ctx, first); err != nil {
+		return err
+	}
+	if err := b.band(ctx); err != nil {
+		return err
+	}
+	var partners []RowRef
+	for _, in := range b.intents {
+		if id := b.rows[RowRef{cdc.Companies, companyID(in)}].Str("partner_id"); id != "" {
+			partners = append(partners, RowRef{cdc.Partners, id})
+		}
+	}
+	if err := b.fetch(ctx, partners); err != nil {
+		return err
+	}
+	if err := b.build(ctx); err != nil {
+		return err
+	}
+	if err := b.e.st.Write(ctx, b.writes); err != nil {
+		return fmt.Errorf("write timers and parked intents: %w", err)
+	}
+	return nil
+}
+
+// fireTimers re-checks fired timers against their rows as they are now and
+// turns the ones that still apply into intents.
+func (b *batch) fireTimers(ctx context.Context) error {
+	if len(b.timers) == 0 {
+		return nil
+	}
+	var refs []RowRef
+	for _, ft := range b.timers {
+		refs = append(refs, RowRef{ft.m.Table, ft.m.ID})
+	}
+	if err := b.fetch(ctx, refs); err != nil {
+		return err
+	}
+	for _, ft := range b.timers {
+		t, ok := b.e.types[ft.m.Type]
+		tm, isTimer := t.Trigger.(catalog.Timer)
+		if !ok || !isTimer {
+			b.dlq = append(b.dlq, DeadLetter{Cause: timerCause(ft.ref.Set), Reason: "timer of unknown type " + string(ft.m.Type), Value: []byte(ft.ref.Member)})
+			continue
+		}
+		row := b.rows[RowRef{ft.m.Table, ft.m.ID}]
+		due, ok := b.e.due(tm, ft.m.Days, row)
+		if !ok || !due.Equal(ft.ref.Due) {
+			continue // re-check failed: dropped (acked)
+		}
+		b.add(intent{
+			Type: ft.m.Type, Table: ft.m.Table, ID: ft.m.ID,
+			Cause: "due:" + ft.ref.Due.UTC().Format(time.RFC3339), Position: 0,
+			Next: row, Days: ft.m.Days,
+			Src: schemas.Cause{Topic: ft.ref.Set, Partition: -1, Offset: -1, Op: "timer",
+				SourceTime: ft.ref.Due, Table: ft.m.Table, EntityID: ft.m.ID},
+			Set: ft.ref.Set,
+		})
+	}
+	return nil
+}
+
+// band evaluates the usage samples against their bands.
+func (b *batch) band(ctx context.Context) error {
+	if len(b.samples) == 0 {
+		return nil
+	}
+	var todo []intent
+	var bs []BandSample
+	for _, s := range b.samples {
+		th, byLevel := b.e.thresholdTypes(s.in.Table)
+		if len(byLevel) == 0 {
+			continue
+		}
+		subRef := RowRef{th.CapacityTable, s.in.Next.Str(th.CapacityRef)}
+		sub := b.rows[subRef]
+		if sub == nil {
+			b.park(s.in, subRef)
+			continue
+		}
+		pct, ok := percent(th, s.in.Next, sub)
+		if !ok {
+			if s.in.from != nil {
+				b.commit.Unpark = append(b.commit.Unpark, *s.in.from)
+			}
+			continue
+		}
+		s.in.Percent = pct
+		todo = append(todo, s.in)
+		bs = append(bs, BandSample{Key: subRef.ID, Position: s.in.Position, Percent: pct})
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	res, err := b.e.st.Bands(ctx, b.e.cfg.Bands, bs)
+	if err != nil {
+		return fmt.Errorf("evaluate %d usage samples: %w", len(bs), err)
+	}
+	for i, in := range todo {
+		_, byLevel := b.e.thresholdTypes(in.Table)
+		var t *entry
+		switch {
+		case res[i].Over:
+			t = byLevel[catalog.LevelOver]
+		case res[i].Usage:
+			t = byLevel[catalog.LevelUsage]
+		}
+		if t == nil {
+			if in.from != nil {
+				b.commit.Unpark = append(b.commit.Unpark, *in.from)
+			}
+			continue
+		}
+		in.Type = t.ID
+		b.add(in)
+	}
+	return nil
+}
+
+// pending is one intent resolved to recipients, waiting for the emitted check.
+type pending struct {
+	in   intent
+	t    *entry
+	r    refs
+	to   []schemas.Recipient
+	keys []string
+}
+
+// build resolves intents to recipients, drops keys already emitted, renders
+// and emits jobs.
+func (b *batch) build(ctx context.Context) error {
+	var ps []pending
+	var keys []string
+	seen := map[string]bool{}
+	for _, in := range b.intents {
+		t := b.e.types[in.Type]
+		r, missing := b.resolve(in)
+		if missing != nil {
+			b.park(in, *missing)
+			continue
+		}
+		if in.from != nil {
+			b.commit.Unpark = append(b.commit.Unpark, *in.from)
+		}
+		p := pending{in: in, t: t, r: r}
+		for _, to := range recipients(t.EmailType, in, r) {
+			k := jobKey(in.base(), to.Address)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			p.to = append(p.to, to)
+			p.keys = append(p.keys, k)
+			keys = append(keys, k)
+		}
+		if len(p.to) > 0 {
+			ps = append(ps, p)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	emitted, err := b.e.st.Emitted(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("check %d emitted keys: %w", len(keys), err)
+	}
+	done := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		done[k] = emitted[i]
+	}
+	for _, p := range ps {
+		b.emit(p, done)
+	}
+	return nil
+}
+
+// emit renders one intent and appends a job per recipient not yet emitted.
+func (b *batch) emit(p pending, done map[string]bool) {
+	fresh := false
+	for _, k := range p.keys {
+		fresh = fresh || !done[k]
+	}
+	if !fresh {
+		return
+	}
+	brand := templates.BrandingOf(p.r.partner)
+	d := templates.Data{
+		Type: string(p.t.ID), Brand: brand,
+		Entity: p.in.Next, Previous: p.in.Prev,
+		Company: p.r.company, Partner: p.r.partner, User: p.r.user, Subscription: p.r.subscription,
+		Days: p.in.Days, Percent: p.in.Percent, Link: b.e.link(p.t, p.in.Next),
+	}
+	var subj bytes.Buffer
+	if err := p.t.subject.Execute(&subj, d); err != nil {
+		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render subject of %s: %v", p.t.ID, err)})
+		return
+	}
+	d.Subject = templates.SanitizeHeader(subj.String())
+	html, text, err := b.e.r.Render(p.t.Template, d)
+	if err != nil {
+		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
+		return
+	}
+	from := (&mail.Address{Name: templates.SanitizeHeader(brand.FromName), Address: b.e.cfg.FromAddress}).String()
+	for i, to := range p.to {
+		if done[p.keys[i]] {
+			continue
+		}
+		b.jobs = append(b.jobs, schemas.EmailJob{
+			Key: p.keys[i], Type: string(p.t.ID), Section: string(p.t.Section),
+			CompanyID: companyID(p.in), To: to, From: from, ReplyTo: templates.SanitizeHeader(brand.ReplyTo),
+			Subject: d.Subject, HTML: html, Text: text,
+			Tags:  []string{string(p.t.ID), string(p.t.Section)},
+			Cause: p.in.Src, CreatedAt: b.now,
+		})
+		b.commit.Emitted = append(b.commit.Emitted, p.keys[i])
+	}
+}

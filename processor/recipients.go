@@ -1,0 +1,90 @@
+package processor
+
+import (
+	"net/mail"
+	"strings"
+
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
+)
+
+// refs are the rows an intent's recipients and branding are resolved from.
+type refs struct {
+	company, partner, user, subscription cdc.Row
+}
+
+// recipients evaluates a recipient policy: one recipient per distinct address
+// (case-insensitive), in role order; invalid or empty addresses are skipped.
+func recipients(t catalog.EmailType, in intent, r refs) []schemas.Recipient {
+	var out []schemas.Recipient
+	seen := map[string]bool{}
+	add := func(role catalog.Role, addr, name string) {
+		addr = strings.TrimSpace(addr)
+		if addr == "" {
+			return
+		}
+		parsed, err := mail.ParseAddress(addr)
+		if err != nil {
+			return
+		}
+		key := strings.ToLower(parsed.Address)
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		if name == "" {
+			name = parsed.Name
+		}
+		out = append(out, schemas.Recipient{Address: parsed.Address, Name: name, Role: string(role)})
+	}
+	addAll := func(role catalog.Role, list []string) {
+		for _, a := range list {
+			add(role, a, "")
+		}
+	}
+	optedIn := func(row cdc.Row) bool { return contains(row.Strings("optional_notifications"), string(t.Section)) }
+	for _, role := range t.Recipients.Roles {
+		switch role {
+		case catalog.RolePartner:
+			add(role, r.partner.Str("contact_email"), r.partner.Str("name"))
+		case catalog.RolePartnerOptional:
+			if optedIn(r.partner) {
+				add(role, r.partner.Str("contact_email"), r.partner.Str("name"))
+			}
+		case catalog.RoleCustomer:
+			add(role, r.company.Str("contact_email"), r.company.Str("name"))
+		case catalog.RoleCustomerOptional:
+			if optedIn(r.company) {
+				add(role, r.company.Str("contact_email"), r.company.Str("name"))
+			}
+		case catalog.RoleEndUser:
+			add(role, in.Next.Str("email"), in.Next.Str("display_name"))
+		case catalog.RolePortalUser:
+			add(role, in.Next.Str("email"), in.Next.Str("full_name"))
+		case catalog.RoleOrderingUser:
+			add(role, r.user.Str("email"), r.user.Str("full_name"))
+		case catalog.RolePartnerAM:
+			if t.Recipients.SkipPartnerAMIfResellerUnderDistributor && resellerUnderDistributor(r.partner) {
+				continue
+			}
+			add(role, r.company.Str("partner_account_manager_email"), "")
+		case catalog.RolePexipAM:
+			add(role, r.company.Str("pexip_account_manager_email"), "")
+		case catalog.RoleOrderRecipients:
+			addAll(role, r.partner.Strings("order_recipients"))
+		case catalog.RoleTrialActivity:
+			addAll(role, r.partner.Strings("trial_activity_recipients"))
+		case catalog.RoleDistributionList:
+			addAll(role, r.partner.Strings("otj_distribution_list"))
+		case catalog.RoleOrderContacts:
+			addAll(role, in.Next.Strings("notify_emails"))
+		}
+	}
+	return out
+}
+
+// resellerUnderDistributor: the partner is a reseller under a Pexip distributor.
+func resellerUnderDistributor(partner cdc.Row) bool {
+	return partner.Str("type") == "reseller" && partner.Str("distributor_id") != ""
+}

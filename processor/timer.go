@@ -1,0 +1,180 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/schemas/cdc"
+)
+
+// timerMember is the identity of one timer in its set: a JSON array
+// ["t", type, table, id, days].
+type timerMember struct {
+	Type  catalog.TypeID
+	Table string
+	ID    string
+	Days  int
+}
+
+func (m timerMember) String() string {
+	b, _ := json.Marshal([]any{"t", m.Type, m.Table, m.ID, m.Days})
+	return string(b)
+}
+
+// parseMember decodes a timer-set member: a timer (kind "t") or a parked
+// intent's expiry (kind "p": table, id, intent key).
+func parseMember(s string) (kind string, t timerMember, park Parked, err error) {
+	var parts []json.RawMessage
+	if err := json.Unmarshal([]byte(s), &parts); err != nil || len(parts) < 4 {
+		return "", t, park, fmt.Errorf("malformed timer member %q", s)
+	}
+	if err := json.Unmarshal(parts[0], &kind); err != nil {
+		return "", t, park, fmt.Errorf("malformed timer member %q", s)
+	}
+	switch kind {
+	case "t":
+		if len(parts) != 5 {
+			return "", t, park, fmt.Errorf("malformed timer member %q", s)
+		}
+		var typ string
+		err = firstErr(json.Unmarshal(parts[1], &typ), json.Unmarshal(parts[2], &t.Table),
+			json.Unmarshal(parts[3], &t.ID), json.Unmarshal(parts[4], &t.Days))
+		t.Type = catalog.TypeID(typ)
+	case "p":
+		err = firstErr(json.Unmarshal(parts[1], &park.On.Table), json.Unmarshal(parts[2], &park.On.ID),
+			json.Unmarshal(parts[3], &park.Key))
+	default:
+		err = fmt.Errorf("unknown timer kind %q", kind)
+	}
+	if err != nil {
+		return "", t, park, fmt.Errorf("malformed timer member %q: %w", s, err)
+	}
+	return kind, t, park, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// due computes when a timer of tm for row falls due: Days before (or after)
+// the date in DateField, at TimerHour in Zone. ok is false when the timer does
+// not apply to the row (no date, or a While condition fails).
+func (e *Engine) due(tm catalog.Timer, days int, row cdc.Row) (time.Time, bool) {
+	if row == nil {
+		return time.Time{}, false
+	}
+	for _, c := range tm.While {
+		if !c.Holds(row) {
+			return time.Time{}, false
+		}
+	}
+	date, ok := row.Time(tm.DateField)
+	if !ok {
+		return time.Time{}, false
+	}
+	if _, isDate := cdc.Contract[tm.Table][tm.DateField]; isDate && cdc.Contract[tm.Table][tm.DateField] == cdc.Date {
+		// A date column is a calendar day, not an instant: keep its day in the zone.
+		date = time.Date(date.Year(), date.Month(), date.Day(), 0, 0, 0, 0, e.cfg.Zone)
+	} else {
+		date = date.In(e.cfg.Zone)
+	}
+	if !tm.After {
+		days = -days
+	}
+	d := date.AddDate(0, 0, days)
+	return time.Date(d.Year(), d.Month(), d.Day(), e.cfg.TimerHour, 0, 0, 0, e.cfg.Zone), true
+}
+
+// scheduleTimers (re)schedules or cancels every timer of the change's row:
+// each offset of each Timer type of its table is scheduled at its due time if
+// it applies and is still in the future, else cancelled.
+func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row) {
+	set := TimerSet(ch.Cause.Topic, ch.Cause.Partition)
+	for _, t := range e.byTable[ch.Table] {
+		tm, ok := t.Trigger.(catalog.Timer)
+		if !ok {
+			continue
+		}
+		for _, days := range tm.Days {
+			ref := TimerRef{Set: set, Member: timerMember{Type: t.ID, Table: ch.Table, ID: ch.ID, Days: days}.String()}
+			if due, ok := e.due(tm, days, next); ok && due.After(b.now) {
+				ref.Due = due
+				b.writes.Schedule = append(b.writes.Schedule, ref)
+			} else {
+				b.writes.Cancel = append(b.writes.Cancel, ref)
+			}
+		}
+	}
+}
+
+// Fire fires the timers of sets due at or before now. Of the overdue timers
+// of one series (one type and row) only the latest fires; each is re-checked
+// against the row as it is now and dropped if it no longer applies. Expired
+// parked intents are dead-lettered.
+func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output, error) {
+	b := newBatch(e, now)
+	type series struct {
+		catalog.TypeID
+		table, id string
+	}
+	for _, set := range sets {
+		due, err := e.st.DueTimers(ctx, set, now, e.cfg.FireLimit, e.cfg.LeaseFor)
+		if err != nil {
+			return Output{}, fmt.Errorf("due timers of %s: %w", set, err)
+		}
+		latest := map[series]TimerRef{}
+		members := map[series]timerMember{}
+		var order []series
+		for _, ref := range due {
+			kind, tm, park, err := parseMember(ref.Member)
+			if err != nil {
+				b.dlq = append(b.dlq, DeadLetter{Cause: timerCause(set), Reason: err.Error(), Value: []byte(ref.Member)})
+				b.commit.Acked = append(b.commit.Acked, ref)
+				continue
+			}
+			if kind == "p" {
+				b.dlq = append(b.dlq, DeadLetter{Cause: timerCause(set),
+					Reason: fmt.Sprintf("referenced row %s/%s did not arrive within %s", park.On.Table, park.On.ID, e.cfg.ParkFor),
+					Value:  []byte(park.Key)})
+				b.commit.Acked = append(b.commit.Acked, ref)
+				b.commit.Unpark = append(b.commit.Unpark, park)
+				continue
+			}
+			s := series{tm.Type, tm.Table, tm.ID}
+			if old, ok := latest[s]; ok {
+				if ref.Due.After(old.Due) {
+					latest[s], members[s] = ref, tm
+				}
+				// Either way one of the two is overdue and superseded.
+				b.commit.Acked = append(b.commit.Acked, old, ref)
+				continue
+			}
+			latest[s], members[s] = ref, tm
+			order = append(order, s)
+		}
+		for _, s := range order {
+			ref := latest[s]
+			b.commit.Acked = append(b.commit.Acked, ref)
+			b.timers = append(b.timers, firedTimer{ref: ref, m: members[s]})
+		}
+	}
+	if err := b.finish(ctx); err != nil {
+		return Output{}, err
+	}
+	return Output{Jobs: b.jobs, DLQ: b.dlq, Commit: b.commit}, nil
+}
+
+// NextDue returns the earliest due time among sets (for simulated clocks).
+func (e *Engine) NextDue(ctx context.Context, sets []string) (time.Time, bool, error) {
+	return e.st.NextDue(ctx, sets)
+}
+
+func timerCause(set string) cdc.Cause { return cdc.Cause{Topic: set, Partition: -1, Offset: -1} }

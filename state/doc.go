@@ -1,0 +1,44 @@
+// Package state is portalmail's Redis store: it implements processor.State
+// (row history, parked intents, usage bands, timers, emitted-key markers) and
+// the sender's dedup claims (ClaimSend, MarkSent, ReleaseSend).
+//
+// It works against standalone Redis, Sentinel and Cluster through
+// redis.UniversalClient (see Open). Every multi-key script touches keys of one
+// hash tag, hence one Cluster slot; batches are pipelines (one round trip per
+// Redis node), so every method costs a constant number of round trips whatever
+// the batch size. The Lua scripts live in scripts/*.lua and are embedded.
+//
+// # Key layout
+//
+// This is the one place the layout is written down. Every key starts with
+// Options.Prefix ("pm" by default); the part in braces is the hash tag. In the
+// components, '%', '{' and '}' are percent-encoded (and ':' too in a table
+// name), so a tag is always well-formed and keys cannot collide.
+//
+//	pm:{r:<table>:<id>}          LIST   row history, newest first: "<position>|<json>",
+//	                                    json "null" for a delete; RowHistory+1 entries
+//	                                    (RowHistory replayable positions, plus the image
+//	                                    before the oldest of them). Rows of
+//	                                    service.public.cvi_usage expire after UsageTTL.
+//	pm:{r:<table>:<id>}:parked   HASH   intent key -> "<deadline ms>|<len(set)>|<set><data>":
+//	                                    intents parked until the row arrives (same tag as
+//	                                    the row, so the apply script returns them)
+//	pm:{b:<key>}                 HASH   usage band of a subscription: u (usage armed),
+//	                                    o (over armed), p (latest position evaluated),
+//	                                    h (recent "position=result,..." for replays, newest first)
+//	pm:{t:<set>}                 ZSET   timers of one set (source partition): member ->
+//	                                    due time, unix milliseconds. Park expiries are
+//	                                    members too: ParkMember's ["p",table,id,intentKey].
+//	pm:{t:<set>}:lease           HASH   member -> lease expiry (unix ms) of fired timers
+//	pm:{k:<idempotency key>}     STRING "1": the key's job was committed (EmittedTTL)
+//	pm:{s:<idempotency key>}     STRING "sending:<owner>" (claimed, with a lease) or
+//	                                    "sent:<provider id>" (delivered or failed
+//	                                    permanently, SentTTL)
+//
+// Positions (Debezium's source.lsn, or ts_ms) are int64 and can exceed 2^53,
+// beyond what Lua's doubles hold exactly: they are stored and compared as
+// decimal strings (scripts/common.lua).
+//
+// Times stored as scores or lease values are unix milliseconds; times
+// returned are in UTC, truncated to the millisecond.
+package state

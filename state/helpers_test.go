@@ -1,0 +1,96 @@
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// testEnv is what newTestStore set up.
+type testEnv struct {
+	c  redis.UniversalClient
+	mr *miniredis.Miniredis // nil against a real server
+}
+
+// advance lets Redis's clock run on by d (TTLs, leases of claims).
+func (e *testEnv) advance(d time.Duration) {
+	if e.mr != nil {
+		e.mr.FastForward(d)
+		return
+	}
+	time.Sleep(d)
+}
+
+// newTestStore returns a Store on the server at $REDIS_URL, with a unique
+// random key prefix whose keys are deleted at the end of the test, or else on
+// a fresh miniredis.
+func newTestStore(t testing.TB, opts ...Options) (*Store, *testEnv) {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	env := &testEnv{}
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		ctx := context.Background()
+		c, err := Open(ctx, url)
+		if err != nil {
+			t.Fatalf("open %s: %v", url, err)
+		}
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		o.Prefix = "pmtest-" + hex.EncodeToString(rnd[:])
+		prefix := o.Prefix
+		t.Cleanup(func() {
+			defer c.Close()
+			var cursor uint64
+			for {
+				keys, next, err := c.Scan(ctx, cursor, prefix+":*", 1000).Result()
+				if err != nil {
+					t.Errorf("cleanup scan: %v", err)
+					return
+				}
+				if len(keys) > 0 {
+					if err := c.Del(ctx, keys...).Err(); err != nil {
+						t.Errorf("cleanup del: %v", err)
+					}
+				}
+				if cursor = next; cursor == 0 {
+					return
+				}
+			}
+		})
+		env.c = c
+	} else {
+		env.mr = miniredis.RunT(t)
+		env.c = redis.NewClient(&redis.Options{Addr: env.mr.Addr()})
+		t.Cleanup(func() { _ = env.c.Close() })
+	}
+	return New(env.c, o), env
+}
+
+// countHook counts round trips: single commands and pipelines.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}

@@ -1,0 +1,357 @@
+package state
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/redis/go-redis/v9"
+)
+
+var _ processor.State = (*Store)(nil)
+
+// UsageTable is the table whose rows expire after Options.UsageTTL: usage
+// samples are only ever read back as a band's input, so they need not stay.
+const UsageTable = "service.public.cvi_usage"
+
+// Options configure a Store. Zero fields take their defaults (see New).
+type Options struct {
+	// Prefix starts every key (default "pm"). Distinct prefixes isolate
+	// deployments (and tests) sharing one Redis.
+	Prefix string
+	// EmittedTTL is how long an emitted-key marker is kept (default 30 days):
+	// a replay older than that is no longer refused by the processor (the
+	// sender's SentTTL still guards it).
+	EmittedTTL time.Duration
+	// SentTTL is how long a "sent" claim is kept (default 30 days).
+	SentTTL time.Duration
+	// RowHistory is how many positions per row replay with their previous
+	// image (default 4, minimum 2). The history list holds one more image.
+	RowHistory int
+	// UsageTTL is the TTL of rows of UsageTable (default 48h), refreshed on
+	// every applied change.
+	UsageTTL time.Duration
+}
+
+// Defaults.
+const (
+	DefaultPrefix     = "pm"
+	DefaultEmittedTTL = 30 * 24 * time.Hour
+	DefaultSentTTL    = 30 * 24 * time.Hour
+	DefaultRowHistory = 4
+	DefaultUsageTTL   = 48 * time.Hour
+
+	// recentBandResults is how many (position → result) pairs a band keeps
+	// for replays.
+	recentBandResults = 16
+)
+
+// withDefaults is the one place defaults are applied.
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.EmittedTTL <= 0 {
+		o.EmittedTTL = DefaultEmittedTTL
+	}
+	if o.SentTTL <= 0 {
+		o.SentTTL = DefaultSentTTL
+	}
+	if o.RowHistory <= 0 {
+		o.RowHistory = DefaultRowHistory
+	}
+	if o.RowHistory < 2 {
+		o.RowHistory = 2
+	}
+	if o.UsageTTL <= 0 {
+		o.UsageTTL = DefaultUsageTTL
+	}
+	return o
+}
+
+// Store is the Redis implementation of processor.State, plus the sender's
+// dedup claims. It holds no state of its own beyond its options: any number
+// of Stores, in any number of processes, may share one Redis, and a Store is
+// safe for concurrent use.
+//
+// Failure behaviour: a method returns the first Redis or decoding error it
+// meets. A batch is a pipeline, not a transaction: after an error, any prefix
+// of the batch (in Cluster, any subset) may have been written. Every write is
+// safe to repeat — re-applying a change is a Replay, re-scheduling or
+// re-committing is idempotent — so the caller retries the whole batch.
+type Store struct {
+	c      redis.UniversalClient
+	opts   Options
+	prefix string
+}
+
+// New returns a Store on c (standalone, Sentinel or Cluster client) with
+// opts, defaults applied. It does not contact Redis.
+func New(c redis.UniversalClient, opts Options) *Store {
+	opts = opts.withDefaults()
+	return &Store{c: c, opts: opts, prefix: escComponent.Replace(opts.Prefix)}
+}
+
+// Options returns the options in force, defaults applied.
+func (s *Store) Options() Options { return s.opts }
+
+// Client returns the Redis client the Store uses.
+func (s *Store) Client() redis.UniversalClient { return s.c }
+
+// Open connects to Redis and pings it. rawURL is one of:
+//
+//	redis://[[user]:password@]host:port[/db][?options]   standalone (redis.ParseURL; also rediss:// for TLS, unix://)
+//	host:port                                            standalone, no auth
+//	host:port,host:port,...                              Cluster seed nodes; each element may
+//	                                                     also be a redis:// or rediss:// URL, the
+//	                                                     first one's credentials and TLS apply
+//	redis+sentinel://[[user]:password@]host:port[,host:port]/mastername[/db][?db=N&sentinel_password=P&sentinel_username=U]
+//	                                                     Sentinel; the password is the master's
+//
+// The caller closes the client. On a failed ping the client is closed and
+// the error returned.
+func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
+	c, err := newClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("state: redis ping %s: %w", redactURL(rawURL), err)
+	}
+	return c, nil
+}
+
+func newClient(rawURL string) (redis.UniversalClient, error) {
+	raw := strings.TrimSpace(rawURL)
+	lower := strings.ToLower(raw)
+	switch {
+	case raw == "":
+		return nil, errors.New("state: empty redis URL")
+	case strings.HasPrefix(lower, "redis+sentinel://"):
+		o, err := parseSentinelURL(raw[len("redis+sentinel://"):])
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewUniversalClient(o), nil
+	case strings.Contains(raw, ","):
+		o, err := parseClusterList(raw)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewUniversalClient(o), nil
+	case strings.Contains(raw, "://"):
+		o, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("state: redis URL %s: %w", redactURL(raw), err)
+		}
+		return redis.NewClient(o), nil
+	default:
+		return redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{raw}}), nil
+	}
+}
+
+func parseClusterList(raw string) (*redis.UniversalOptions, error) {
+	o := &redis.UniversalOptions{IsClusterMode: true}
+	for i, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "://") {
+			o.Addrs = append(o.Addrs, part)
+			continue
+		}
+		po, err := redis.ParseURL(part)
+		if err != nil {
+			return nil, fmt.Errorf("state: redis cluster address %s: %w", redactURL(part), err)
+		}
+		o.Addrs = append(o.Addrs, po.Addr)
+		if i == 0 {
+			o.Username, o.Password, o.TLSConfig = po.Username, po.Password, po.TLSConfig
+		}
+	}
+	if len(o.Addrs) == 0 {
+		return nil, errors.New("state: redis cluster URL names no address")
+	}
+	return o, nil
+}
+
+func parseSentinelURL(rest string) (*redis.UniversalOptions, error) {
+	o := &redis.UniversalOptions{}
+	query := ""
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		rest, query = rest[:q], rest[q+1:]
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash < 0 {
+		return nil, errors.New("state: redis+sentinel URL lacks /mastername")
+	}
+	hosts, path := rest[:slash], strings.Trim(rest[slash+1:], "/")
+	if at := strings.LastIndexByte(hosts, '@'); at >= 0 {
+		user, pass, hasPass := strings.Cut(hosts[:at], ":")
+		var err error
+		if o.Username, err = url.PathUnescape(user); err != nil {
+			return nil, fmt.Errorf("state: redis+sentinel URL user: %w", err)
+		}
+		if hasPass {
+			if o.Password, err = url.PathUnescape(pass); err != nil {
+				return nil, fmt.Errorf("state: redis+sentinel URL password: %w", err)
+			}
+		}
+		hosts = hosts[at+1:]
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if !strings.Contains(h, ":") {
+				h += ":26379"
+			}
+			o.Addrs = append(o.Addrs, h)
+		}
+	}
+	if len(o.Addrs) == 0 {
+		return nil, errors.New("state: redis+sentinel URL names no sentinel")
+	}
+	master, db, hasDB := strings.Cut(path, "/")
+	if master == "" {
+		return nil, errors.New("state: redis+sentinel URL lacks the master name")
+	}
+	o.MasterName = master
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("state: redis+sentinel URL query: %w", err)
+	}
+	if v := q.Get("db"); v != "" {
+		db, hasDB = v, true
+	}
+	if hasDB && db != "" {
+		if o.DB, err = strconv.Atoi(db); err != nil {
+			return nil, fmt.Errorf("state: redis+sentinel URL db %q: %w", db, err)
+		}
+	}
+	o.SentinelUsername = q.Get("sentinel_username")
+	o.SentinelPassword = q.Get("sentinel_password")
+	return o, nil
+}
+
+// redactURL hides a password in an URL for error messages.
+func redactURL(raw string) string {
+	if at := strings.LastIndexByte(raw, '@'); at >= 0 {
+		if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
+			return raw[:scheme+3] + "***" + raw[at:]
+		}
+		return "***" + raw[at:]
+	}
+	return raw
+}
+
+// op is one command of a batch: a script call, or a plain command.
+type op struct {
+	script *script
+	keys   []string
+	args   []any
+	plain  func(p redis.Pipeliner) redis.Cmder
+}
+
+// run sends ops as one pipeline (EVALSHA for scripts) and returns their
+// commands, index-aligned. Scripts the server does not know yet (first use,
+// restart, failover, SCRIPT FLUSH) fail with NOSCRIPT without running; those
+// are sent again with EVAL in a second pipeline, in order. Any other error
+// of any command fails the batch. redis.Nil replies are not errors.
+func (s *Store) run(ctx context.Context, ops []op) ([]redis.Cmder, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	cmds := make([]redis.Cmder, len(ops))
+	pipe := s.c.Pipeline()
+	for i, o := range ops {
+		if o.script != nil {
+			cmds[i] = pipe.EvalSha(ctx, o.script.sha, o.keys, o.args...)
+		} else {
+			cmds[i] = o.plain(pipe)
+		}
+	}
+	_, _ = pipe.Exec(ctx) // errors are per command, checked below
+	var retry []int
+	for i, cmd := range cmds {
+		err := cmd.Err()
+		switch {
+		case err == nil || errors.Is(err, redis.Nil):
+		case ops[i].script != nil && isNoScript(err):
+			retry = append(retry, i)
+		default:
+			return nil, fmt.Errorf("state: redis %s: %w", cmd.Name(), err)
+		}
+	}
+	if len(retry) == 0 {
+		return cmds, nil
+	}
+	pipe = s.c.Pipeline()
+	for _, i := range retry {
+		o := ops[i]
+		cmds[i] = pipe.Eval(ctx, o.script.src, o.keys, o.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	for _, i := range retry {
+		if err := cmds[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("state: redis script %s: %w", ops[i].script.name, err)
+		}
+	}
+	return cmds, nil
+}
+
+func isNoScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+//go:embed scripts/*.lua
+var scriptFS embed.FS
+
+// script is one embedded Lua script, with scripts/common.lua prepended.
+type script struct {
+	name, src, sha string
+}
+
+func loadScript(name string) *script {
+	common, err := scriptFS.ReadFile("scripts/common.lua")
+	if err != nil {
+		panic(err)
+	}
+	body, err := scriptFS.ReadFile("scripts/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	src := string(common) + "\n" + string(body)
+	return &script{name: name, src: src, sha: redis.NewScript(src).Hash()}
+}
+
+var (
+	scriptApply   = loadScript("apply")
+	scriptBands   = loadScript("bands")
+	scriptDue     = loadScript("due")
+	scriptNextDue = loadScript("nextdue")
+	scriptAck     = loadScript("ack")
+	scriptClaim   = loadScript("claim")
+	scriptRelease = loadScript("release")
+)
+
+// millis is a time as unix milliseconds, the unit of every stored time.
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMillis is the inverse of millis, in UTC.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// durMillis is d in whole milliseconds, at least 1.
+func durMillis(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	return ms
+}

@@ -1,0 +1,156 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/redis/go-redis/v9"
+)
+
+// Write implements processor.State, in one pipeline (one round trip), in
+// this order:
+//   - Cancel: ZREM the member from its set and drop its lease;
+//   - Schedule: ZADD the member at Due (adds, or moves a scheduled one; a
+//     lease it holds is kept). Cancelling and scheduling one member in the
+//     same Writes therefore leaves it scheduled;
+//   - Park: HSETNX the intent (Data, Set, Deadline) into its row's parked
+//     hash and ZADD NX ParkMember(p) into p.Set's timers at p.Deadline. A key
+//     already parked keeps its first data and deadline, so retries and
+//     replays cannot extend the bounded wait; after Commit.Unpark it can be
+//     parked afresh.
+//
+// Every step is idempotent. On error any subset may have been written; retry.
+func (s *Store) Write(ctx context.Context, w processor.Writes) error {
+	ops := make([]op, 0, 2*len(w.Cancel)+len(w.Schedule)+2*len(w.Park))
+	for _, t := range w.Cancel {
+		zkey, lkey, member := s.timerKey(t.Set), s.leaseKey(t.Set), t.Member
+		ops = append(ops,
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }},
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }})
+	}
+	for _, t := range w.Schedule {
+		zkey, z := s.timerKey(t.Set), redis.Z{Score: float64(millis(t.Due)), Member: t.Member}
+		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAdd(ctx, zkey, z) }})
+	}
+	for _, pk := range w.Park {
+		hkey, field, val := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key, encodePark(pk)
+		zkey, z := s.timerKey(pk.Set), redis.Z{Score: float64(millis(pk.Deadline)), Member: ParkMember(pk)}
+		ops = append(ops,
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HSetNX(ctx, hkey, field, val) }},
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAddNX(ctx, zkey, z) }})
+	}
+	_, err := s.run(ctx, ops)
+	return err
+}
+
+// DueTimers implements processor.State with one script call (one round
+// trip): the members of set scored at or before now whose lease is absent or
+// expired (lease expiry <= now), in due order (ties by member), at most
+// limit of them (none when limit <= 0). Each returned timer is leased until
+// now+leaseFor, so concurrent callers never get the same timer while the
+// lease runs; Commit.Acked (or Write.Cancel) drops the lease. Leases are
+// judged against the caller's now, not Redis's clock, so a simulated clock
+// works. Due times come back in UTC at millisecond precision.
+func (s *Store) DueTimers(ctx context.Context, set string, now time.Time, limit int, leaseFor time.Duration) ([]processor.TimerRef, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	nowMs := millis(now)
+	cmds, err := s.run(ctx, []op{{
+		script: scriptDue,
+		keys:   []string{s.timerKey(set), s.leaseKey(set)},
+		args:   []any{strconv.FormatInt(nowMs, 10), strconv.Itoa(limit), strconv.FormatInt(nowMs+leaseFor.Milliseconds(), 10)},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	vals, err := cmds[0].(*redis.Cmd).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("state: due timers of %s: %w", set, err)
+	}
+	out := make([]processor.TimerRef, 0, len(vals)/2)
+	for i := 0; i+1 < len(vals); i += 2 {
+		score, err := strconv.ParseFloat(vals[i+1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("state: due timers of %s: score %q: %w", set, vals[i+1], err)
+		}
+		out = append(out, processor.TimerRef{Set: set, Member: vals[i], Due: fromMillis(int64(score))})
+	}
+	return out, nil
+}
+
+// NextDue implements processor.State: the earliest time at which DueTimers
+// could return a timer of any of sets, ok false when they are all empty.
+// That is the earliest due time, except that a leased timer counts at the
+// later of its due time and its lease expiry (DueTimers cannot return it
+// before), so a caller sleeping until NextDue does not spin on timers that
+// are in flight. One script call per set, in one pipeline (one round trip).
+func (s *Store) NextDue(ctx context.Context, sets []string) (time.Time, bool, error) {
+	if len(sets) == 0 {
+		return time.Time{}, false, nil
+	}
+	ops := make([]op, len(sets))
+	for i, set := range sets {
+		ops[i] = op{script: scriptNextDue, keys: []string{s.timerKey(set), s.leaseKey(set)}}
+	}
+	cmds, err := s.run(ctx, ops)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var best int64
+	found := false
+	for _, cmd := range cmds {
+		ms, err := cmd.(*redis.Cmd).Int64()
+		if err == redis.Nil {
+			continue
+		}
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("state: next due: %w", err)
+		}
+		if !found || ms < best {
+			best, found = ms, true
+		}
+	}
+	if !found {
+		return time.Time{}, false, nil
+	}
+	return fromMillis(best), true, nil
+}
+
+// Commit implements processor.State, in one pipeline (one round trip):
+//   - Emitted: SET the key's marker with EmittedTTL (Emitted reports it);
+//   - Acked: remove the timer only if it is still scheduled at the acked Due
+//     (to the millisecond), i.e. not re-scheduled meanwhile; drop its lease
+//     either way;
+//   - Unpark: HDEL the intent from its row's parked hash, and remove
+//     ParkMember from its set's timers (and its lease).
+//
+// Idempotent; on error any subset may have been written; retry.
+func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
+	ops := make([]op, 0, len(c.Emitted)+len(c.Acked)+3*len(c.Unpark))
+	ttl := s.opts.EmittedTTL
+	for _, k := range c.Emitted {
+		key := s.emittedKey(k)
+		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.Set(ctx, key, "1", ttl) }})
+	}
+	for _, t := range c.Acked {
+		ops = append(ops, op{
+			script: scriptAck,
+			keys:   []string{s.timerKey(t.Set), s.leaseKey(t.Set)},
+			args:   []any{t.Member, strconv.FormatInt(millis(t.Due), 10)},
+		})
+	}
+	for _, pk := range c.Unpark {
+		hkey, field := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key
+		zkey, lkey, member := s.timerKey(pk.Set), s.leaseKey(pk.Set), ParkMember(pk)
+		ops = append(ops,
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, hkey, field) }},
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }},
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }})
+	}
+	_, err := s.run(ctx, ops)
+	return err
+}
