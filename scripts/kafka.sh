@@ -221,12 +221,23 @@ format_storage() {
   log "formatted $DATA (cluster id $uuid) in $(secs_since "$t0")"
 }
 
+# Byte sizes of the logs when this start began, so a failure shows only its own lines.
+LOG_MARK_SERVER=0
+LOG_MARK_STDOUT=0
+mark_logs() {
+  LOG_MARK_SERVER="$(stat -c %s "$LOGS/server.log" 2>/dev/null || echo 0)"
+  LOG_MARK_STDOUT="$(stat -c %s "$LOGS/stdout.log" 2>/dev/null || echo 0)"
+}
+
 log_tail() {
-  local f
-  for f in "$LOGS/server.log" "$LOGS/stdout.log"; do
-    [[ -s "$f" ]] || continue
-    log "---- last 40 lines of $f ----"
-    tail -n 40 "$f" >&2
+  local f mark
+  for f in stdout.log server.log; do
+    if [[ "$f" == server.log ]]; then mark="$LOG_MARK_SERVER"; else mark="$LOG_MARK_STDOUT"; fi
+    [[ -s "$LOGS/$f" ]] || continue
+    # A rolled-over server.log is smaller than the mark: show its end then.
+    (( $(stat -c %s "$LOGS/$f") >= mark )) || mark=0
+    log "---- $LOGS/$f: last 40 lines of this start ----"
+    tail -c "+$(( mark + 1 ))" "$LOGS/$f" | tail -n 40 >&2
   done
   log "logs kept in $LOGS"
 }
@@ -249,6 +260,10 @@ start_broker() {
   fi
   rm -f "$PIDFILE"
 
+  if [[ "$mode" == start ]] && ! is_formatted; then
+    die "no formatted data dir in $DATA: run 'scripts/kafka.sh up' first"
+  fi
+
   local p
   if [[ "$mode" == start && -s "$PORTFILE" ]]; then p="$(cat "$PORTFILE")"; else p="${want:-9092}"; fi
   if ! [[ "$p" =~ ^[0-9]+$ ]] || (( p < 1 || p > 65534 )); then die "bad port '$p'"; fi
@@ -267,10 +282,7 @@ start_broker() {
   write_config "$p"
   echo "$p" >"$PORTFILE"
 
-  if ! is_formatted; then
-    [[ "$mode" == up ]] || die "no formatted data dir in $DATA: run 'scripts/kafka.sh up' first"
-    format_storage
-  fi
+  is_formatted || format_storage
 
   local heap="${KAFKA_HEAP_OPTS:--Xms512m -Xmx512m}"
   local -a jvm
@@ -280,6 +292,7 @@ start_broker() {
         "-Dlog4j2.configurationFile=$KDIR/log4j2.properties")
 
   mkdir -p "$LOGS"
+  mark_logs
   printf '\n==== %s: starting kafka.Kafka %s (port %s) ====\n' "$(date -Is)" "$CONF" "$p" >>"$LOGS/stdout.log"
   local t_start launcher=()
   t_start="$(now_ms)"
@@ -378,8 +391,11 @@ cmd_down() {
   if [[ "${KEEP_KAFKA_DATA:-0}" == 1 ]]; then
     log "KEEP_KAFKA_DATA=1: data kept in $DATA"
   else
-    rm -rf "$DATA" "$PORTFILE"
-    log "data dir $DATA removed"
+    if [[ -e "$DATA" ]]; then
+      rm -rf "$DATA"
+      log "data dir $DATA removed"
+    fi
+    rm -f "$PORTFILE"
   fi
   log "logs kept in $LOGS"
 }

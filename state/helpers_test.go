@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,21 +77,46 @@ func newTestStore(t testing.TB, opts ...Options) (*Store, *testEnv) {
 	return New(env.c, o), env
 }
 
-// countHook counts round trips: single commands and pipelines.
-type countHook struct{ n atomic.Int64 }
+// countHook counts round trips: single commands and pipelines, except the
+// handshake of a new connection (HELLO, CLIENT SETINFO, AUTH, SELECT).
+type countHook struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	seen []string
+}
+
+func connInit(name string) bool {
+	switch name {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
+
+func (h *countHook) note(name string) {
+	h.mu.Lock()
+	h.seen = append(h.seen, name)
+	h.mu.Unlock()
+}
 
 func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
+		if !connInit(cmd.Name()) {
+			h.n.Add(1)
+			h.note(cmd.Name())
+		}
 		return next(ctx, cmd)
 	}
 }
 
 func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
+		if len(cmds) > 0 && !connInit(cmds[0].Name()) {
+			h.n.Add(1)
+			h.note("pipeline:" + cmds[0].Name())
+		}
 		return next(ctx, cmds)
 	}
 }

@@ -21,9 +21,13 @@ func (s *Store) rowKey(table, id string) string {
 
 func (s *Store) parkedKey(table, id string) string { return s.rowKey(table, id) + ":parked" }
 
-func (s *Store) bandKey(key string) string { return s.prefix + ":{b:" + escComponent.Replace(key) + "}" }
+func (s *Store) bandKey(key string) string {
+	return s.prefix + ":{b:" + escComponent.Replace(key) + "}"
+}
 
-func (s *Store) timerKey(set string) string { return s.prefix + ":{t:" + escComponent.Replace(set) + "}" }
+func (s *Store) timerKey(set string) string {
+	return s.prefix + ":{t:" + escComponent.Replace(set) + "}"
+}
 
 func (s *Store) leaseKey(set string) string { return s.timerKey(set) + ":lease" }
 
@@ -31,7 +35,9 @@ func (s *Store) emittedKey(key string) string {
 	return s.prefix + ":{k:" + escComponent.Replace(key) + "}"
 }
 
-func (s *Store) claimKey(key string) string { return s.prefix + ":{s:" + escComponent.Replace(key) + "}" }
+func (s *Store) claimKey(key string) string {
+	return s.prefix + ":{s:" + escComponent.Replace(key) + "}"
+}
 
 // ParkMember is the timer-set member that carries the expiry of parked intent
 // p: the JSON array ["p", p.On.Table, p.On.ID, p.Key] (HTML characters are not

@@ -221,7 +221,9 @@ func TestRowsAfterDelete(t *testing.T) {
 	// A delete is stored whatever After says.
 	d := chg(tCompanies, "c1", 3, company("c1", "ghost"))
 	d.Op = cdc.OpDelete
-	apply(t, s, chg(tCompanies, "c1", 3, nil))
+	if res := apply(t, s, d); res[0].Outcome != processor.Applied || res[0].Next != nil {
+		t.Fatalf("delete with an After image: %+v", res[0])
+	}
 	if rows, _ = s.Rows(ctx, ref); rows[0] != nil {
 		t.Fatalf("Rows = %v, want [nil]", rows)
 	}

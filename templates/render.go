@@ -72,15 +72,15 @@ var funcs = map[string]any{
 	// date formats an ISO-8601 timestamp or date string (or a time.Time) as
 	// "2 January 2006" in UTC; "" stays "", anything unparsable is returned as is.
 	"date": formatDate,
-	// details builds the rows of a details table from label/value pairs,
-	// leaving out pairs whose value is empty.
+	// details builds the rows of a details table from the Data and
+	// label/value-spec pairs (see details below).
 	"details": details,
+	// lines formats details as "Label: Value" lines (for the text layout).
+	"lines": lines,
 	// person formats a name and an address as "Name (address)", or whichever is set.
 	"person": person,
 	// ink is the text colour (#ffffff or #1f2933) readable on a background colour.
 	"ink": ink,
-	// upper upper-cases its argument.
-	"upper": strings.ToUpper,
 }
 
 // NameOf returns the template name of an email type id: the id with "."
@@ -380,6 +380,12 @@ func formatDate(v any) string {
 		if x == "" {
 			return ""
 		}
+		if len(x) == len(time.DateOnly) {
+			// Date columns; cdc.ParseTime would try the timestamp layouts first.
+			if t, err := time.Parse(time.DateOnly, x); err == nil {
+				return t.Format(DateLayout)
+			}
+		}
 		if t, ok := cdc.ParseTime(x); ok {
 			return t.Format(DateLayout)
 		}
@@ -398,17 +404,91 @@ func formatDate(v any) string {
 	return fmt.Sprint(v)
 }
 
-func details(kv ...string) ([]Detail, error) {
+// details builds the rows of a details table: d, then label/value-spec pairs.
+// A value spec is "Row.column" (Row one of Entity, Previous, Company, Partner,
+// User, Subscription; the column read with cdc.Row.Str), "Row.column|date"
+// (formatted as by the date func), "Row|person" (the row's full_name or
+// display_name with its email, as by the person func) or 'literal text' in
+// single quotes. Rows whose value is empty are left out. Reading the rows here
+// rather than through one template action per value keeps rendering fast.
+func details(d *Data, kv ...string) ([]Detail, error) {
 	if len(kv)%2 != 0 {
 		return nil, errors.New("details: odd number of arguments")
 	}
 	out := make([]Detail, 0, len(kv)/2)
 	for i := 0; i < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			out = append(out, Detail{Label: kv[i], Value: kv[i+1]})
+		v, err := detailValue(d, kv[i+1])
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			out = append(out, Detail{Label: kv[i], Value: v})
 		}
 	}
 	return out, nil
+}
+
+func detailValue(d *Data, spec string) (string, error) {
+	if len(spec) >= 2 && spec[0] == '\'' && spec[len(spec)-1] == '\'' {
+		return spec[1 : len(spec)-1], nil
+	}
+	path, pipe, _ := strings.Cut(spec, "|")
+	root, col, _ := strings.Cut(path, ".")
+	var row cdc.Row
+	switch root {
+	case "Entity":
+		row = d.Entity
+	case "Previous":
+		row = d.Previous
+	case "Company":
+		row = d.Company
+	case "Partner":
+		row = d.Partner
+	case "User":
+		row = d.User
+	case "Subscription":
+		row = d.Subscription
+	default:
+		return "", fmt.Errorf("details: unknown row %q in %q", root, spec)
+	}
+	switch pipe {
+	case "":
+		if col == "" {
+			return "", fmt.Errorf("details: no column in %q", spec)
+		}
+		return row.Str(col), nil
+	case "date":
+		if col == "" {
+			return "", fmt.Errorf("details: no column in %q", spec)
+		}
+		return formatDate(row.Str(col)), nil
+	case "person":
+		if col != "" {
+			return "", fmt.Errorf("details: %q: person takes a row, not a column", spec)
+		}
+		name := row.Str("full_name")
+		if name == "" {
+			name = row.Str("display_name")
+		}
+		return person(name, row.Str("email")), nil
+	}
+	return "", fmt.Errorf("details: unknown function %q in %q", pipe, spec)
+}
+
+func lines(ds []Detail) string {
+	n := 0
+	for _, d := range ds {
+		n += len(d.Label) + len(d.Value) + 3
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, d := range ds {
+		b.WriteString(d.Label)
+		b.WriteString(": ")
+		b.WriteString(d.Value)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 func person(name, email string) string {

@@ -3,6 +3,7 @@ package send
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -90,8 +91,8 @@ func retryWait(h http.Header, now time.Time) time.Duration {
 		return max(0, min(d, MaxHeaderWait))
 	}
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil {
-			return clamp(time.Duration(s * float64(time.Second)))
+		if s, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(s) && !math.IsInf(s, 0) {
+			return clamp(time.Duration(math.Max(0, math.Min(s, MaxHeaderWait.Seconds())) * float64(time.Second)))
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			return clamp(t.Sub(now))
@@ -108,7 +109,7 @@ func retryWait(h http.Header, now time.Time) time.Duration {
 				return clamp(time.Duration(n) * time.Second)
 			}
 		}
-		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f < 1e15 {
 			switch {
 			case f >= 1e12:
 				return clamp(time.UnixMicro(int64(f * 1e3)).Sub(now))

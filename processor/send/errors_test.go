@@ -28,6 +28,8 @@ func TestRetryWait(t *testing.T) {
 		{"reset fractional seconds", http.Header{"X-Ratelimit-Reset": {strconv.FormatInt(now.Unix()+2, 10) + ".5"}}, 2500 * time.Millisecond},
 		{"reset delta", http.Header{"X-Ratelimit-Reset": {"30"}}, 30 * time.Second},
 		{"capped", http.Header{"Retry-After": {"999999"}}, MaxHeaderWait},
+		{"nan", http.Header{"Retry-After": {"NaN"}}, 0},
+		{"inf", http.Header{"Retry-After": {"+Inf"}, "X-Ratelimit-Reset": {"Inf"}}, 0},
 		{"garbage falls through", http.Header{"Retry-After": {"later"}, "X-Ratelimit-Reset": {"10"}}, 10 * time.Second},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"sort"
 	"strconv"
@@ -376,6 +377,9 @@ func (d *Decoder) decodeAvro(ctx context.Context, b []byte) (any, *avroSchema, e
 	s, err := d.avroSchema(ctx, id)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := s.precheck(b[5:]); err != nil {
+		return nil, nil, fmt.Errorf("schema id %d: invalid Avro binary: %v", id, err)
 	}
 	native, rest, err := s.codec.NativeFromBinary(b[5:])
 	if err != nil {
@@ -749,6 +753,171 @@ func (s *avroSchema) semanticOf(node any, ns string, depth int) string {
 		}
 	}
 	return ""
+}
+
+// ---- Avro pre-check ----
+
+// goavro sizes its array and map allocations by the block count read from the
+// data (up to 2^31 items), so a few corrupt bytes can make it allocate tens of
+// gigabytes. precheck walks the datum against the schema first and rejects
+// block counts the remaining bytes cannot hold, and nesting deeper than
+// maxDataDepth. It fails open (returns nil) where it does not understand the
+// schema, leaving the verdict to goavro.
+
+// maxDataDepth bounds the nesting of one datum (Debezium's is about 4).
+const maxDataDepth = 256
+
+// zeroSizeAllowance is how many zero-byte items (null, empty records) one datum
+// may hold beyond its byte length.
+const zeroSizeAllowance = 1 << 16
+
+var errUnsupported = errors.New("schema not understood by the pre-check")
+
+type avroWalk struct {
+	s      *avroSchema
+	budget int64 // items the datum may still declare
+}
+
+func (s *avroSchema) precheck(buf []byte) error {
+	w := &avroWalk{s: s, budget: int64(len(buf)) + zeroSizeAllowance}
+	_, err := w.skip(s.root, "", buf, 0)
+	if errors.Is(err, errUnsupported) {
+		return nil
+	}
+	return err
+}
+
+func readVarint(buf []byte) (int64, []byte, error) {
+	v, n := binary.Varint(buf)
+	if n <= 0 {
+		return 0, nil, errors.New("short buffer or malformed varint")
+	}
+	return v, buf[n:], nil
+}
+
+func need(buf []byte, n int64) ([]byte, error) {
+	if n < 0 || n > int64(len(buf)) {
+		return nil, fmt.Errorf("length %d exceeds the %d bytes left", n, len(buf))
+	}
+	return buf[n:], nil
+}
+
+// skip consumes one datum of type node from buf.
+func (w *avroWalk) skip(node any, ns string, buf []byte, depth int) ([]byte, error) {
+	if depth > maxDataDepth {
+		return nil, fmt.Errorf("datum nested deeper than %d", maxDataDepth)
+	}
+	switch n := node.(type) {
+	case string:
+		switch n {
+		case "null":
+			return buf, nil
+		case "boolean":
+			return need(buf, 1)
+		case "int", "long":
+			_, rest, err := readVarint(buf)
+			return rest, err
+		case "float":
+			return need(buf, 4)
+		case "double":
+			return need(buf, 8)
+		case "bytes", "string":
+			size, rest, err := readVarint(buf)
+			if err != nil {
+				return nil, err
+			}
+			return need(rest, size)
+		}
+		if m, full, ok := w.s.lookup(n, ns); ok {
+			return w.skip(m, namespaceOf(full), buf, depth+1)
+		}
+		return nil, errUnsupported
+	case []any:
+		idx, rest, err := readVarint(buf)
+		if err != nil {
+			return nil, err
+		}
+		if idx < 0 || idx >= int64(len(n)) {
+			return nil, fmt.Errorf("union index %d out of range", idx)
+		}
+		return w.skip(n[idx], ns, rest, depth+1)
+	case map[string]any:
+		t, isName := n["type"].(string)
+		if !isName {
+			return w.skip(n["type"], ns, buf, depth+1)
+		}
+		switch t {
+		case "record", "error":
+			inner := namespaceOf(fullName(n, ns))
+			fields, _ := n["fields"].([]any)
+			for _, f := range fields {
+				fm, ok := f.(map[string]any)
+				if !ok {
+					return nil, errUnsupported
+				}
+				var err error
+				if buf, err = w.skip(fm["type"], inner, buf, depth+1); err != nil {
+					return nil, err
+				}
+			}
+			return buf, nil
+		case "enum":
+			_, rest, err := readVarint(buf)
+			return rest, err
+		case "fixed":
+			size, ok := n["size"].(float64)
+			if !ok {
+				return nil, errUnsupported
+			}
+			return need(buf, int64(size))
+		case "array":
+			return w.blocks(buf, func(b []byte) ([]byte, error) {
+				return w.skip(n["items"], ns, b, depth+1)
+			})
+		case "map":
+			return w.blocks(buf, func(b []byte) ([]byte, error) {
+				b, err := w.skip("string", ns, b, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				return w.skip(n["values"], ns, b, depth+1)
+			})
+		}
+		return w.skip(t, ns, buf, depth+1) // primitive with attributes, or a name
+	}
+	return nil, errUnsupported
+}
+
+// blocks consumes the blocks of an array or map, charging every declared item
+// to the datum's budget before any is read.
+func (w *avroWalk) blocks(buf []byte, item func([]byte) ([]byte, error)) ([]byte, error) {
+	for {
+		count, rest, err := readVarint(buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = rest
+		if count == 0 {
+			return buf, nil
+		}
+		if count < 0 {
+			if count == math.MinInt64 {
+				return nil, fmt.Errorf("block count %d", count)
+			}
+			count = -count
+			if _, buf, err = readVarint(buf); err != nil { // block size in bytes
+				return nil, err
+			}
+		}
+		if w.budget -= count; w.budget < 0 || count > int64(len(buf))+zeroSizeAllowance {
+			return nil, fmt.Errorf("block of %d items cannot fit in %d bytes", count, len(buf))
+		}
+		for range count {
+			if buf, err = item(buf); err != nil {
+				return nil, err
+			}
+		}
+	}
 }
 
 // ---- keys ----

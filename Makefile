@@ -1,0 +1,40 @@
+# portalmail — common tasks. `make test` is what CI runs (.ci/run).
+GO ?= go
+
+.PHONY: all build test test-quick bench demo catalog simulate kafka-up kafka-down fmt vet
+
+all: build
+
+build:
+	$(GO) build -o bin/portalmail ./cmd/portalmail
+
+## test: the whole suite against a real redis-server (installed and started by scripts/test.sh)
+test:
+	scripts/test.sh
+
+## test-quick: go test with embedded fakes only (miniredis), nothing to install
+test-quick:
+	$(GO) test ./...
+
+## bench: engine and state benchmarks against a real redis-server
+bench:
+	scripts/bench.sh
+
+## simulate: run the bundled sample through the engine
+simulate:
+	$(GO) run ./cmd/portalmail simulate --input testdata/sample.jsonl --until 2027-01-31
+
+catalog:
+	$(GO) run ./cmd/portalmail catalog
+
+kafka-up:
+	scripts/kafka.sh up
+
+kafka-down:
+	scripts/kafka.sh down
+
+fmt:
+	gofmt -w .
+
+vet:
+	$(GO) vet ./...

@@ -1,0 +1,5 @@
+package processor_test
+
+import "github.com/portalmail/portalmail/schemas/cdc"
+
+func newDecoder() *cdc.Decoder { return cdc.NewDecoder(cdc.DecoderConfig{}) }

@@ -1,0 +1,320 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
+)
+
+// Decoder decodes one CDC record (cdc.Decoder implements it).
+type Decoder interface {
+	Decode(ctx context.Context, topic string, partition int32, offset int64, key, value []byte) (cdc.Change, error)
+}
+
+// JobEncoder encodes an email job for the jobs topic (schemas.Serde implements it).
+type JobEncoder interface {
+	EncodeJob(schemas.EmailJob) ([]byte, error)
+}
+
+// ProcessConfig configures the process stage.
+type ProcessConfig struct {
+	// Topics are the CDC topics to consume.
+	Topics []string
+	// Group is the consumer group; TransactionalID must differ per instance.
+	Group           string
+	TransactionalID string
+	JobsTopic       string
+	DLQTopic        string
+	// MaxPollRecords bounds one batch (one transaction).
+	MaxPollRecords int
+	// Tick is how often timers are fired when no input arrives.
+	Tick time.Duration
+	// RetryBackoff is the pause after a failed batch before it is retried.
+	RetryBackoff time.Duration
+	// Now is the clock (time.Now by default).
+	Now func() time.Time
+	// ClientOpts are extra franz-go options (seeds, SASL, TLS, logger...).
+	ClientOpts []kgo.Opt
+	Logger     *slog.Logger
+	// OnBatch, if set, is called after every committed batch (tests, metrics).
+	OnBatch func(BatchStats)
+}
+
+// BatchStats describes one committed transaction.
+type BatchStats struct {
+	Records, Jobs, DeadLetters int
+	Took                       time.Duration
+}
+
+func (c *ProcessConfig) setDefaults() {
+	if c.MaxPollRecords == 0 {
+		c.MaxPollRecords = 1000
+	}
+	if c.Tick == 0 {
+		c.Tick = time.Second
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate lists every problem of the configuration.
+func (c ProcessConfig) Validate() error {
+	var errs []error
+	if len(c.Topics) == 0 {
+		errs = append(errs, errors.New("no CDC topics"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("no consumer group"))
+	}
+	if c.TransactionalID == "" {
+		errs = append(errs, errors.New("no transactional id"))
+	}
+	if c.JobsTopic == "" || c.DLQTopic == "" {
+		errs = append(errs, errors.New("jobs and DLQ topics are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// owned tracks the partitions this instance owns, for firing their timers.
+type owned struct {
+	mu   sync.Mutex
+	sets map[string]map[int32]bool
+}
+
+func (o *owned) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sets == nil {
+		o.sets = map[string]map[int32]bool{}
+	}
+	for t, ps := range m {
+		if o.sets[t] == nil {
+			o.sets[t] = map[int32]bool{}
+		}
+		for _, p := range ps {
+			o.sets[t][p] = true
+		}
+	}
+}
+
+func (o *owned) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for t, ps := range m {
+		for _, p := range ps {
+			delete(o.sets[t], p)
+		}
+	}
+}
+
+func (o *owned) timerSets() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var sets []string
+	for t, ps := range o.sets {
+		for p := range ps {
+			sets = append(sets, processor.TimerSet(t, p))
+		}
+	}
+	sort.Strings(sets)
+	return sets
+}
+
+// Process is the process stage: a consumer group over the CDC topics that
+// applies each polled batch to the engine, fires the due timers of its
+// partitions, and produces the jobs and dead letters in one Kafka transaction
+// that also commits the consumed offsets. Emitted keys are recorded only after
+// the transaction commits.
+type Process struct {
+	cfg   ProcessConfig
+	eng   *processor.Engine
+	dec   Decoder
+	enc   JobEncoder
+	sess  *kgo.GroupTransactSession
+	owned *owned
+	log   *slog.Logger
+}
+
+// NewProcess builds the stage; it connects lazily (Run).
+func NewProcess(cfg ProcessConfig, eng *processor.Engine, dec Decoder, enc JobEncoder) (*Process, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("process config: %w", err)
+	}
+	p := &Process{cfg: cfg, eng: eng, dec: dec, enc: enc, owned: &owned{}, log: cfg.Logger}
+	opts := append([]kgo.Opt{
+		kgo.TransactionalID(cfg.TransactionalID),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topics...),
+		kgo.RequireStableFetchOffsets(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(p.owned.assigned),
+		kgo.OnPartitionsRevoked(p.owned.revoked),
+		kgo.OnPartitionsLost(p.owned.revoked),
+		kgo.TransactionTimeout(60 * time.Second),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+	}, cfg.ClientOpts...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	p.sess = sess
+	return p, nil
+}
+
+// Client returns the underlying franz-go client.
+func (p *Process) Client() *kgo.Client { return p.sess.Client() }
+
+// Close leaves the group and closes the client.
+func (p *Process) Close() { p.sess.Close() }
+
+// Run consumes until ctx ends. On ctx end it finishes the batch in hand, ends
+// its transaction and returns nil. It returns an error only when the Kafka
+// transaction state is unrecoverable.
+func (p *Process) Run(ctx context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, p.cfg.Tick)
+		fetches := p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, part int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+			}
+		})
+		recs := fetches.Records()
+		if err := p.transact(context.WithoutCancel(ctx), recs); err != nil {
+			return err
+		}
+	}
+}
+
+// transact runs one batch in one transaction; a failed batch is aborted and
+// its records are polled again after RetryBackoff.
+func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
+	start := time.Now()
+	if err := p.sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	out, stats, err := p.batch(ctx, recs)
+	if err != nil {
+		p.log.Error("batch failed, aborting; it will be retried", "records", len(recs), "err", err)
+		if _, endErr := p.sess.End(ctx, kgo.TryAbort); endErr != nil {
+			return fmt.Errorf("abort transaction: %w", endErr)
+		}
+		time.Sleep(p.cfg.RetryBackoff)
+		return nil
+	}
+	committed, err := p.sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		return fmt.Errorf("end transaction: %w", err)
+	}
+	if !committed {
+		p.log.Info("transaction aborted by a rebalance; the batch will be re-consumed", "records", len(recs))
+		return nil
+	}
+	if err := p.eng.Commit(ctx, out.Commit); err != nil {
+		// The jobs are committed; without the markers a redelivery would
+		// emit them again, and the sender's claim still refuses them.
+		p.log.Error("recording committed keys failed", "err", err)
+	}
+	stats.Took = time.Since(start)
+	if p.cfg.OnBatch != nil && (stats.Records > 0 || stats.Jobs > 0 || stats.DeadLetters > 0) {
+		p.cfg.OnBatch(stats)
+	}
+	return nil
+}
+
+// batch decodes, applies and fires, producing into the open transaction.
+func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, BatchStats, error) {
+	stats := BatchStats{Records: len(recs)}
+	var produceErr error
+	var mu sync.Mutex
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			produceErr = errors.Join(produceErr, err)
+			mu.Unlock()
+		}
+	}
+	byCause := map[cdc.Cause]*kgo.Record{}
+	changes := make([]cdc.Change, 0, len(recs))
+	for _, r := range recs {
+		ch, err := p.dec.Decode(ctx, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		if err != nil {
+			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			p.sess.Produce(ctx, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value), promise)
+			stats.DeadLetters++
+			continue
+		}
+		byCause[ch.Cause] = r
+		changes = append(changes, ch)
+	}
+	now := p.cfg.Now()
+	out, err := p.eng.Apply(ctx, now, changes)
+	if err != nil {
+		return processor.Output{}, stats, err
+	}
+	fired, err := p.eng.Fire(ctx, now, p.owned.timerSets())
+	if err != nil {
+		return processor.Output{}, stats, err
+	}
+	out.Jobs = append(out.Jobs, fired.Jobs...)
+	out.DLQ = append(out.DLQ, fired.DLQ...)
+	out.Commit.Emitted = append(out.Commit.Emitted, fired.Commit.Emitted...)
+	out.Commit.Acked = append(out.Commit.Acked, fired.Commit.Acked...)
+	out.Commit.Unpark = append(out.Commit.Unpark, fired.Commit.Unpark...)
+	for _, d := range out.DLQ {
+		var key, value []byte = nil, d.Value
+		if src := byCause[d.Cause]; src != nil {
+			key = src.Key
+			if value == nil {
+				value = src.Value
+			}
+		}
+		p.log.Warn("dead-lettering", "topic", d.Cause.Topic, "partition", d.Cause.Partition, "offset", d.Cause.Offset, "reason", d.Reason)
+		p.sess.Produce(ctx, DeadLetterRecord(p.cfg.DLQTopic, "process", d.Reason, d.Cause.Topic, d.Cause.Partition, d.Cause.Offset, key, value), promise)
+		stats.DeadLetters++
+	}
+	for _, j := range out.Jobs {
+		v, err := p.enc.EncodeJob(j)
+		if err != nil {
+			return processor.Output{}, stats, fmt.Errorf("encode job %s: %w", j.Key, err)
+		}
+		p.log.Debug("emitting job", "email_type", j.Type, "idempotency_key", j.Key, "topic", j.Cause.Topic, "partition", j.Cause.Partition, "offset", j.Cause.Offset)
+		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.JobsTopic, Key: []byte(j.PartitionKey()), Value: v}, promise)
+	}
+	stats.Jobs = len(out.Jobs)
+	if err := p.sess.Client().Flush(ctx); err != nil {
+		return processor.Output{}, stats, fmt.Errorf("flush: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if produceErr != nil {
+		return processor.Output{}, stats, fmt.Errorf("produce: %w", produceErr)
+	}
+	return out, stats, nil
+}

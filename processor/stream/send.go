@@ -1,0 +1,304 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/portalmail/portalmail/processor/send"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/state"
+)
+
+// Claimer is the sender's dedup guard (*state.Store implements it).
+type Claimer interface {
+	ClaimSend(ctx context.Context, key, owner string, lease time.Duration) (state.ClaimStatus, error)
+	MarkSent(ctx context.Context, key, providerID string) error
+	ReleaseSend(ctx context.Context, key, owner string) error
+}
+
+// SendSerde decodes jobs and encodes delivery records (*schemas.Serde implements it).
+type SendSerde interface {
+	DecodeJob([]byte) (schemas.EmailJob, error)
+	EncodeDelivery(schemas.EmailDelivery) ([]byte, error)
+}
+
+// SendConfig configures the send stage.
+type SendConfig struct {
+	JobsTopic       string
+	DeliveriesTopic string
+	DLQTopic        string
+	Group           string
+	// Owner identifies this instance in send claims.
+	Owner string
+	// Concurrency is how many jobs of one poll are sent at once.
+	Concurrency    int
+	MaxPollRecords int
+	// ClaimLease is how long a claim protects a job being sent; it is renewed
+	// on every retry.
+	ClaimLease time.Duration
+	Backoff    send.Backoff
+	// Sleep is the retry pause (send.SleepContext by default; tests inject).
+	Sleep      func(context.Context, time.Duration) error
+	Now        func() time.Time
+	ClientOpts []kgo.Opt
+	Logger     *slog.Logger
+	// OnDelivery, if set, sees every delivery record produced.
+	OnDelivery func(schemas.EmailDelivery)
+}
+
+func (c *SendConfig) setDefaults() {
+	if c.Concurrency == 0 {
+		c.Concurrency = 16
+	}
+	if c.MaxPollRecords == 0 {
+		c.MaxPollRecords = 500
+	}
+	if c.ClaimLease == 0 {
+		c.ClaimLease = 10 * time.Minute
+	}
+	if c.Backoff == (send.Backoff{}) {
+		c.Backoff = send.DefaultBackoff
+	}
+	if c.Sleep == nil {
+		c.Sleep = send.SleepContext
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate lists every problem of the configuration.
+func (c SendConfig) Validate() error {
+	var errs []error
+	if c.JobsTopic == "" || c.DeliveriesTopic == "" || c.DLQTopic == "" {
+		errs = append(errs, errors.New("jobs, deliveries and DLQ topics are required"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("no consumer group"))
+	}
+	if c.Owner == "" {
+		errs = append(errs, errors.New("no owner id"))
+	}
+	if c.Concurrency < 0 {
+		errs = append(errs, errors.New("concurrency must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Send is the send stage: a consumer group over the jobs topic that delivers
+// each job through the Mailer at most once per idempotency key (claim before,
+// mark after), produces a delivery record per job, and commits offsets only
+// after the delivery records are acknowledged. Retryable failures are retried
+// without limit: an outage delays mail, it never drops it.
+type Send struct {
+	cfg    SendConfig
+	cl     *kgo.Client
+	mailer send.Mailer
+	claims Claimer
+	serde  SendSerde
+	log    *slog.Logger
+}
+
+// NewSend builds the stage.
+func NewSend(cfg SendConfig, mailer send.Mailer, claims Claimer, serde SendSerde) (*Send, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("send config: %w", err)
+	}
+	opts := append([]kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.JobsTopic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	}, cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &Send{cfg: cfg, cl: cl, mailer: mailer, claims: claims, serde: serde, log: cfg.Logger}, nil
+}
+
+// Client returns the underlying franz-go client.
+func (s *Send) Client() *kgo.Client { return s.cl }
+
+// Close leaves the group and closes the client.
+func (s *Send) Close() { s.cl.Close() }
+
+// Run sends until ctx ends; the batch in hand is finished or, if its sends
+// are interrupted, left uncommitted (its claims released) for redelivery.
+func (s *Send) Run(ctx context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches := s.cl.PollRecords(ctx, s.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		if err := s.batch(ctx, recs); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// batch delivers a poll's jobs, produces their records, then commits.
+func (s *Send) batch(ctx context.Context, recs []*kgo.Record) error {
+	out := make([][]*kgo.Record, len(recs))
+	errs := make([]error, len(recs))
+	sem := make(chan struct{}, s.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i], errs[i] = s.deliver(ctx, r)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err // interrupted: nothing committed, claims released
+	}
+	var produce []*kgo.Record
+	for _, rs := range out {
+		produce = append(produce, rs...)
+	}
+	for {
+		err := s.cl.ProduceSync(ctx, produce...).FirstErr()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Error("producing delivery records failed; retrying", "err", err)
+		if err := s.cfg.Sleep(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	if err := s.cl.CommitRecords(ctx, recs...); err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	return nil
+}
+
+// deliver sends one job and returns the records to produce for it.
+func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	dead := func(reason string) *kgo.Record {
+		return DeadLetterRecord(s.cfg.DLQTopic, "send", reason, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+	}
+	job, err := s.serde.DecodeJob(r.Value)
+	if err != nil {
+		s.log.Warn("dead-lettering undecodable job", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		return []*kgo.Record{dead("undecodable job: " + err.Error())}, nil
+	}
+	log := s.log.With("email_type", job.Type, "idempotency_key", job.Key, "partition", r.Partition, "offset", r.Offset)
+	first := s.cfg.Now()
+	d := schemas.EmailDelivery{Key: job.Key, Type: job.Type, FirstTry: first}
+	status, err := s.claim(ctx, job.Key)
+	if err != nil {
+		return nil, err
+	}
+	var extra []*kgo.Record
+	switch status {
+	case state.ClaimAlreadySent:
+		d.Outcome = schemas.OutcomeDuplicateSuppressed
+		log.Info("duplicate suppressed")
+	default:
+		id, attempts, err := send.SendWithRetry(ctx, s.mailer, job, s.cfg.Backoff, 0, s.cfg.Sleep,
+			func(n int, err error, wait time.Duration) {
+				log.Warn("send failed, retrying", "attempt", n, "wait", wait, "err", err)
+				if _, cerr := s.claims.ClaimSend(ctx, job.Key, s.cfg.Owner, s.cfg.ClaimLease); cerr != nil {
+					log.Warn("renewing send claim failed", "err", cerr)
+				}
+			})
+		d.Attempts = attempts
+		switch {
+		case err == nil:
+			d.Outcome, d.ProviderID = schemas.OutcomeSent, id
+			if err := s.mark(ctx, job.Key, id); err != nil {
+				return nil, err
+			}
+			log.Info("sent", "attempts", attempts)
+		case errors.Is(err, send.ErrPermanent):
+			d.Outcome, d.LastError = schemas.OutcomeFailedPermanent, err.Error()
+			if err := s.mark(ctx, job.Key, "failed"); err != nil {
+				return nil, err
+			}
+			log.Warn("permanent failure; job dead-lettered", "err", err)
+			extra = append(extra, dead("permanent delivery failure: "+err.Error()))
+		default:
+			if rerr := s.claims.ReleaseSend(context.WithoutCancel(ctx), job.Key, s.cfg.Owner); rerr != nil {
+				log.Warn("releasing send claim failed", "err", rerr)
+			}
+			return nil, fmt.Errorf("%w: %s: %v", errInterrupted, job.Key, err)
+		}
+	}
+	d.At = s.cfg.Now()
+	v, err := s.serde.EncodeDelivery(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode delivery %s: %w", job.Key, err)
+	}
+	if s.cfg.OnDelivery != nil {
+		s.cfg.OnDelivery(d)
+	}
+	return append([]*kgo.Record{{Topic: s.cfg.DeliveriesTopic, Key: []byte(job.Key), Value: v}}, extra...), nil
+}
+
+// claim claims a key, waiting while another instance holds it and retrying
+// Redis failures, until it is ours or known to be sent.
+func (s *Send) claim(ctx context.Context, key string) (state.ClaimStatus, error) {
+	for {
+		st, err := s.claims.ClaimSend(ctx, key, s.cfg.Owner, s.cfg.ClaimLease)
+		switch {
+		case err != nil:
+			s.log.Warn("claiming send failed; retrying", "idempotency_key", key, "err", err)
+		case st == state.ClaimInFlight:
+			// Another instance is sending it (or crashed holding the lease).
+		default:
+			return st, nil
+		}
+		if err := s.cfg.Sleep(ctx, time.Second); err != nil {
+			return 0, fmt.Errorf("%w: %v", errInterrupted, err)
+		}
+	}
+}
+
+// mark records a key as sent, retrying Redis failures: the email is out, so
+// the mark must land before the offset is committed.
+func (s *Send) mark(ctx context.Context, key, id string) error {
+	for {
+		err := s.claims.MarkSent(context.WithoutCancel(ctx), key, id)
+		if err == nil {
+			return nil
+		}
+		s.log.Error("marking sent failed; retrying", "idempotency_key", key, "err", err)
+		if err := s.cfg.Sleep(ctx, time.Second); err != nil {
+			return fmt.Errorf("%w: %v", errInterrupted, err)
+		}
+	}
+}

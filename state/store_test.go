@@ -1,0 +1,238 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestOptionsDefaults(t *testing.T) {
+	got := New(nil, Options{}).Options()
+	want := Options{Prefix: "pm", EmittedTTL: 30 * 24 * time.Hour, SentTTL: 30 * 24 * time.Hour, RowHistory: 4, UsageTTL: 48 * time.Hour}
+	if got != want {
+		t.Errorf("defaults = %+v, want %+v", got, want)
+	}
+	if got := New(nil, Options{RowHistory: 1, Prefix: "x"}).Options(); got.RowHistory != 2 || got.Prefix != "x" {
+		t.Errorf("RowHistory 1 -> %d", got.RowHistory)
+	}
+}
+
+func TestParseURLs(t *testing.T) {
+	tests := []struct {
+		url     string
+		kind    string // "simple", "cluster", "failover", "error"
+		addrs   []string
+		master  string
+		pass    string
+		db      int
+		sntPass string
+	}{
+		{url: "redis://127.0.0.1:6390/0", kind: "simple", addrs: []string{"127.0.0.1:6390"}},
+		{url: "redis://:secret@h:1/3", kind: "simple", addrs: []string{"h:1"}, pass: "secret", db: 3},
+		{url: "rediss://u:p@h:6380", kind: "simple", addrs: []string{"h:6380"}, pass: "p"},
+		{url: "h:6379", kind: "simple", addrs: []string{"h:6379"}},
+		{url: "a:7000,b:7001, c:7002", kind: "cluster", addrs: []string{"a:7000", "b:7001", "c:7002"}},
+		{url: "redis://:pw@a:7000,redis://b:7001", kind: "cluster", addrs: []string{"a:7000", "b:7001"}, pass: "pw"},
+		{url: "redis+sentinel://:pw@s1:26379,s2:26380/mymaster", kind: "failover", addrs: []string{"s1:26379", "s2:26380"}, master: "mymaster", pass: "pw"},
+		{url: "redis+sentinel://s1/mymaster/2?sentinel_password=sp", kind: "failover", addrs: []string{"s1:26379"}, master: "mymaster", db: 2, sntPass: "sp"},
+		{url: "redis+sentinel://s1:1/m?db=5", kind: "failover", addrs: []string{"s1:1"}, master: "m", db: 5},
+		{url: "redis+sentinel://s1:1", kind: "error"},
+		{url: "redis+sentinel://s1:1/", kind: "error"},
+		{url: "", kind: "error"},
+		{url: "redis://h:x:y:z", kind: "error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			var (
+				kind   string
+				addrs  []string
+				master string
+				pass   string
+				db     int
+				sp     string
+			)
+			raw := tc.url
+			switch {
+			case tc.kind == "error":
+				c, err := newClient(raw)
+				if err == nil {
+					_ = c.Close()
+					t.Fatalf("no error")
+				}
+				return
+			case tc.kind == "failover":
+				o, err := parseSentinelURL(raw[len("redis+sentinel://"):])
+				if err != nil {
+					t.Fatal(err)
+				}
+				kind, addrs, master, pass, db, sp = "failover", o.Addrs, o.MasterName, o.Password, o.DB, o.SentinelPassword
+			case tc.kind == "cluster":
+				o, err := parseClusterList(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kind, addrs, pass = "cluster", o.Addrs, o.Password
+			default:
+				kind = "simple"
+			}
+			c, err := newClient(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			switch cc := c.(type) {
+			case *redis.ClusterClient:
+				if kind != "cluster" {
+					t.Fatalf("got a cluster client")
+				}
+			case *redis.Client:
+				if kind == "simple" {
+					o := cc.Options()
+					addrs, pass, db = []string{o.Addr}, o.Password, o.DB
+				}
+			default:
+				t.Fatalf("client type %T", c)
+			}
+			if kind != tc.kind || !reflect.DeepEqual(addrs, tc.addrs) || master != tc.master || pass != tc.pass || db != tc.db || sp != tc.sntPass {
+				t.Errorf("got %s %v master=%q pass=%q db=%d sentinel_password=%q", kind, addrs, master, pass, db, sp)
+			}
+		})
+	}
+	if got := redactURL("redis://u:secret@h:1/0"); got != "redis://***@h:1/0" {
+		t.Errorf("redactURL = %s", got)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		_, env := newTestStore(t)
+		url = "redis://" + env.mr.Addr() + "/0"
+	}
+	c, err := Open(ctx, url)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", url, err)
+	}
+	_ = c.Close()
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if c, err := Open(cctx, "redis://127.0.0.1:1/0"); err == nil {
+		_ = c.Close()
+		t.Errorf("Open of a closed port succeeded")
+	}
+}
+
+// TestRoundTrips checks that every method costs one round trip whatever
+// the batch size (two for a script's first use on a server).
+func TestRoundTrips(t *testing.T) {
+	s, env := newTestStore(t)
+	ctx := context.Background()
+	if env.mr == nil {
+		// a real server may have the scripts cached from an earlier run
+		if err := env.c.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook := &countHook{}
+	env.c.AddHook(hook)
+	const n = 500
+	changes := benchChanges(n, 0)
+	cost := func(name string, max int64, f func() error) {
+		t.Helper()
+		hook.n.Store(0)
+		hook.seen = nil
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := hook.n.Load(); got > max {
+			t.Errorf("%s: %d round trips, want <= %d: %v", name, got, max, hook.seen)
+		}
+	}
+	applyAll := func() error { _, err := s.ApplyChanges(ctx, changes); return err }
+	cost("ApplyChanges, cold", 2, applyAll)
+	changes = benchChanges(n, 1)
+	cost("ApplyChanges", 1, applyAll)
+	cost("ApplyChanges replay", 1, applyAll)
+
+	var refs []processor.RowRef
+	var keys []string
+	var samples []processor.BandSample
+	var w processor.Writes
+	var c processor.Commit
+	for i, ch := range changes {
+		refs = append(refs, processor.RowRef{Table: ch.Table, ID: ch.ID})
+		keys = append(keys, ch.ID)
+		samples = append(samples, processor.BandSample{Key: fmt.Sprint(i % 50), Position: int64(i), Percent: i % 130})
+		tr := processor.TimerRef{Set: fmt.Sprint("set-", i%8), Member: ch.ID, Due: t0.Add(time.Duration(i) * time.Minute)}
+		w.Schedule = append(w.Schedule, tr)
+		w.Park = append(w.Park, processor.Parked{On: refs[i], Key: "k" + ch.ID, Set: tr.Set, Deadline: tr.Due})
+		c.Emitted = append(c.Emitted, ch.ID)
+		c.Acked = append(c.Acked, tr)
+		c.Unpark = append(c.Unpark, w.Park[i])
+	}
+	cost("Rows", 1, func() error { _, err := s.Rows(ctx, refs); return err })
+	cost("Emitted", 1, func() error { _, err := s.Emitted(ctx, keys); return err })
+	cost("Bands", 2, func() error { _, err := s.Bands(ctx, catalog.DefaultBands, samples); return err })
+	cost("Bands, warm", 1, func() error { _, err := s.Bands(ctx, catalog.DefaultBands, samples); return err })
+	cost("Write", 1, func() error { return s.Write(ctx, w) })
+	cost("DueTimers", 2, func() error { _, err := s.DueTimers(ctx, "set-1", t0.Add(time.Hour), 100, time.Minute); return err })
+	cost("NextDue", 2, func() error { _, _, err := s.NextDue(ctx, []string{"set-0", "set-1", "set-2"}); return err })
+	cost("Commit", 2, func() error { return s.Commit(ctx, c) })
+	cost("Commit, warm", 1, func() error { return s.Commit(ctx, c) })
+	cost("ClaimSend", 2, func() error { _, err := s.ClaimSend(ctx, "x", "o", time.Minute); return err })
+	cost("MarkSent", 1, func() error { return s.MarkSent(ctx, "x", "id") })
+}
+
+// benchChanges builds n changes to n distinct rows of a few tables, at
+// positions that grow with round.
+func benchChanges(n, round int) []cdc.Change {
+	tables := []string{"portal.public.companies", "portal.public.license_plans", "service.public.end_users", UsageTable}
+	out := make([]cdc.Change, n)
+	for i := range out {
+		id := fmt.Sprintf("%08d-aaaa-bbbb-cccc-%012d", i, i)
+		out[i] = cdc.Change{
+			Table: tables[i%len(tables)], ID: id, Op: cdc.OpUpdate,
+			Position: 9_000_000_000_000_000 + int64(round)*1_000_000 + int64(i),
+			After: cdc.Row{
+				"id": id, "company_id": "c-" + id[:8], "status": "active", "quantity": int64(round),
+				"email": "user" + id[:8] + "@example.com", "optional_notifications": []string{"trial", "service"},
+				"trial_expires_at": "2026-06-01T00:00:00Z", "classic": false,
+			},
+		}
+	}
+	return out
+}
+
+func BenchmarkApplyChanges(b *testing.B) {
+	s, _ := newTestStore(b)
+	ctx := context.Background()
+	const batch = 500
+	rounds := make([][]cdc.Change, 8)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		r := rounds[i%len(rounds)]
+		if r == nil || i >= len(rounds) {
+			r = benchChanges(batch, i)
+			rounds[i%len(rounds)] = r
+		}
+		b.StartTimer()
+		res, err := s.ApplyChanges(ctx, r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res[0].Outcome != processor.Applied {
+			b.Fatalf("outcome %v", res[0].Outcome)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "changes/s")
+}
