@@ -188,20 +188,20 @@ func TestUsageBandsHysteresis(t *testing.T) {
 		want  string // the type fired, "" for none
 		pct   string
 	}{
-		{10, "", ""},                                 // 50%
-		{16, "interop.teams_usage", "80%"},           // 80%: usage fires
-		{17, "", ""},                                 // 85%: disarmed
-		{15, "", ""},                                 // 75%: not below 70, stays disarmed
-		{13, "", ""},                                 // 65%: re-arms usage
-		{18, "interop.teams_usage", "90%"},           // 90%: fires again
-		{21, "interop.teams_oversubscribed", ""},     // 105%: over fires
-		{22, "", ""},                                 // 110%: disarmed
-		{19, "", ""},                                 // 95%: over not re-armed (> 90)
-		{18, "", ""},                                 // 90%: re-arms over (usage still disarmed)
-		{21, "interop.teams_oversubscribed", ""},     // 105%: over again
-		{12, "", ""},                                 // 60%: re-arms both
-		{24, "interop.teams_oversubscribed", ""},     // 120% from armed: over only, disarms both
-		{17, "", ""},                                 // 85%: usage was disarmed by the over
+		{10, "", ""},                             // 50%
+		{16, "interop.teams_usage", "80%"},       // 80%: usage fires
+		{17, "", ""},                             // 85%: disarmed
+		{15, "", ""},                             // 75%: not below 70, stays disarmed
+		{13, "", ""},                             // 65%: re-arms usage
+		{18, "interop.teams_usage", "90%"},       // 90%: fires again
+		{21, "interop.teams_oversubscribed", ""}, // 105%: over fires
+		{22, "", ""},                             // 110%: disarmed
+		{19, "", ""},                             // 95%: over not re-armed (> 90)
+		{18, "", ""},                             // 90%: re-arms over (usage still disarmed)
+		{21, "interop.teams_oversubscribed", ""}, // 105%: over again
+		{12, "", ""},                             // 60%: re-arms both
+		{24, "interop.teams_oversubscribed", ""}, // 120% from armed: over only, disarms both
+		{17, "", ""},                             // 85%: usage was disarmed by the over
 	}
 	for i, s := range steps {
 		out := h.apply(t0, h.change(cdc.CVIUsage, cdc.OpCreate, cdc.Row{"id": "u" + string(rune('a'+i)),

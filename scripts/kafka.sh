@@ -143,7 +143,7 @@ classpath() {
 cp_complete() { # CPFILE: every jar on it still exists
   local -a jars
   local jar
-  IFS=':' read -r -a jars <"$1"
+  IFS=':' read -r -a jars <"$1" || true  # the file has no trailing newline
   (( ${#jars[@]} > 0 )) || return 1
   for jar in "${jars[@]}"; do [[ -f "$jar" ]] || return 1; done
 }
@@ -166,6 +166,8 @@ run_java() {
 
 # True if the broker answers a metadata request within a few seconds.
 probe() {
+  # Cheap first: nothing listening yet means no JVM or kcat round trip.
+  port_in_use "$(port)" || return 1
   local how="${KAFKA_PROBE:-}"
   if [[ -z "$how" ]]; then
     if command -v kcat >/dev/null 2>&1; then how=kcat; else how=java; fi

@@ -51,21 +51,8 @@ func newTestStore(t testing.TB, opts ...Options) (*Store, *testEnv) {
 		prefix := o.Prefix
 		t.Cleanup(func() {
 			defer c.Close()
-			var cursor uint64
-			for {
-				keys, next, err := c.Scan(ctx, cursor, prefix+":*", 1000).Result()
-				if err != nil {
-					t.Errorf("cleanup scan: %v", err)
-					return
-				}
-				if len(keys) > 0 {
-					if err := c.Del(ctx, keys...).Err(); err != nil {
-						t.Errorf("cleanup del: %v", err)
-					}
-				}
-				if cursor = next; cursor == 0 {
-					return
-				}
+			if err := deleteKeys(ctx, c, prefix+":*"); err != nil {
+				t.Errorf("cleanup: %v", err)
 			}
 		})
 		env.c = c
@@ -119,4 +106,34 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		}
 		return next(ctx, cmds)
 	}
+}
+
+// deleteKeys deletes the keys matching pattern: SCAN on every master, DEL
+// one key per command (keys of a test span Cluster slots).
+func deleteKeys(ctx context.Context, c redis.UniversalClient, pattern string) error {
+	del := func(ctx context.Context, node redis.UniversalClient) error {
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
+				return err
+			}
+			if len(keys) > 0 {
+				pipe := c.Pipeline()
+				for _, k := range keys {
+					pipe.Del(ctx, k)
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	}
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return del(ctx, node) })
+	}
+	return del(ctx, c)
 }

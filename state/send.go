@@ -25,6 +25,8 @@ const (
 	ClaimInFlight
 )
 
+// String returns "acquired", "already_sent", "in_flight" or "unknown", for
+// logs and metric labels.
 func (c ClaimStatus) String() string {
 	switch c {
 	case ClaimAcquired:

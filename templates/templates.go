@@ -1,8 +1,25 @@
 // Package templates renders email bodies: one HTML and one plain-text template
 // per email type, inside a shared layout that applies the partner's branding.
 //
-// Templates are embedded and parsed once at start-up (Parse fails fast on any
-// error). HTML goes through html/template, so row values are escaped.
+// Every email type id has a template pair <name>.html.tmpl and <name>.txt.tmpl,
+// where name is the id with "." replaced by "_" (NameOf). A pair holds only the
+// type's body; layout.html.tmpl and layout.txt.tmpl add the branded header,
+// the call-to-action button (when Data.Link is set), the sign-off and the
+// footer. A body may also define "cta", the button label, and "note", a short
+// paragraph shown after the button.
+//
+// Templates are embedded and parsed once at start-up: Parse fails fast on any
+// error, and Set.Render then only executes. HTML goes through html/template,
+// so row values are escaped for their context; branding is validated (hex
+// colour, http(s) logo URL) and call-to-action links must be http(s) URLs.
+//
+// Template funcs, in both HTML and text templates:
+//
+//	date     ISO-8601 timestamp or date string → "2 January 2006" (UTC)
+//	details  Data and label/value-spec pairs → rows of the "details" table
+//	person   name, address → "Name (address)"
+//	ink      background hex colour → readable text colour
+//	lines    details rows → "Label: Value" lines (text layout)
 package templates
 
 import "github.com/portalmail/portalmail/schemas/cdc"

@@ -170,17 +170,19 @@ func sample(id string) Data {
 		d.Link = "https://portal.pexip.example/activate?token=tok-p1"
 	case "account.portal_expiry_warning":
 		d.Entity, d.Days = samplePortalUser, 30
+		d.Link = "https://portal.pexip.example/login"
 	case "account.portal_deactivated":
 		d.Previous = samplePortalUser
 		d.Entity = with(samplePortalUser, "status", "deactivated", "deactivation_reason", "inactivity")
 	case "account.twofa_reset":
 		d.Entity = samplePortalUser
-		d.Link = "https://portal.pexip.example/2fa/setup?user=pu-600"
+		d.Link = "https://portal.pexip.example/login"
 	case "service.user_activate":
 		d.Entity = with(sampleEndUser, "status", "invited", "activation_token", "tok-s1")
 		d.Link = "https://service.pexip.example/activate?token=tok-s1"
 	case "service.user_welcome":
 		d.Previous, d.Entity = sampleEndUser, with(sampleEndUser, "password_set_at", "2026-03-02T11:00:00Z")
+		d.Link = "https://service.pexip.example/login"
 	case "service.user_recover":
 		d.Entity = with(sampleEndUser, "recovery_requested_at", "2026-03-02T11:30:00Z")
 		d.Link = "https://service.pexip.example/recover?token=tok-r1"

@@ -975,8 +975,28 @@ func idOf(v any, depth int) string {
 
 // ---- normalisation ----
 
+// unavailableValue is Debezium's default unavailable.value.placeholder: the
+// value of an unchanged TOASTed column in an update under REPLICA IDENTITY
+// DEFAULT (inside a one-element list for arrays).
+const unavailableValue = "__debezium_unavailable_value"
+
+// isUnavailable reports whether v is Debezium's unavailable-value placeholder.
+func isUnavailable(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == unavailableValue
+	case []any:
+		return len(x) == 1 && x[0] == unavailableValue
+	case []string:
+		return len(x) == 1 && x[0] == unavailableValue
+	}
+	return false
+}
+
 // normRow keeps the contract columns of an image, normalised. A nil image
-// (JSON null or absent, Avro null) is a nil Row.
+// (JSON null or absent, Avro null) is a nil Row. Columns carrying Debezium's
+// unavailable-value placeholder are left out, as if absent: the value did not
+// change and Debezium does not know it.
 func (d *Decoder) normRow(table, which string, img any, sem map[string]string) (Row, error) {
 	if img == nil {
 		return nil, nil
@@ -989,7 +1009,7 @@ func (d *Decoder) normRow(table, which string, img any, sem map[string]string) (
 	row := make(Row, len(types))
 	for _, col := range d.columns[table] {
 		v, present := m[col]
-		if !present {
+		if !present || isUnavailable(v) {
 			continue
 		}
 		nv, err := normValue(v, types[col], sem[col])

@@ -486,6 +486,21 @@ func TestDecodeKeyIDFallback(t *testing.T) {
 	}
 }
 
+func TestDecodeUnavailableValuePlaceholder(t *testing.T) {
+	// An update under REPLICA IDENTITY DEFAULT whose unchanged TOASTed columns
+	// Debezium could not read: they are left out of the image.
+	value := []byte(`{"before": null, "after": {"id": "pa-3", "name": "Partner Three",
+		"logo_url": "__debezium_unavailable_value", "order_recipients": ["__debezium_unavailable_value"]},
+		"source": {"connector": "postgresql", "ts_ms": 1772360130123, "lsn": 99}, "op": "u", "ts_ms": 1772360130456}`)
+	ch, err := NewDecoder(DecoderConfig{}).Decode(context.Background(), "portal.public.partners", 0, 0, nil, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Row{"id": "pa-3", "name": "Partner Three"}); !reflect.DeepEqual(ch.After, want) {
+		t.Errorf("After = %#v, want %#v", ch.After, want)
+	}
+}
+
 func TestDecodePositionAndTimes(t *testing.T) {
 	tests := []struct {
 		name       string

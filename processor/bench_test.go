@@ -1,0 +1,71 @@
+package processor_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/portalmail/portalmail/schemas/cdc"
+)
+
+// BenchmarkEngineMixed runs the engine over a mixed stream of changes in
+// batches of 1000 (as the process stage polls them): usage samples, user and
+// company updates that mail nothing, plan changes, new endpoints that mail, and
+// portal logins that move timers. Set REDIS_URL for a real redis-server
+// (scripts/bench.sh does); without it the numbers are miniredis's.
+func BenchmarkEngineMixed(b *testing.B) {
+	const batchSize = 1000
+	h := newHarness(b)
+	h.seed()
+	h.apply(t0, h.change(cdc.InteropSubscriptions, cdc.OpCreate, cdc.Row{"id": "s1", "company_id": "c-acme",
+		"kind": "teams_cvi", "status": "active", "concurrent_call_licenses": int64(1000)}))
+	batches := make([][]cdc.Change, b.N)
+	for n := range b.N {
+		batch := make([]cdc.Change, 0, batchSize)
+		for i := range batchSize {
+			id := fmt.Sprintf("%d-%d", n, i)
+			var ch cdc.Change
+			switch k := i % 20; {
+			case k < 8: // usage samples well under the bands
+				ch = h.change(cdc.CVIUsage, cdc.OpCreate, cdc.Row{"id": "u" + id, "company_id": "c-acme", "subscription_id": "s1", "concurrent_calls": int64(100 + i%300)})
+			case k < 12: // end-user profile edits: no email
+				ch = h.change(cdc.EndUsers, cdc.OpUpdate, cdc.Row{"id": fmt.Sprintf("e%d", i), "company_id": "c-acme", "email": "user@acme.example", "display_name": "User " + id, "status": "active", "classic": false})
+			case k < 14: // company edits: no email
+				ch = h.change(cdc.Companies, cdc.OpUpdate, h.acme())
+			case k < 16: // plan edits; one in ten changes the quantity (4 emails)
+				q := int64(10)
+				if i%10 == 4 {
+					q = int64(n*batchSize + i)
+				}
+				ch = h.change(cdc.LicensePlans, cdc.OpUpdate, plan(fmt.Sprintf("lp%d", i%50), "2027-06-30", cdc.Row{"quantity": q}))
+			case k < 18: // new endpoints: 2 emails each
+				ch = h.change(cdc.Endpoints, cdc.OpCreate, cdc.Row{"id": "ep" + id, "company_id": "c-acme", "name": "Room " + id, "enabled": true})
+			default: // portal logins move the inactivity timer
+				ch = h.change(cdc.PortalUsers, cdc.OpUpdate, cdc.Row{"id": fmt.Sprintf("pu%d", i), "email": "pu@direct.example", "partner_id": "p-direct", "status": "active",
+					"last_login_at": t0.Add(time.Duration(n*batchSize+i) * time.Second).Format(time.RFC3339)})
+			}
+			batch = append(batch, ch)
+		}
+		batches[n] = batch
+	}
+	ctx := context.Background()
+	jobs := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for n := range b.N {
+		out, err := h.eng.Apply(ctx, t0, batches[n])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := h.eng.Commit(ctx, out.Commit); err != nil {
+			b.Fatal(err)
+		}
+		jobs += len(out.Jobs)
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(b.N*batchSize)/elapsed.Seconds(), "changes/s")
+	b.ReportMetric(float64(jobs)/float64(b.N*batchSize), "jobs/change")
+	b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N), "µs/batch")
+}

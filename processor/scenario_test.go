@@ -1,0 +1,337 @@
+package processor_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/simulate"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state"
+	"github.com/portalmail/portalmail/templates"
+)
+
+// The scenario tests drive the engine, over real state, with one CDC scenario
+// per catalog type: testdata/scenarios/base.jsonl (the shared reference rows,
+// snapshot reads) followed by <type-id>.jsonl, run through simulate.Run as
+// `portalmail simulate` runs it, against <type-id>.want.jsonl. A want file's
+// first line is {"until": RFC 3339, "dlq": N (optional, default 0)}; every
+// further line is one expected email {"type", "to", "role", "subject", "at"}.
+// The want files are written from DESIGN.md and the spec, never copied from
+// the engine's output; the expected set is every email the scenario produces.
+
+const scenarioDir = "../testdata/scenarios"
+
+// scenarioEngineBugs names scenarios whose want file (the spec's answer)
+// differs from what the engine produces because of an engine bug. Such a
+// scenario is skipped, with the diff, while it differs; once the engine is
+// fixed it passes and its entry should be removed.
+var scenarioEngineBugs = map[catalog.TypeID]string{
+	"trial.company_reminder":         bugOptionalRole,
+	"trial.company_extended":         bugOptionalRole,
+	"trial.company_ended":            bugOptionalRole,
+	"interop.google_token_upload":    bugOptionalRole,
+	"service.team_room_activated":    bugOptionalRole,
+	"service.team_room_deactivated":  bugOptionalRole,
+	"service.calling_domain_created": bugOptionalRole,
+	"service.m365_domain_created":    bugOptionalRole,
+	"renewal.expires_in": "simulate.Run moves the clock to a record's ts_ms before it fires the timers due " +
+		"before that record, so they are emitted at the record's time instead of 09:00 on their day, and of " +
+		"several timers of one series due between two records only the latest fires",
+}
+
+// bugOptionalRole: DESIGN.md's role names and email_job.avsc's recipient.role
+// name an opted-in partner "partner" and an opted-in customer "customer";
+// processor/recipients.go emits the catalog's policy names instead.
+const bugOptionalRole = "an opted-in partner (customer) is emitted with role partner_optional " +
+	"(customer_optional) instead of partner (customer)"
+
+// scenarioEmail is what a scenario checks of one email.
+type scenarioEmail struct {
+	Type    string `json:"type"`
+	To      string `json:"to"`
+	Role    string `json:"role"`
+	Subject string `json:"subject"`
+	At      string `json:"at"`
+}
+
+func (e scenarioEmail) String() string {
+	return fmt.Sprintf("%s  %-32s %-28s %-18s %q", e.At, e.Type, e.To, e.Role, e.Subject)
+}
+
+// scenarioWant is a parsed want file.
+type scenarioWant struct {
+	Until  time.Time
+	DLQ    int
+	Emails []scenarioEmail
+}
+
+// scenarioResult is what one run of a scenario produced.
+type scenarioResult struct {
+	Emails []scenarioEmail
+	DLQ    []simulate.DeadLetter
+}
+
+func scenarioPaths(id catalog.TypeID) (input, want string) {
+	return filepath.Join(scenarioDir, string(id)+".jsonl"), filepath.Join(scenarioDir, string(id)+".want.jsonl")
+}
+
+// TestScenarios runs every catalog type's scenario and compares the emails.
+func TestScenarios(t *testing.T) {
+	t.Parallel()
+	for _, typ := range catalog.Default() {
+		t.Run(string(typ.ID), func(t *testing.T) {
+			t.Parallel()
+			input, wantPath := scenarioPaths(typ.ID)
+			want := readScenarioWant(t, wantPath)
+			if !slices.ContainsFunc(want.Emails, func(e scenarioEmail) bool { return e.Type == string(typ.ID) }) {
+				t.Errorf("%s expects no email of type %s", wantPath, typ.ID)
+			}
+			got := runScenario(t, input, want.Until)
+			diff := diffScenarioEmails(want.Emails, got.Emails)
+			if diff == "" {
+				return
+			}
+			if bug, ok := scenarioEngineBugs[typ.ID]; ok {
+				t.Skipf("engine bug: %s\nemails differ (- want, + got):\n%s", bug, diff)
+			}
+			t.Errorf("emails differ from %s (- want, + got):\n%s", wantPath, diff)
+		})
+	}
+}
+
+// TestScenarioDeadLetters checks that no scenario dead-letters anything,
+// unless its want file says how many ({"dlq": N}).
+func TestScenarioDeadLetters(t *testing.T) {
+	t.Parallel()
+	for _, typ := range catalog.Default() {
+		t.Run(string(typ.ID), func(t *testing.T) {
+			t.Parallel()
+			input, wantPath := scenarioPaths(typ.ID)
+			want := readScenarioWant(t, wantPath)
+			got := runScenario(t, input, want.Until)
+			if len(got.DLQ) != want.DLQ {
+				var b strings.Builder
+				for _, d := range got.DLQ {
+					fmt.Fprintf(&b, "\n  line %d %s: %s", d.Line, d.Topic, d.Reason)
+				}
+				t.Errorf("%d dead letters, want %d (%s):%s", len(got.DLQ), want.DLQ, wantPath, b.String())
+			}
+		})
+	}
+}
+
+// TestEveryCatalogTypeHasAScenario lists every catalog type lacking its
+// scenario input or want file.
+func TestEveryCatalogTypeHasAScenario(t *testing.T) {
+	var missing []string
+	for _, typ := range catalog.Default() {
+		input, want := scenarioPaths(typ.ID)
+		for _, p := range []string{input, want} {
+			if _, err := os.Stat(p); err != nil {
+				missing = append(missing, p)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d scenario files missing:\n  %s", len(missing), strings.Join(missing, "\n  "))
+	}
+}
+
+// readScenarioWant parses a want file strictly: unknown fields are errors.
+func readScenarioWant(t *testing.T, path string) scenarioWant {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read want file: %v", err)
+	}
+	var w scenarioWant
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if n == 1 {
+			var head struct {
+				Until string `json:"until"`
+				DLQ   int    `json:"dlq"`
+			}
+			if err := dec.Decode(&head); err != nil {
+				t.Fatalf("%s:1: %v", path, err)
+			}
+			until, err := time.Parse(time.RFC3339, head.Until)
+			if err != nil {
+				t.Fatalf("%s:1: until: %v", path, err)
+			}
+			w.Until, w.DLQ = until, head.DLQ
+			continue
+		}
+		var e scenarioEmail
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("%s:%d: %v", path, n, err)
+		}
+		at, err := time.Parse(time.RFC3339, e.At)
+		if err != nil {
+			t.Fatalf("%s:%d: at: %v", path, n, err)
+		}
+		e.At = at.UTC().Format(time.RFC3339)
+		w.Emails = append(w.Emails, e)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if w.Until.IsZero() {
+		t.Fatalf("%s: no until line", path)
+	}
+	return w
+}
+
+var scenarioTemplates = sync.OnceValues(templates.Parse)
+
+// runScenario runs base.jsonl and then input through the engine, built as
+// `portalmail simulate` builds it, on fresh state.
+func runScenario(t *testing.T, input string, until time.Time) scenarioResult {
+	t.Helper()
+	ctx := context.Background()
+	var in bytes.Buffer
+	for _, p := range []string{filepath.Join(scenarioDir, "base.jsonl"), input} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("read scenario: %v", err)
+		}
+		in.Write(data)
+		in.WriteByte('\n')
+	}
+	tmpl, err := scenarioTemplates()
+	if err != nil {
+		t.Fatalf("templates: %v", err)
+	}
+	rc, prefix := scenarioRedis(t)
+	eng, err := processor.New(catalog.Default(), state.New(rc, state.Options{Prefix: prefix}), tmpl, processor.Config{
+		Zone: time.UTC, ParkFor: 24 * time.Hour, FromAddress: "noreply@mail.pexip.example",
+		Links: map[catalog.Site]string{
+			catalog.SitePortal:    "https://portal.pexip.example",
+			catalog.SiteService:   "https://service.pexip.example",
+			catalog.SiteAnalytics: "https://analytics.pexip.example",
+		},
+	})
+	if err != nil {
+		t.Fatalf("processor.New: %v", err)
+	}
+	var res scenarioResult
+	err = simulate.Run(ctx, eng, cdc.NewDecoder(cdc.DecoderConfig{}), &in, until, simulate.Sink{
+		Email: func(e simulate.Email) error {
+			res.Emails = append(res.Emails, scenarioEmail{Type: e.Type, To: e.To, Role: e.Role, Subject: e.Subject,
+				At: e.At.UTC().Format(time.RFC3339)})
+			return nil
+		},
+		DeadLetter: func(d simulate.DeadLetter) error {
+			res.DLQ = append(res.DLQ, d)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatalf("simulate.Run: %v", err)
+	}
+	return res
+}
+
+// scenarioRedis returns a client on $REDIS_URL with a unique key prefix whose
+// keys are deleted after the test, or else on a fresh miniredis.
+func scenarioRedis(t *testing.T) (redis.UniversalClient, string) {
+	t.Helper()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		mr := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { _ = c.Close() })
+		return c, ""
+	}
+	ctx := context.Background()
+	c, err := state.Open(ctx, url)
+	if err != nil {
+		t.Fatalf("open redis: %v", err)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	prefix := "pmscenario-" + hex.EncodeToString(rnd[:])
+	t.Cleanup(func() {
+		defer c.Close()
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, prefix+":*", 1000).Result()
+			if err != nil {
+				t.Errorf("clean up redis keys: %v", err)
+				return
+			}
+			if len(keys) > 0 {
+				if err := c.Del(ctx, keys...).Err(); err != nil {
+					t.Errorf("clean up redis keys: %v", err)
+					return
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return
+			}
+		}
+	})
+	return c, prefix
+}
+
+// diffScenarioEmails compares want and got as sorted multisets and returns
+// the emails only in want ("-") and only in got ("+"), in time order; "" when
+// they are equal.
+func diffScenarioEmails(want, got []scenarioEmail) string {
+	left := map[scenarioEmail]int{}
+	for _, e := range got {
+		left[e]++
+	}
+	type line struct {
+		sign string
+		e    scenarioEmail
+	}
+	var lines []line
+	for _, e := range want {
+		if left[e] > 0 {
+			left[e]--
+			continue
+		}
+		lines = append(lines, line{"-", e})
+	}
+	for _, e := range got {
+		if left[e] > 0 {
+			left[e]--
+			lines = append(lines, line{"+", e})
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(lines, func(a, b line) int {
+		return strings.Compare(a.e.String()+a.sign, b.e.String()+b.sign)
+	})
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%s %s\n", l.sign, l.e)
+	}
+	return b.String()
+}
