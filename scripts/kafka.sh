@@ -207,11 +207,25 @@ write_config() { # PORT
 
 is_formatted() { [[ -s "$DATA/meta.properties" ]]; }
 
+# A Kafka cluster id: 16 random bytes, URL-safe base64 without padding, not starting
+# with '-' (what `kafka.tools.StorageTool random-uuid` prints), made without a JVM.
+random_cluster_id() {
+  local id=""
+  if command -v base64 >/dev/null 2>&1 && [[ -r /dev/urandom ]]; then
+    while [[ -z "$id" || "$id" == -* ]]; do
+      id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+  else
+    id="$(run_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+  fi
+  echo "$id"
+}
+
 format_storage() {
   local t0 uuid
   t0="$(now_ms)"
   mkdir -p "$DATA"
-  uuid="$(run_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+  uuid="$(random_cluster_id)"
   [[ "$uuid" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "StorageTool random-uuid gave '$uuid'"
   # controller.quorum.voters is set (static quorum), so no --standalone.
   local out

@@ -39,7 +39,7 @@ type Options struct {
 	UsageTTL time.Duration
 }
 
-// Defaults.
+// Defaults of Options, applied by New (zero or negative fields take them).
 const (
 	DefaultPrefix     = "pm"
 	DefaultEmittedTTL = 30 * 24 * time.Hour

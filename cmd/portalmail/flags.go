@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -12,8 +13,9 @@ import (
 // PORTALMAIL_<NAME>. Malformed environment values are collected as errors.
 type flags struct {
 	*flag.FlagSet
-	getenv func(string) string
-	errs   []error
+	getenv  func(string) string
+	errs    []error
+	secrets []func() error
 }
 
 func newFlags(name, synopsis string, env *environ) *flags {
@@ -32,7 +34,7 @@ func printDefaults(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(fl *flag.Flag) {
 		name, usage := flag.UnquoteUsage(fl)
 		fmt.Fprintf(w, "  --%s %s\n    \t%s (env %s", fl.Name, name, usage, envName(fl.Name))
-		if fl.DefValue != "" {
+		if fl.DefValue != "" && !strings.Contains(fl.Usage, "password") && !strings.Contains(fl.Usage, "key") {
 			fmt.Fprintf(w, ", default %q", fl.DefValue)
 		}
 		fmt.Fprintln(w, ")")
@@ -95,5 +97,33 @@ func (f *flags) parse(args []string) error {
 	if len(f.errs) > 0 {
 		return fmt.Errorf("bad environment: %v", f.errs)
 	}
+	for _, load := range f.secrets {
+		if err := load(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// Secret binds a secret: --name, or PORTALMAIL_NAME, or the contents of the
+// file named by --name-file / PORTALMAIL_NAME_FILE. Secrets are never echoed
+// in help output or errors.
+func (f *flags) Secret(p *string, name, usage string) {
+	f.StringVar(p, name, f.env(name, ""), usage+" (prefer --"+name+"-file)")
+	file := f.env(name+"-file", "")
+	f.Func(name+"-file", "file holding the "+usage, func(path string) error {
+		file = path
+		return nil
+	})
+	f.secrets = append(f.secrets, func() error {
+		if file == "" || *p != "" {
+			return nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("--%s-file: %w", name, err)
+		}
+		*p = strings.TrimSpace(string(b))
+		return nil
+	})
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// KafkaConfig is how a stage reaches Kafka and the schema registry.
+type KafkaConfig struct {
+	Brokers       string
+	SASLMechanism string
+	SASLUser      string
+	SASLPassword  string
+	TLS           bool
+	TLSCA         string
+	TLSCert       string
+	TLSKey        string
+	Registry      string
+	RegistryUser  string
+	RegistryPass  string
+	JobsTopic     string
+	Deliveries    string
+	DLQTopic      string
+}
+
+func (c *KafkaConfig) register(f *flags) {
+	f.String(&c.Brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka seed brokers")
+	f.String(&c.SASLMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)")
+	f.String(&c.SASLUser, "sasl-user", "", "SASL user")
+	f.Secret(&c.SASLPassword, "sasl-password", "SASL password")
+	f.Bool(&c.TLS, "tls", false, "connect to Kafka with TLS")
+	f.String(&c.TLSCA, "tls-ca", "", "PEM file of CAs to trust (default: the system's)")
+	f.String(&c.TLSCert, "tls-cert", "", "PEM client certificate for mutual TLS")
+	f.String(&c.TLSKey, "tls-key", "", "PEM client key for mutual TLS")
+	f.String(&c.Registry, "schema-registry", "http://127.0.0.1:8081", "schema registry URL(s), comma-separated")
+	f.String(&c.RegistryUser, "schema-registry-user", "", "schema registry basic-auth user")
+	f.Secret(&c.RegistryPass, "schema-registry-password", "schema registry basic-auth password")
+	f.String(&c.JobsTopic, "jobs-topic", "portalmail.email-jobs", "topic of email jobs")
+	f.String(&c.Deliveries, "deliveries-topic", "portalmail.email-deliveries", "topic of delivery records")
+	f.String(&c.DLQTopic, "dlq-topic", "portalmail.dlq", "dead-letter topic")
+}
+
+func (c KafkaConfig) validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Brokers) == "" {
+		errs = append(errs, errors.New("--brokers is required"))
+	}
+	switch strings.ToUpper(c.SASLMechanism) {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		errs = append(errs, fmt.Errorf("--sasl-mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASLMechanism))
+	}
+	if c.SASLMechanism != "" && (c.SASLUser == "" || c.SASLPassword == "") {
+		errs = append(errs, errors.New("--sasl-user and --sasl-password are required with --sasl-mechanism"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.Registry == "" {
+		errs = append(errs, errors.New("--schema-registry is required"))
+	}
+	if c.JobsTopic == "" || c.Deliveries == "" || c.DLQTopic == "" {
+		errs = append(errs, errors.New("topic names must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// clientOpts are the franz-go options for seeds, SASL, TLS and logging.
+func (c KafkaConfig) clientOpts(log *slog.Logger) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(strings.Split(c.Brokers, ",")...),
+		kgo.WithLogger(kslog.New(log)),
+	}
+	switch strings.ToUpper(c.SASLMechanism) {
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
+	}
+	if c.TLS {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.TLSCA != "" {
+			pem, err := os.ReadFile(c.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--tls-ca %s: no certificates", c.TLSCA)
+			}
+			cfg.RootCAs = pool
+		}
+		if c.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	return opts, nil
+}
+
+// registry is the schema-registry client.
+func (c KafkaConfig) registry() (*sr.Client, error) {
+	opts := []sr.ClientOpt{sr.URLs(strings.Split(c.Registry, ",")...)}
+	if c.RegistryUser != "" {
+		opts = append(opts, sr.BasicAuth(c.RegistryUser, c.RegistryPass))
+	}
+	return sr.NewClient(opts...)
+}
