@@ -114,6 +114,8 @@ type Engine struct {
 	byTable  map[string][]*entry
 	subjects map[catalog.TypeID]*template.Template
 	types    map[catalog.TypeID]*entry
+	// thresholds are the Threshold types per table.
+	thresholds map[string]thresholds
 }
 
 // entry is a catalog type with its parsed subject.
@@ -130,7 +132,7 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 		return nil, fmt.Errorf("processor.New: %w", err)
 	}
 	e := &Engine{cat: cat, st: st, r: r, cfg: cfg,
-		byTable: map[string][]*entry{}, types: map[catalog.TypeID]*entry{}}
+		byTable: map[string][]*entry{}, types: map[catalog.TypeID]*entry{}, thresholds: map[string]thresholds{}}
 	for _, t := range cat {
 		subj, err := template.New(string(t.ID)).Funcs(catalog.SubjectFuncs).Option("missingkey=zero").Parse(t.Subject)
 		if err != nil {
@@ -140,6 +142,14 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 		e.types[t.ID] = en
 		table := catalog.TriggerTable(t.Trigger)
 		e.byTable[table] = append(e.byTable[table], en)
+		if th, ok := t.Trigger.(catalog.Threshold); ok {
+			ts := e.thresholds[table]
+			if ts.byLevel == nil {
+				ts.byLevel = map[catalog.Level]*entry{}
+			}
+			ts.th, ts.byLevel[th.Level] = th, en
+			e.thresholds[table] = ts
+		}
 	}
 	return e, nil
 }

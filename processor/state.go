@@ -46,6 +46,8 @@ type ApplyResult struct {
 	Outcome Outcome
 	// Prev is the image before Next in the row's history (nil if none); Next is
 	// the image stored at the change's position (nil for a delete).
+	// Implementations may leave Prev nil except for updates without a before
+	// image, the only changes whose transitions derive from it.
 	Prev, Next cdc.Row
 	// Parked holds the intents parked on this row (waiting for it to arrive),
 	// returned on Applied and Replay when Next is not nil. They stay parked

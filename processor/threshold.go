@@ -23,16 +23,17 @@ func (e *Engine) collectSamples(b *batch, ch cdc.Change, next cdc.Row) {
 	}
 }
 
-// thresholdTypes returns the catalog's Threshold types for a table, by level.
-func (e *Engine) thresholdTypes(table string) (th catalog.Threshold, byLevel map[catalog.Level]*entry) {
-	byLevel = map[catalog.Level]*entry{}
-	for _, t := range e.byTable[table] {
-		if tr, ok := t.Trigger.(catalog.Threshold); ok {
-			th = tr
-			byLevel[tr.Level] = t
-		}
-	}
-	return th, byLevel
+// thresholds are a table's Threshold types, by level.
+type thresholds struct {
+	th      catalog.Threshold
+	byLevel map[catalog.Level]*entry
+}
+
+// thresholdTypes returns the catalog's Threshold types for a table, by level
+// (computed once, in New).
+func (e *Engine) thresholdTypes(table string) (catalog.Threshold, map[catalog.Level]*entry) {
+	t := e.thresholds[table]
+	return t.th, t.byLevel
 }
 
 // percent is floor(100 × value / capacity); ok is false below the minimum capacity.

@@ -64,7 +64,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 	out := make([]processor.ApplyResult, len(changes))
 	for i, cmd := range cmds {
 		ch := changes[i]
-		r, err := decodeApply(cmd.(*redis.Cmd), processor.RowRef{Table: ch.Table, ID: ch.ID})
+		r, err := decodeApply(cmd.(*redis.Cmd), ch)
 		if err != nil {
 			return nil, fmt.Errorf("state: apply %s %s: %w", ch.Table, ch.ID, err)
 		}
@@ -73,7 +73,11 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 	return out, nil
 }
 
-func decodeApply(cmd *redis.Cmd, ref processor.RowRef) (processor.ApplyResult, error) {
+// decodeApply decodes the apply script's answer. On Applied, Next is the
+// change's own image (not sent back); Prev is decoded only for updates
+// without a before image, the one case the engine derives transitions from it.
+func decodeApply(cmd *redis.Cmd, ch cdc.Change) (processor.ApplyResult, error) {
+	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
 	var r processor.ApplyResult
 	vals, err := cmd.Slice()
 	if err != nil {
@@ -96,10 +100,16 @@ func decodeApply(cmd *redis.Cmd, ref processor.RowRef) (processor.ApplyResult, e
 	}
 	prev, _ := vals[1].(string)
 	next, _ := vals[2].(string)
-	if r.Prev, err = decodeRow(prev); err != nil {
-		return r, err
+	if ch.Op == cdc.OpUpdate && ch.Before == nil {
+		if r.Prev, err = decodeRow(prev); err != nil {
+			return r, err
+		}
 	}
-	if r.Next, err = decodeRow(next); err != nil {
+	if r.Outcome == processor.Applied {
+		if ch.Op != cdc.OpDelete {
+			r.Next = ch.After
+		}
+	} else if r.Next, err = decodeRow(next); err != nil {
 		return r, err
 	}
 	flat, _ := vals[3].([]any)

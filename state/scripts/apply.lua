@@ -7,20 +7,21 @@
 --         entry so that the oldest replayable position still has its previous image
 -- ARGV[4] TTL of the row in milliseconds, 0 for none
 -- Returns {outcome, prev, next, parked}: outcome 1 applied, 2 replay, 3 stale;
--- prev/next are images ("" for none); parked is HGETALL of KEYS[2] on applied
+-- prev/next are images ("" for none; next is "" on applied: it is ARGV[2]); parked is HGETALL of KEYS[2] on applied
 -- and replay when next is not "null", else empty.
 local pos, img = ARGV[1], ARGV[2]
 local keep = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
-local hist = redis.call('LRANGE', KEYS[1], 0, keep)
+local head = redis.call('LINDEX', KEYS[1], 0)
 local outcome, prev, nxt = 3, '', ''
-if #hist == 0 then
-  outcome, nxt = 1, img
+if not head then
+  outcome = 1
 else
-  local hpos, himg = pm_split(hist[1])
+  local hpos, himg = pm_split(head)
   if pm_cmp(pos, hpos) > 0 then
-    outcome, prev, nxt = 1, himg, img
+    outcome, prev = 1, himg
   else
+    local hist = redis.call('LRANGE', KEYS[1], 0, keep)
     local n = #hist
     if n > keep then n = keep end
     for i = 1, n do
@@ -45,7 +46,7 @@ if outcome == 1 then
   if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 end
 local parked = {}
-if outcome ~= 3 and nxt ~= 'null' then
+if (outcome == 1 and img ~= 'null') or (outcome == 2 and nxt ~= 'null') then
   parked = redis.call('HGETALL', KEYS[2])
 end
 return {outcome, prev, nxt, parked}
