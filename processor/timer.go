@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/portalmail/portalmail/processor/catalog"
@@ -20,8 +21,16 @@ type timerMember struct {
 }
 
 func (m timerMember) String() string {
-	b, _ := json.Marshal([]any{"t", m.Type, m.Table, m.ID, m.Days})
-	return string(b)
+	b := make([]byte, 0, 16+len(m.Type)+len(m.Table)+len(m.ID))
+	b = append(b, `["t",`...)
+	b = cdc.AppendJSONString(b, string(m.Type))
+	b = append(b, ',')
+	b = cdc.AppendJSONString(b, m.Table)
+	b = append(b, ',')
+	b = cdc.AppendJSONString(b, m.ID)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(m.Days), 10)
+	return string(append(b, ']'))
 }
 
 // parseMember decodes a timer-set member: a timer (kind "t") or a parked

@@ -43,7 +43,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 		img := []byte("null")
 		if ch.Op != cdc.OpDelete && ch.After != nil {
 			var err error
-			if img, err = json.Marshal(ch.After); err != nil {
+			if img, err = ch.After.AppendJSON(nil); err != nil {
 				return nil, fmt.Errorf("state: encode %s %s: %w", ch.Table, ch.ID, err)
 			}
 		}

@@ -1,0 +1,52 @@
+package cdc
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	row := Row{
+		"text": "a \"quoted\" \\ line\nwith\ttabs \x01 <tags> & é \u2028 end", "int": int64(-9007199254740993),
+		"bool": true, "nil": nil, "arr": []string{"x", "y\"z"}, "num": json.Number("12.5"),
+		"any": []any{"p", "q"}, "bad": string([]byte{0xff, 'a'}),
+	}
+	got, err := row.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b map[string]any
+	dec := json.NewDecoder(bytes.NewReader(got))
+	dec.UseNumber()
+	if err := dec.Decode(&a); err != nil {
+		t.Fatalf("invalid JSON %s: %v", got, err)
+	}
+	want, _ := json.Marshal(row)
+	dec = json.NewDecoder(bytes.NewReader(want))
+	dec.UseNumber()
+	if err := dec.Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("AppendJSON decoded to\n%#v\nencoding/json to\n%#v", a, b)
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("plain")
+	f.Add("\x00\"\\\u2029\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		var back string
+		if err := json.Unmarshal(AppendJSONString(nil, s), &back); err != nil {
+			t.Fatalf("invalid JSON for %q: %v", s, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		_ = json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Fatalf("%q round-tripped to %q, encoding/json gives %q", s, back, wantBack)
+		}
+	})
+}
