@@ -95,6 +95,7 @@ func scenarioPaths(id catalog.TypeID) (input, want string) {
 // TestScenarios runs every catalog type's scenario and compares the emails.
 func TestScenarios(t *testing.T) {
 	t.Parallel()
+	keys := scenarioKeySpace(t)
 	for _, typ := range catalog.Default() {
 		t.Run(string(typ.ID), func(t *testing.T) {
 			t.Parallel()
@@ -103,7 +104,7 @@ func TestScenarios(t *testing.T) {
 			if !slices.ContainsFunc(want.Emails, func(e scenarioEmail) bool { return e.Type == string(typ.ID) }) {
 				t.Errorf("%s expects no email of type %s", wantPath, typ.ID)
 			}
-			got := runScenario(t, input, want.Until)
+			got := runScenario(t, keys+"-"+string(typ.ID), input, want.Until)
 			diff := diffScenarioEmails(want.Emails, got.Emails)
 			if diff == "" {
 				return
@@ -120,12 +121,13 @@ func TestScenarios(t *testing.T) {
 // unless its want file says how many ({"dlq": N}).
 func TestScenarioDeadLetters(t *testing.T) {
 	t.Parallel()
+	keys := scenarioKeySpace(t)
 	for _, typ := range catalog.Default() {
 		t.Run(string(typ.ID), func(t *testing.T) {
 			t.Parallel()
 			input, wantPath := scenarioPaths(typ.ID)
 			want := readScenarioWant(t, wantPath)
-			got := runScenario(t, input, want.Until)
+			got := runScenario(t, keys+"-"+string(typ.ID), input, want.Until)
 			if len(got.DLQ) != want.DLQ {
 				var b strings.Builder
 				for _, d := range got.DLQ {
@@ -208,8 +210,9 @@ func readScenarioWant(t *testing.T, path string) scenarioWant {
 var scenarioTemplates = sync.OnceValues(templates.Parse)
 
 // runScenario runs base.jsonl and then input through the engine, built as
-// `portalmail simulate` builds it, on fresh state.
-func runScenario(t *testing.T, input string, until time.Time) scenarioResult {
+// `portalmail simulate` builds it, on fresh state: a fresh miniredis, or the
+// Redis at $REDIS_URL under the key prefix keys.
+func runScenario(t *testing.T, keys, input string, until time.Time) scenarioResult {
 	t.Helper()
 	ctx := context.Background()
 	var in bytes.Buffer
@@ -225,8 +228,7 @@ func runScenario(t *testing.T, input string, until time.Time) scenarioResult {
 	if err != nil {
 		t.Fatalf("templates: %v", err)
 	}
-	rc, prefix := scenarioRedis(t)
-	eng, err := processor.New(catalog.Default(), state.New(rc, state.Options{Prefix: prefix}), tmpl, processor.Config{
+	eng, err := processor.New(catalog.Default(), state.New(scenarioRedis(t), state.Options{Prefix: keys}), tmpl, processor.Config{
 		Zone: time.UTC, ParkFor: 24 * time.Hour, FromAddress: "noreply@mail.pexip.example",
 		Links: map[catalog.Site]string{
 			catalog.SitePortal:    "https://portal.pexip.example",
@@ -255,36 +257,51 @@ func runScenario(t *testing.T, input string, until time.Time) scenarioResult {
 	return res
 }
 
-// scenarioRedis returns a client on $REDIS_URL with a unique key prefix whose
-// keys are deleted after the test, or else on a fresh miniredis.
-func scenarioRedis(t *testing.T) (redis.UniversalClient, string) {
+// scenarioRedis returns a client on $REDIS_URL, or else on a fresh miniredis.
+func scenarioRedis(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		mr := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		t.Cleanup(func() { _ = c.Close() })
-		return c, ""
+	var c redis.UniversalClient
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		var err error
+		if c, err = state.Open(context.Background(), url); err != nil {
+			t.Fatalf("open redis: %v", err)
+		}
+	} else {
+		c = redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	}
-	ctx := context.Background()
-	c, err := state.Open(ctx, url)
-	if err != nil {
-		t.Fatalf("open redis: %v", err)
-	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// scenarioKeySpace returns a unique random key prefix for the scenarios of
+// one test (each scenario appends "-<type id>") and, against $REDIS_URL,
+// deletes their keys once the test and its subtests are done: one scan of the
+// shared keyspace per test, not one per scenario.
+func scenarioKeySpace(t *testing.T) string {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	prefix := "pmscenario-" + hex.EncodeToString(rnd[:])
+	keys := "pmscenario-" + hex.EncodeToString(rnd[:])
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		return keys
+	}
 	t.Cleanup(func() {
+		ctx := context.Background()
+		c, err := state.Open(ctx, url)
+		if err != nil {
+			t.Errorf("clean up redis keys: %v", err)
+			return
+		}
 		defer c.Close()
 		var cursor uint64
 		for {
-			keys, next, err := c.Scan(ctx, cursor, prefix+":*", 1000).Result()
+			found, next, err := c.Scan(ctx, cursor, keys+"-*", 1000).Result()
 			if err != nil {
 				t.Errorf("clean up redis keys: %v", err)
 				return
 			}
-			if len(keys) > 0 {
-				if err := c.Del(ctx, keys...).Err(); err != nil {
+			if len(found) > 0 {
+				if err := c.Del(ctx, found...).Err(); err != nil {
 					t.Errorf("clean up redis keys: %v", err)
 					return
 				}
@@ -294,7 +311,7 @@ func scenarioRedis(t *testing.T) (redis.UniversalClient, string) {
 			}
 		}
 	})
-	return c, prefix
+	return keys
 }
 
 // diffScenarioEmails compares want and got as sorted multisets and returns
