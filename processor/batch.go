@@ -87,24 +87,39 @@ func (b *batch) fetch(ctx context.Context, want []RowRef) error {
 	return nil
 }
 
-func companyID(in intent) string {
+// companyID is the company an intent belongs to: the row itself, its
+// company_id, or (for a usage sample without one) its subscription's.
+func (b *batch) companyID(in intent) string {
 	if in.Table == cdc.Companies {
 		return in.ID
 	}
-	return in.Next.Str("company_id")
-}
-
-// firstRefs are the rows an intent needs before its partner can be known.
-func (b *batch) firstRefs(in intent) []RowRef {
-	refs := []RowRef{{cdc.Companies, companyID(in)}}
-	if in.Table == cdc.PortalUsers || in.Table == cdc.Companies {
-		refs = append(refs, RowRef{cdc.Partners, in.Next.Str("partner_id")})
-	}
-	if t, ok := b.e.types[in.Type]; ok && hasRole(t.Recipients, catalog.RoleOrderingUser) {
-		refs = append(refs, RowRef{cdc.PortalUsers, in.Next.Str("updated_by_user_id")})
+	if id := in.Next.Str("company_id"); id != "" {
+		return id
 	}
 	if in.Table == cdc.CVIUsage {
+		return b.rows[RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")}].Str("company_id")
+	}
+	return ""
+}
+
+// needs are the rows an intent's recipients and branding come from, as far
+// as the rows read so far tell.
+func (b *batch) needs(in intent) []RowRef {
+	refs := make([]RowRef, 0, 4)
+	if in.Table == cdc.CVIUsage {
 		refs = append(refs, RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")})
+	}
+	company := RowRef{cdc.Companies, b.companyID(in)}
+	refs = append(refs, company)
+	partnerID := in.Next.Str("partner_id")
+	if in.Table != cdc.Companies || partnerID == "" {
+		if id := b.rows[company].Str("partner_id"); id != "" {
+			partnerID = id
+		}
+	}
+	refs = append(refs, RowRef{cdc.Partners, partnerID})
+	if t, ok := b.e.types[in.Type]; ok && hasRole(t.Recipients, catalog.RoleOrderingUser) {
+		refs = append(refs, RowRef{cdc.PortalUsers, in.Next.Str("updated_by_user_id")})
 	}
 	return refs
 }
@@ -116,6 +131,31 @@ func hasRole(r catalog.Recipients, role catalog.Role) bool {
 		}
 	}
 	return false
+}
+
+// fetchNeeds reads the rows the intents and samples need: each round can
+// reveal a further reference (sample → subscription → company → partner), so
+// it repeats until nothing new is needed, at most three round trips.
+func (b *batch) fetchNeeds(ctx context.Context, withSamples bool) error {
+	for range 3 {
+		var want []RowRef
+		for _, in := range b.intents {
+			want = append(want, b.needs(in)...)
+		}
+		if withSamples {
+			for _, s := range b.samples {
+				want = append(want, b.needs(s.in)...)
+			}
+		}
+		before := len(b.rows)
+		if err := b.fetch(ctx, want); err != nil {
+			return err
+		}
+		if len(b.rows) == before {
+			return nil
+		}
+	}
+	return nil
 }
 
 // resolve finds an intent's rows, or the first missing one.
@@ -135,7 +175,7 @@ func (b *batch) resolve(in intent) (refs, *RowRef) {
 	if in.Table == cdc.Companies {
 		r.company = in.Next
 	} else {
-		r.company = need(RowRef{cdc.Companies, companyID(in)})
+		r.company = need(RowRef{cdc.Companies, b.companyID(in)})
 	}
 	partnerID := r.company.Str("partner_id")
 	if partnerID == "" {
@@ -175,26 +215,13 @@ func (b *batch) finish(ctx context.Context) error {
 	if err := b.fireTimers(ctx); err != nil {
 		return err
 	}
-	var first []RowRef
-	for _, in := range b.intents {
-		first = append(first, b.firstRefs(in)...)
-	}
-	for _, s := range b.samples {
-		first = append(first, b.firstRefs(s.in)...)
-	}
-	if err := b.fetch(ctx, first); err != nil {
+	if err := b.fetchNeeds(ctx, true); err != nil {
 		return err
 	}
 	if err := b.band(ctx); err != nil {
 		return err
 	}
-	var partners []RowRef
-	for _, in := range b.intents {
-		if id := b.rows[RowRef{cdc.Companies, companyID(in)}].Str("partner_id"); id != "" {
-			partners = append(partners, RowRef{cdc.Partners, id})
-		}
-	}
-	if err := b.fetch(ctx, partners); err != nil {
+	if err := b.fetchNeeds(ctx, false); err != nil {
 		return err
 	}
 	if err := b.build(ctx); err != nil {
@@ -391,7 +418,7 @@ func (b *batch) emit(p pending, done map[string]bool) {
 		}
 		b.jobs = append(b.jobs, schemas.EmailJob{
 			Key: p.keys[i], Type: string(p.t.ID), Section: string(p.t.Section),
-			CompanyID: companyID(p.in), To: to, From: from, ReplyTo: templates.SanitizeHeader(brand.ReplyTo),
+			CompanyID: b.companyID(p.in), To: to, From: from, ReplyTo: templates.SanitizeHeader(brand.ReplyTo),
 			Subject: d.Subject, HTML: html, Text: text,
 			Tags:  []string{string(p.t.ID), string(p.t.Section)},
 			Cause: p.in.Src, CreatedAt: b.now,

@@ -64,7 +64,9 @@ func newHarness(t testing.TB) *harness {
 	rc.AddHook(roundHook{rounds})
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	store := state.New(rc, state.Options{Prefix: "test-" + hex.EncodeToString(b)})
+	prefix := "test-" + hex.EncodeToString(b)
+	store := state.New(rc, state.Options{Prefix: prefix})
+	t.Cleanup(func() { deleteKeys(rc, prefix+":*") })
 	tmpl, err := templates.Parse()
 	if err != nil {
 		t.Fatal(err)
@@ -203,3 +205,19 @@ func types(jobs []schemas.EmailJob) []string {
 }
 
 func join(s []string) string { return strings.Join(s, ",") }
+
+// deleteKeys removes a test's keys from a shared Redis.
+func deleteKeys(rc *redis.Client, pattern string) {
+	ctx := context.Background()
+	iter := rc.Scan(ctx, 0, pattern, 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			rc.Unlink(ctx, batch...)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		rc.Unlink(ctx, batch...)
+	}
+}

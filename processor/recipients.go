@@ -36,7 +36,7 @@ func recipients(t catalog.EmailType, in intent, r refs) []schemas.Recipient {
 		if name == "" {
 			name = parsed.Name
 		}
-		out = append(out, schemas.Recipient{Address: parsed.Address, Name: name, Role: string(role)})
+		out = append(out, schemas.Recipient{Address: parsed.Address, Name: name, Role: string(jobRole(role))})
 	}
 	addAll := func(role catalog.Role, list []string) {
 		for _, a := range list {
@@ -82,6 +82,18 @@ func recipients(t catalog.EmailType, in intent, r refs) []schemas.Recipient {
 		}
 	}
 	return out
+}
+
+// jobRole is the role a recipient has in the job: the optional variants are
+// policies ("only if opted in"), the recipient is the partner or customer.
+func jobRole(r catalog.Role) catalog.Role {
+	switch r {
+	case catalog.RolePartnerOptional:
+		return catalog.RolePartner
+	case catalog.RoleCustomerOptional:
+		return catalog.RoleCustomer
+	}
+	return r
 }
 
 // resellerUnderDistributor: the partner is a reseller under a Pexip distributor.

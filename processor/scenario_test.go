@@ -38,30 +38,6 @@ import (
 
 const scenarioDir = "../testdata/scenarios"
 
-// scenarioEngineBugs names scenarios whose want file (the spec's answer)
-// differs from what the engine produces because of an engine bug. Such a
-// scenario is skipped, with the diff, while it differs; once the engine is
-// fixed it passes and its entry should be removed.
-var scenarioEngineBugs = map[catalog.TypeID]string{
-	"trial.company_reminder":         bugOptionalRole,
-	"trial.company_extended":         bugOptionalRole,
-	"trial.company_ended":            bugOptionalRole,
-	"interop.google_token_upload":    bugOptionalRole,
-	"service.team_room_activated":    bugOptionalRole,
-	"service.team_room_deactivated":  bugOptionalRole,
-	"service.calling_domain_created": bugOptionalRole,
-	"service.m365_domain_created":    bugOptionalRole,
-	"renewal.expires_in": "simulate.Run moves the clock to a record's ts_ms before it fires the timers due " +
-		"before that record, so they are emitted at the record's time instead of 09:00 on their day, and of " +
-		"several timers of one series due between two records only the latest fires",
-}
-
-// bugOptionalRole: DESIGN.md's role names and email_job.avsc's recipient.role
-// name an opted-in partner "partner" and an opted-in customer "customer";
-// processor/recipients.go emits the catalog's policy names instead.
-const bugOptionalRole = "an opted-in partner (customer) is emitted with role partner_optional " +
-	"(customer_optional) instead of partner (customer)"
-
 // scenarioEmail is what a scenario checks of one email.
 type scenarioEmail struct {
 	Type    string `json:"type"`
@@ -108,9 +84,6 @@ func TestScenarios(t *testing.T) {
 			diff := diffScenarioEmails(want.Emails, got.Emails)
 			if diff == "" {
 				return
-			}
-			if bug, ok := scenarioEngineBugs[typ.ID]; ok {
-				t.Skipf("engine bug: %s\nemails differ (- want, + got):\n%s", bug, diff)
 			}
 			t.Errorf("emails differ from %s (- want, + got):\n%s", wantPath, diff)
 		})

@@ -16,6 +16,8 @@ type flags struct {
 	getenv  func(string) string
 	errs    []error
 	secrets []func() error
+	// afterParse run after a successful parse (derived values).
+	afterParse []func()
 }
 
 func newFlags(name, synopsis string, env *environ) *flags {
@@ -101,6 +103,9 @@ func (f *flags) parse(args []string) error {
 		if err := load(); err != nil {
 			return err
 		}
+	}
+	for _, fn := range f.afterParse {
+		fn()
 	}
 	return nil
 }

@@ -92,11 +92,12 @@ func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, 
 			continue
 		}
 		s.sets[processor.TimerSet(rec.Topic, 0)] = true
+		// Timers due before the record fire first, each at its due time.
+		if err := s.fireUntil(ctx, ch.TsMs); err != nil {
+			return err
+		}
 		if ch.TsMs.After(s.clock) {
 			s.clock = ch.TsMs
-		}
-		if err := s.fireUntil(ctx, s.clock); err != nil {
-			return err
 		}
 		out, err := eng.Apply(ctx, s.clock, []cdc.Change{ch})
 		if err != nil {

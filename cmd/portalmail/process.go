@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/stream"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state"
+	"github.com/portalmail/portalmail/templates"
+)
+
+// ProcessConfig configures `portalmail process`.
+type ProcessConfig struct {
+	Kafka           KafkaConfig
+	Engine          EngineConfig
+	Log             LogConfig
+	RedisURL        string
+	Group           string
+	TransactionalID string
+	BatchSize       int
+	Tick            time.Duration
+	ClockOffset     time.Duration
+}
+
+func (c *ProcessConfig) register(f *flags) {
+	host, _ := os.Hostname()
+	c.Kafka.register(f)
+	c.Engine.register(f)
+	c.Log.register(f)
+	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis: redis[s]://…, host:port,host:port (Cluster) or redis+sentinel://host:port/master")
+	f.String(&c.Group, "group", "portalmail-process", "consumer group of the process stage")
+	f.String(&c.TransactionalID, "transactional-id", "portalmail-process-"+host, "Kafka transactional id, distinct per instance")
+	f.Int(&c.BatchSize, "batch-size", 1000, "records per poll, one transaction each")
+	f.Duration(&c.Tick, "tick", time.Second, "how often due timers are fired when no input arrives")
+	f.Duration(&c.ClockOffset, "clock-offset", 0, "shift the clock (tests and replays only)")
+}
+
+func (c ProcessConfig) validate() error {
+	var errs []error
+	errs = append(errs, c.Kafka.validate())
+	if _, err := c.Engine.engine(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RedisURL == "" {
+		errs = append(errs, errors.New("--redis-url is required"))
+	}
+	if c.Group == "" || c.TransactionalID == "" {
+		errs = append(errs, errors.New("--group and --transactional-id are required"))
+	}
+	if c.BatchSize <= 0 || c.Tick <= 0 {
+		errs = append(errs, errors.New("--batch-size and --tick must be positive"))
+	}
+	errs = append(errs, c.Log.validate())
+	return errors.Join(errs...)
+}
+
+func runProcess(ctx context.Context, env *environ, args []string) error {
+	var c ProcessConfig
+	f := newFlags("process", "process [flags]", env)
+	c.register(f)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := c.Log.logger(env.stderr)
+	engCfg, _ := c.Engine.engine()
+	rc, err := state.Open(ctx, c.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	reg, err := c.Kafka.registry()
+	if err != nil {
+		return err
+	}
+	serde, err := schemas.Register(ctx, reg, c.Kafka.JobsTopic, c.Kafka.Deliveries)
+	if err != nil {
+		return fmt.Errorf("register schemas: %w", err)
+	}
+	opts, err := c.Kafka.clientOpts(log)
+	if err != nil {
+		return err
+	}
+	offset := c.ClockOffset
+	p, err := newProcessStage(processDeps{
+		Engine: engCfg, Store: state.New(rc, state.Options{}), Serde: serde,
+		Schemas: stream.RegistrySchemas{Client: reg}, Log: log,
+		Stream: stream.ProcessConfig{
+			Group: c.Group, TransactionalID: c.TransactionalID, JobsTopic: c.Kafka.JobsTopic, DLQTopic: c.Kafka.DLQTopic,
+			MaxPollRecords: c.BatchSize, Tick: c.Tick, Now: func() time.Time { return time.Now().Add(offset) },
+			ClientOpts: opts, Logger: log,
+		},
+		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	log.Info("process stage started", "group", c.Group, "transactional_id", c.TransactionalID)
+	err = p.Run(ctx)
+	log.Info("process stage stopped")
+	return err
+}
+
+// processDeps is everything the process stage is built from; tests and the
+// demo build it the same way production does.
+type processDeps struct {
+	Engine        processor.Config
+	Store         *state.Store
+	Serde         stream.JobEncoder
+	Schemas       cdc.SchemaSource
+	Stream        stream.ProcessConfig
+	PortalPrefix  string
+	ServicePrefix string
+	Log           *slog.Logger
+}
+
+// newProcessStage builds the process stage: templates, engine, decoder and
+// the Kafka consumer group over every CDC topic of the contract.
+func newProcessStage(d processDeps) (*stream.Process, error) {
+	tmpl, err := templates.Parse()
+	if err != nil {
+		return nil, err
+	}
+	eng, err := processor.New(catalog.Default(), d.Store, tmpl, d.Engine)
+	if err != nil {
+		return nil, err
+	}
+	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: d.PortalPrefix, ServicePrefix: d.ServicePrefix, Schemas: d.Schemas})
+	cfg := d.Stream
+	cfg.Topics = dec.Topics()
+	return stream.NewProcess(cfg, eng, dec, d.Serde)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/portalmail/portalmail/processor/send"
+	"github.com/portalmail/portalmail/processor/stream"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/state"
+)
+
+// SendConfig configures `portalmail send`.
+type SendConfig struct {
+	Kafka       KafkaConfig
+	Log         LogConfig
+	RedisURL    string
+	Group       string
+	Owner       string
+	Concurrency int
+	RateLimit   float64
+	Mailgun     send.MailgunConfig
+}
+
+func (c *SendConfig) register(f *flags) {
+	host, _ := os.Hostname()
+	c.Kafka.register(f)
+	c.Log.register(f)
+	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the send claims (the same as the process stage's)")
+	f.String(&c.Group, "group", "portalmail-send", "consumer group of the send stage")
+	f.String(&c.Owner, "owner", fmt.Sprintf("%s-%d", host, os.Getpid()), "this instance's name in send claims")
+	f.Int(&c.Concurrency, "concurrency", 16, "jobs sent at once")
+	var rate int
+	f.Int(&rate, "rate-limit", 50, "emails per second at most (0: unlimited)")
+	c.RateLimit = -1
+	f.String(&c.Mailgun.Domain, "mailgun-domain", "", "Mailgun sending domain")
+	f.Secret(&c.Mailgun.APIKey, "mailgun-api-key", "Mailgun API key")
+	f.String(&c.Mailgun.Region, "mailgun-region", "us", "Mailgun region: us or eu")
+	f.String(&c.Mailgun.APIBase, "mailgun-api-base", "", "Mailgun API base URL (overrides the region; for tests)")
+	f.Duration(&c.Mailgun.Timeout, "mailgun-timeout", 30*time.Second, "timeout of one Mailgun request")
+	f.afterParse = append(f.afterParse, func() { c.RateLimit = float64(rate) })
+}
+
+func (c SendConfig) validate() error {
+	var errs []error
+	errs = append(errs, c.Kafka.validate(), c.Log.validate(), c.Mailgun.Validate())
+	if c.RedisURL == "" {
+		errs = append(errs, errors.New("--redis-url is required"))
+	}
+	if c.Group == "" || c.Owner == "" {
+		errs = append(errs, errors.New("--group and --owner are required"))
+	}
+	if c.Concurrency <= 0 || c.RateLimit < 0 {
+		errs = append(errs, errors.New("--concurrency must be positive and --rate-limit not negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func runSend(ctx context.Context, env *environ, args []string) error {
+	var c SendConfig
+	f := newFlags("send", "send [flags]", env)
+	c.register(f)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := c.Log.logger(env.stderr)
+	rc, err := state.Open(ctx, c.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	reg, err := c.Kafka.registry()
+	if err != nil {
+		return err
+	}
+	serde, err := schemas.Register(ctx, reg, c.Kafka.JobsTopic, c.Kafka.Deliveries)
+	if err != nil {
+		return fmt.Errorf("register schemas: %w", err)
+	}
+	mg, err := send.NewMailgun(c.Mailgun)
+	if err != nil {
+		return err
+	}
+	opts, err := c.Kafka.clientOpts(log)
+	if err != nil {
+		return err
+	}
+	s, err := stream.NewSend(stream.SendConfig{
+		JobsTopic: c.Kafka.JobsTopic, DeliveriesTopic: c.Kafka.Deliveries, DLQTopic: c.Kafka.DLQTopic,
+		Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: opts, Logger: log,
+	}, send.RateLimited(mg, send.NewLimiter(c.RateLimit, max(1, int(c.RateLimit)))), state.New(rc, state.Options{}), serde)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	log.Info("send stage started", "group", c.Group, "owner", c.Owner, "mailgun", c.Mailgun.String())
+	err = s.Run(ctx)
+	log.Info("send stage stopped")
+	return err
+}
