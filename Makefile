@@ -22,7 +22,7 @@ bench:
 
 ## simulate: run the bundled sample through the engine
 simulate:
-	$(GO) run ./cmd/portalmail simulate --input testdata/sample.jsonl --until 2027-01-31
+	$(GO) run ./cmd/portalmail simulate --input examples/sample.jsonl --until 2027-01-31
 
 catalog:
 	$(GO) run ./cmd/portalmail catalog

@@ -16,8 +16,6 @@ type flags struct {
 	getenv  func(string) string
 	errs    []error
 	secrets []func() error
-	// afterParse run after a successful parse (derived values).
-	afterParse []func()
 }
 
 func newFlags(name, synopsis string, env *environ) *flags {
@@ -68,6 +66,16 @@ func (f *flags) Int(p *int, name string, def int, usage string) {
 	f.IntVar(p, name, v, usage)
 }
 
+func (f *flags) Float(p *float64, name string, def float64, usage string) {
+	v := def
+	if s := f.getenv(envName(name)); s != "" {
+		if _, err := fmt.Sscan(s, &v); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a number", envName(name), s))
+		}
+	}
+	f.Float64Var(p, name, v, usage)
+}
+
 func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
 	v := def
 	if s := f.getenv(envName(name)); s != "" {
@@ -103,9 +111,6 @@ func (f *flags) parse(args []string) error {
 		if err := load(); err != nil {
 			return err
 		}
-	}
-	for _, fn := range f.afterParse {
-		fn()
 	}
 	return nil
 }

@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
-	"github.com/portalmail/portalmail/processor"
-	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/pipeline"
 	"github.com/portalmail/portalmail/processor/stream"
 	"github.com/portalmail/portalmail/schemas"
-	"github.com/portalmail/portalmail/schemas/cdc"
 	"github.com/portalmail/portalmail/state"
-	"github.com/portalmail/portalmail/templates"
 )
 
 // ProcessConfig configures `portalmail process`.
@@ -92,15 +88,15 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	offset := c.ClockOffset
-	p, err := newProcessStage(processDeps{
+	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
 		Engine: engCfg, Store: state.New(rc, state.Options{}), Serde: serde,
 		Schemas: stream.RegistrySchemas{Client: reg}, Log: log,
+		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
 		Stream: stream.ProcessConfig{
 			Group: c.Group, TransactionalID: c.TransactionalID, JobsTopic: c.Kafka.JobsTopic, DLQTopic: c.Kafka.DLQTopic,
 			MaxPollRecords: c.BatchSize, Tick: c.Tick, Now: func() time.Time { return time.Now().Add(offset) },
 			ClientOpts: opts, Logger: log,
 		},
-		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
 	})
 	if err != nil {
 		return err
@@ -112,32 +108,3 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	return err
 }
 
-// processDeps is everything the process stage is built from; tests and the
-// demo build it the same way production does.
-type processDeps struct {
-	Engine        processor.Config
-	Store         *state.Store
-	Serde         stream.JobEncoder
-	Schemas       cdc.SchemaSource
-	Stream        stream.ProcessConfig
-	PortalPrefix  string
-	ServicePrefix string
-	Log           *slog.Logger
-}
-
-// newProcessStage builds the process stage: templates, engine, decoder and
-// the Kafka consumer group over every CDC topic of the contract.
-func newProcessStage(d processDeps) (*stream.Process, error) {
-	tmpl, err := templates.Parse()
-	if err != nil {
-		return nil, err
-	}
-	eng, err := processor.New(catalog.Default(), d.Store, tmpl, d.Engine)
-	if err != nil {
-		return nil, err
-	}
-	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: d.PortalPrefix, ServicePrefix: d.ServicePrefix, Schemas: d.Schemas})
-	cfg := d.Stream
-	cfg.Topics = dec.Topics()
-	return stream.NewProcess(cfg, eng, dec, d.Serde)
-}

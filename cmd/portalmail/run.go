@@ -26,6 +26,7 @@ type environ struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "the whole pipeline on embedded Kafka, schema registry, Redis and Mailgun, fed the bundled sample", runDemo},
 		{"process", "run the process stage: CDC topics → engine → email jobs (a consumer group)", runProcess},
 		{"send", "run the send stage: email jobs → Mailgun → delivery records (a consumer group)", runSend},
 		{"simulate", "run the engine over a file of CDC records with a simulated clock; print the emails", runSimulate},

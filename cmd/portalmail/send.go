@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/portalmail/portalmail/processor/pipeline"
 	"github.com/portalmail/portalmail/processor/send"
 	"github.com/portalmail/portalmail/processor/stream"
 	"github.com/portalmail/portalmail/schemas"
@@ -33,15 +34,12 @@ func (c *SendConfig) register(f *flags) {
 	f.String(&c.Group, "group", "portalmail-send", "consumer group of the send stage")
 	f.String(&c.Owner, "owner", fmt.Sprintf("%s-%d", host, os.Getpid()), "this instance's name in send claims")
 	f.Int(&c.Concurrency, "concurrency", 16, "jobs sent at once")
-	var rate int
-	f.Int(&rate, "rate-limit", 50, "emails per second at most (0: unlimited)")
-	c.RateLimit = -1
+	f.Float(&c.RateLimit, "rate-limit", 50, "emails per second at most (0: unlimited)")
 	f.String(&c.Mailgun.Domain, "mailgun-domain", "", "Mailgun sending domain")
 	f.Secret(&c.Mailgun.APIKey, "mailgun-api-key", "Mailgun API key")
 	f.String(&c.Mailgun.Region, "mailgun-region", "us", "Mailgun region: us or eu")
 	f.String(&c.Mailgun.APIBase, "mailgun-api-base", "", "Mailgun API base URL (overrides the region; for tests)")
 	f.Duration(&c.Mailgun.Timeout, "mailgun-timeout", 30*time.Second, "timeout of one Mailgun request")
-	f.afterParse = append(f.afterParse, func() { c.RateLimit = float64(rate) })
 }
 
 func (c SendConfig) validate() error {
@@ -91,10 +89,13 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := stream.NewSend(stream.SendConfig{
-		JobsTopic: c.Kafka.JobsTopic, DeliveriesTopic: c.Kafka.Deliveries, DLQTopic: c.Kafka.DLQTopic,
-		Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: opts, Logger: log,
-	}, send.RateLimited(mg, send.NewLimiter(c.RateLimit, max(1, int(c.RateLimit)))), state.New(rc, state.Options{}), serde)
+	s, err := pipeline.NewSend(pipeline.SendDeps{
+		Mailer: mg, RatePerSecond: c.RateLimit, Store: state.New(rc, state.Options{}), Serde: serde,
+		Stream: stream.SendConfig{
+			JobsTopic: c.Kafka.JobsTopic, DeliveriesTopic: c.Kafka.Deliveries, DLQTopic: c.Kafka.DLQTopic,
+			Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: opts, Logger: log,
+		},
+	})
 	if err != nil {
 		return err
 	}

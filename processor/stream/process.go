@@ -46,7 +46,8 @@ type ProcessConfig struct {
 	// ClientOpts are extra franz-go options (seeds, SASL, TLS, logger...).
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
-	// OnBatch, if set, is called after every committed batch (tests, metrics).
+	// OnBatch, if set, is called after every committed transaction, also an
+	// empty one (tests, metrics, the demo's clock).
 	OnBatch func(BatchStats)
 }
 
@@ -212,29 +213,36 @@ func (p *Process) Run(ctx context.Context) error {
 	}
 }
 
-// transact runs one batch in one transaction; a failed batch is aborted and
-// its records are polled again after RetryBackoff.
+// transact runs one batch: it decodes and applies the records and fires the
+// due timers, then produces the output and commits the consumed offsets in one
+// transaction (none when there is neither input nor output). A failed batch is
+// aborted and its records are polled again after RetryBackoff.
 func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
-	if err := p.sess.Begin(); err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	out, stats, err := p.batch(ctx, recs)
+	out, produce, stats, err := p.batch(ctx, recs)
 	if err != nil {
-		p.log.Error("batch failed, aborting; it will be retried", "records", len(recs), "err", err)
-		if _, endErr := p.sess.End(ctx, kgo.TryAbort); endErr != nil {
-			return fmt.Errorf("abort transaction: %w", endErr)
+		p.log.Error("batch failed; it will be retried", "records", len(recs), "err", err)
+		if len(recs) > 0 {
+			// Rewind to the committed offsets (a transaction is needed to abort).
+			if err := p.sess.Begin(); err != nil {
+				return fmt.Errorf("begin transaction: %w", err)
+			}
+			if _, err := p.sess.End(ctx, kgo.TryAbort); err != nil {
+				return fmt.Errorf("abort transaction: %w", err)
+			}
 		}
 		time.Sleep(p.cfg.RetryBackoff)
 		return nil
 	}
-	committed, err := p.sess.End(ctx, kgo.TryCommit)
-	if err != nil {
-		return fmt.Errorf("end transaction: %w", err)
-	}
-	if !committed {
-		p.log.Info("transaction aborted by a rebalance; the batch will be re-consumed", "records", len(recs))
-		return nil
+	if len(recs) > 0 || len(produce) > 0 {
+		committed, err := p.produce(ctx, produce)
+		if err != nil {
+			return err
+		}
+		if !committed {
+			p.log.Info("transaction aborted (rebalance or produce failure); the batch will be re-consumed", "records", len(recs))
+			return nil
+		}
 	}
 	if err := p.eng.Commit(ctx, out.Commit); err != nil {
 		// The jobs are committed; without the markers a redelivery would
@@ -242,31 +250,58 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 		p.log.Error("recording committed keys failed", "err", err)
 	}
 	stats.Took = time.Since(start)
-	if p.cfg.OnBatch != nil && (stats.Records > 0 || stats.Jobs > 0 || stats.DeadLetters > 0) {
+	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(stats)
 	}
 	return nil
 }
 
-// batch decodes, applies and fires, producing into the open transaction.
-func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, BatchStats, error) {
-	stats := BatchStats{Records: len(recs)}
-	var produceErr error
-	var mu sync.Mutex
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			produceErr = errors.Join(produceErr, err)
-			mu.Unlock()
-		}
+// produce writes the records in one transaction that also commits the
+// consumed offsets; committed is false when it was aborted.
+func (p *Process) produce(ctx context.Context, recs []*kgo.Record) (committed bool, err error) {
+	if err := p.sess.Begin(); err != nil {
+		return false, fmt.Errorf("begin transaction: %w", err)
 	}
+	var mu sync.Mutex
+	var produceErr error
+	for _, r := range recs {
+		p.sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				produceErr = errors.Join(produceErr, err)
+				mu.Unlock()
+			}
+		})
+	}
+	if err := p.sess.Client().Flush(ctx); err != nil {
+		return false, fmt.Errorf("flush: %w", err)
+	}
+	mu.Lock()
+	failed := produceErr
+	mu.Unlock()
+	end := kgo.TryCommit
+	if failed != nil {
+		p.log.Error("producing failed; aborting the transaction", "err", failed)
+		end = kgo.TryAbort
+	}
+	committed, err = p.sess.End(ctx, end)
+	if err != nil {
+		return false, fmt.Errorf("end transaction: %w", err)
+	}
+	return committed && failed == nil, nil
+}
+
+// batch decodes, applies and fires, and returns the records to produce.
+func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, []*kgo.Record, BatchStats, error) {
+	stats := BatchStats{Records: len(recs)}
+	var produce []*kgo.Record
 	byCause := map[cdc.Cause]*kgo.Record{}
 	changes := make([]cdc.Change, 0, len(recs))
 	for _, r := range recs {
 		ch, err := p.dec.Decode(ctx, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
 		if err != nil {
 			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-			p.sess.Produce(ctx, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value), promise)
+			produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))
 			stats.DeadLetters++
 			continue
 		}
@@ -276,11 +311,11 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	now := p.cfg.Now()
 	out, err := p.eng.Apply(ctx, now, changes)
 	if err != nil {
-		return processor.Output{}, stats, err
+		return out, nil, stats, err
 	}
 	fired, err := p.eng.Fire(ctx, now, p.owned.timerSets())
 	if err != nil {
-		return processor.Output{}, stats, err
+		return out, nil, stats, err
 	}
 	out.Jobs = append(out.Jobs, fired.Jobs...)
 	out.DLQ = append(out.DLQ, fired.DLQ...)
@@ -296,25 +331,17 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 			}
 		}
 		p.log.Warn("dead-lettering", "topic", d.Cause.Topic, "partition", d.Cause.Partition, "offset", d.Cause.Offset, "reason", d.Reason)
-		p.sess.Produce(ctx, DeadLetterRecord(p.cfg.DLQTopic, "process", d.Reason, d.Cause.Topic, d.Cause.Partition, d.Cause.Offset, key, value), promise)
+		produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", d.Reason, d.Cause.Topic, d.Cause.Partition, d.Cause.Offset, key, value))
 		stats.DeadLetters++
 	}
 	for _, j := range out.Jobs {
 		v, err := p.enc.EncodeJob(j)
 		if err != nil {
-			return processor.Output{}, stats, fmt.Errorf("encode job %s: %w", j.Key, err)
+			return out, nil, stats, fmt.Errorf("encode job %s: %w", j.Key, err)
 		}
 		p.log.Debug("emitting job", "email_type", j.Type, "idempotency_key", j.Key, "topic", j.Cause.Topic, "partition", j.Cause.Partition, "offset", j.Cause.Offset)
-		p.sess.Produce(ctx, &kgo.Record{Topic: p.cfg.JobsTopic, Key: []byte(j.PartitionKey()), Value: v}, promise)
+		produce = append(produce, &kgo.Record{Topic: p.cfg.JobsTopic, Key: []byte(j.PartitionKey()), Value: v})
 	}
 	stats.Jobs = len(out.Jobs)
-	if err := p.sess.Client().Flush(ctx); err != nil {
-		return processor.Output{}, stats, fmt.Errorf("flush: %w", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if produceErr != nil {
-		return processor.Output{}, stats, fmt.Errorf("produce: %w", produceErr)
-	}
-	return out, stats, nil
+	return out, produce, stats, nil
 }

@@ -1,0 +1,71 @@
+// Package pipeline builds portalmail's two stages from their parts: the same
+// constructors serve `portalmail process` / `send`, the embedded demo and the
+// integration tests, so what the tests run is what production runs.
+package pipeline
+
+import (
+	"log/slog"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/send"
+	"github.com/portalmail/portalmail/processor/stream"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state"
+	"github.com/portalmail/portalmail/templates"
+)
+
+// ProcessDeps is what the process stage is built from.
+type ProcessDeps struct {
+	Engine  processor.Config
+	Store   *state.Store
+	Serde   *schemas.Serde
+	Schemas cdc.SchemaSource
+	// Prefixes of the CDC topics ("portal", "service" by default).
+	PortalPrefix, ServicePrefix string
+	// Stream is the stage's Kafka configuration; Topics is filled in with
+	// every topic of the source contract.
+	Stream stream.ProcessConfig
+	Log    *slog.Logger
+}
+
+// NewProcess builds the process stage: templates, engine, decoder, and the
+// transactional consumer group over every CDC topic of the contract.
+func NewProcess(d ProcessDeps) (*stream.Process, *processor.Engine, error) {
+	tmpl, err := templates.Parse()
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := processor.New(catalog.Default(), d.Store, tmpl, d.Engine)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: d.PortalPrefix, ServicePrefix: d.ServicePrefix, Schemas: d.Schemas})
+	cfg := d.Stream
+	cfg.Topics = dec.Topics()
+	if cfg.Logger == nil {
+		cfg.Logger = d.Log
+	}
+	p, err := stream.NewProcess(cfg, eng, dec, d.Serde)
+	return p, eng, err
+}
+
+// SendDeps is what the send stage is built from.
+type SendDeps struct {
+	Mailer send.Mailer
+	// RatePerSecond caps Mailgun calls (0: unlimited).
+	RatePerSecond float64
+	Store         *state.Store
+	Serde         *schemas.Serde
+	Stream        stream.SendConfig
+}
+
+// NewSend builds the send stage.
+func NewSend(d SendDeps) (*stream.Send, error) {
+	m := d.Mailer
+	if d.RatePerSecond > 0 {
+		m = send.RateLimited(m, send.NewLimiter(d.RatePerSecond, max(1, int(d.RatePerSecond))))
+	}
+	return stream.NewSend(d.Stream, m, d.Store, d.Serde)
+}
