@@ -107,4 +107,3 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	log.Info("process stage stopped")
 	return err
 }
-

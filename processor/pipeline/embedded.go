@@ -35,6 +35,8 @@ type Embedded struct {
 	mini     *miniredis.Miniredis
 	SR       *sr.Client
 	Serde    *schemas.Serde
+	// Partitions of every topic.
+	Partitions int32
 }
 
 // EmbeddedOptions tune StartEmbedded.
@@ -52,7 +54,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 		o.Partitions = 3
 	}
 	topics := append(cdc.NewDecoder(cdc.DecoderConfig{}).Topics(), JobsTopic, DeliveriesTopic, DLQTopic)
-	e := &Embedded{}
+	e := &Embedded{Partitions: o.Partitions}
 	var err error
 	if e.Kafka, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(o.Partitions, topics...)); err != nil {
 		return nil, fmt.Errorf("start kafka: %w", err)

@@ -46,6 +46,9 @@ type ProcessConfig struct {
 	// ClientOpts are extra franz-go options (seeds, SASL, TLS, logger...).
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
+	// BeforeCommit, if set, runs after the batch's records are flushed and
+	// before its transaction ends (a seam for crash tests).
+	BeforeCommit func()
 	// OnBatch, if set, is called after every committed transaction, also an
 	// empty one (tests, metrics, the demo's clock).
 	OnBatch func(BatchStats)
@@ -279,6 +282,9 @@ func (p *Process) produce(ctx context.Context, recs []*kgo.Record) (committed bo
 	mu.Lock()
 	failed := produceErr
 	mu.Unlock()
+	if p.cfg.BeforeCommit != nil {
+		p.cfg.BeforeCommit()
+	}
 	end := kgo.TryCommit
 	if failed != nil {
 		p.log.Error("producing failed; aborting the transaction", "err", failed)

@@ -229,7 +229,14 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 		d.Outcome = schemas.OutcomeDuplicateSuppressed
 		log.Info("duplicate suppressed")
 	default:
-		id, attempts, err := send.SendWithRetry(ctx, s.mailer, job, s.cfg.Backoff, 0, s.cfg.Sleep,
+		// An attempt under way is not cancelled by shutdown: cut short, Mailgun
+		// may have taken the email without us knowing, and the next owner
+		// would send it again. Shutdown waits for it (bounded by the Mailgun
+		// timeout) and interrupts only the pauses between attempts.
+		detached := send.MailerFunc(func(ctx context.Context, j schemas.EmailJob) (string, error) {
+			return s.mailer.Send(context.WithoutCancel(ctx), j)
+		})
+		id, attempts, err := send.SendWithRetry(ctx, detached, job, s.cfg.Backoff, 0, s.cfg.Sleep,
 			func(n int, err error, wait time.Duration) {
 				log.Warn("send failed, retrying", "attempt", n, "wait", wait, "err", err)
 				if _, cerr := s.claims.ClaimSend(ctx, job.Key, s.cfg.Owner, s.cfg.ClaimLease); cerr != nil {

@@ -1,0 +1,371 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"encoding/binary"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/linkedin/goavro/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/portalmail/portalmail/examples"
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/pipeline"
+	"github.com/portalmail/portalmail/processor/send"
+	"github.com/portalmail/portalmail/processor/simulate"
+	"github.com/portalmail/portalmail/processor/stream"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state"
+	"github.com/portalmail/portalmail/templates"
+)
+
+// TestSampleEndToEnd runs the bundled sample (every section of the catalog,
+// all 47 types) through Kafka, both stages and the Mailgun fake, and checks
+// that exactly the emails `portalmail simulate` predicts were sent, that the
+// jobs on the topic decode with the schema registered for them, and that
+// every job has its delivery record.
+func TestSampleEndToEnd(t *testing.T) {
+	until := time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
+	want := simulated(t, until)
+	r := newRig(t, 3)
+	sum, err := pipeline.Demo(context.Background(), r.env, pipeline.DemoOptions{Input: examples.Sample, Until: until, StatePrefix: r.prefix, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.sent(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("sent %d emails, simulate predicts %d:\n%s", len(got), len(want), diff(want, got))
+	}
+	if sum.Duplicates != 5 || sum.RedeliveredJobs != 0 || sum.DeadLettered != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	// The jobs topic holds Avro in the Confluent wire format, readable with
+	// the schema the registry returns for the id in each record.
+	jobs := r.topic(pipeline.JobsTopic)
+	if len(jobs) != sum.Jobs+5 {
+		t.Fatalf("%d job records, want %d", len(jobs), sum.Jobs+5)
+	}
+	codecs := map[int]*goavro.Codec{}
+	for _, rec := range jobs {
+		if len(rec.Value) < 5 || rec.Value[0] != 0 {
+			t.Fatalf("job record without the Confluent header: % x", rec.Value[:min(5, len(rec.Value))])
+		}
+		id := int(binary.BigEndian.Uint32(rec.Value[1:5]))
+		codec := codecs[id]
+		if codec == nil {
+			sch, err := r.env.SR.SchemaByID(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if codec, err = goavro.NewCodec(sch.Schema); err != nil {
+				t.Fatal(err)
+			}
+			codecs[id] = codec
+		}
+		native, rest, err := codec.NativeFromBinary(rec.Value[5:])
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("job does not decode with registered schema %d: %v", id, err)
+		}
+		if m := native.(map[string]any); m["subject"] == "" || m["idempotency_key"] == "" && m["key"] == "" {
+			t.Fatalf("decoded job %v", m)
+		}
+	}
+	deliveries := r.topic(pipeline.DeliveriesTopic)
+	outcomes := map[string]int{}
+	for _, rec := range deliveries {
+		d, err := r.env.Serde.DecodeDelivery(rec.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outcomes[d.Outcome]++
+	}
+	if outcomes[schemas.OutcomeSent] != len(want) || outcomes[schemas.OutcomeDuplicateSuppressed] != 5 || len(outcomes) != 2 {
+		t.Fatalf("delivery outcomes %v, want %d sent and 5 duplicates", outcomes, len(want))
+	}
+}
+
+// simulated is what `portalmail simulate` says the sample sends.
+func simulated(t *testing.T, until time.Time) []string {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rc.Close()
+	tmpl, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := processor.New(catalog.Default(), state.New(rc, state.Options{}), tmpl, processor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	err = simulate.Run(context.Background(), eng, cdc.NewDecoder(cdc.DecoderConfig{}), bytes.NewReader(examples.Sample), until,
+		simulate.Sink{Email: func(e simulate.Email) error { out = append(out, e.Type+" "+e.To+" "+e.Subject); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func diff(want, got []string) string {
+	w, g := map[string]int{}, map[string]int{}
+	for _, s := range want {
+		w[s]++
+	}
+	for _, s := range got {
+		g[s]++
+	}
+	var b strings.Builder
+	for s, n := range w {
+		if g[s] < n {
+			b.WriteString("- " + s + "\n")
+		}
+	}
+	for s, n := range g {
+		if w[s] < n {
+			b.WriteString("+ " + s + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestProcessCrashMidTransaction kills a process instance between producing a
+// batch's jobs and ending its transaction (its client closed, the transaction
+// left open); the restarted instance, with the same transactional id, fences
+// it: every email is sent exactly once.
+func TestProcessCrashMidTransaction(t *testing.T) {
+	r := newRig(t, 3)
+	snd := r.startSend("s1", nil, nil)
+	defer snd.stop(t)
+	var crash atomic.Bool
+	var crashed atomic.Bool
+	var p1 *stage
+	p1 = r.startProcess("process-1", func(c *stream.ProcessConfig) {
+		c.BeforeCommit = func() {
+			if crash.Load() && crashed.CompareAndSwap(false, true) {
+				p1.close() // the client goes away with the transaction open
+			}
+		}
+	})
+	r.produce(r.base()...)
+	r.produce(r.endpoints(0, 10)...)
+	eventually(t, "the first 20 emails", func() bool { return len(r.sentKeys()) == 20 })
+	crash.Store(true)
+	r.produce(r.endpoints(10, 10)...)
+	eventually(t, "the crash", crashed.Load)
+	select {
+	case err := <-p1.done:
+		t.Logf("crashed instance stopped: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("crashed instance still running")
+	}
+	if n := len(r.sentKeys()); n != 20 {
+		t.Fatalf("the aborted batch leaked %d emails", n-20)
+	}
+	p2 := r.startProcess("process-1", nil)
+	defer p2.stop(t)
+	eventually(t, "all 40 emails", func() bool { return len(r.sentKeys()) >= 40 })
+	r.settle()
+	exactlyOnce(t, r, 40)
+}
+
+// TestSendCrashMidBatch stops a send instance in the middle of a batch: some
+// emails out, none of the batch's offsets committed. The instance taking over
+// re-reads the batch and sends every email exactly once (the claims of the
+// sent ones make them duplicates).
+func TestSendCrashMidBatch(t *testing.T) {
+	r := newRig(t, 3)
+	p := r.startProcess("process-1", nil)
+	defer p.stop(t)
+	var sentN atomic.Int64
+	var s1 *stage
+	mg := r.mailgun()
+	crashing := send.MailerFunc(func(ctx context.Context, j schemas.EmailJob) (string, error) {
+		if sentN.Add(1) > 5 {
+			s1.cancel() // the process is going down: later sends never reach Mailgun
+			return "", &send.RetryableError{Err: errors.New("shutting down")}
+		}
+		return mg.Send(ctx, j)
+	})
+	s1 = r.startSend("s1", crashing, func(c *stream.SendConfig) { c.Concurrency = 2 })
+	r.produce(r.base()...)
+	r.produce(r.endpoints(0, 20)...)
+	select {
+	case <-s1.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("send instance did not stop")
+	}
+	s1.close()
+	if n := len(r.sentKeys()); n != 5 {
+		t.Fatalf("%d emails out before the crash, want 5", n)
+	}
+	s2 := r.startSend("s2", nil, nil)
+	defer s2.stop(t)
+	eventually(t, "all 40 emails", func() bool { return len(r.sentKeys()) >= 40 })
+	r.settle()
+	exactlyOnce(t, r, 40)
+	if o := r.outcomes(); o[schemas.OutcomeDuplicateSuppressed] < 5 {
+		t.Fatalf("outcomes %v: the 5 emails sent before the crash were not suppressed", o)
+	}
+}
+
+// TestTwoProcessInstancesOneLeaves runs two process instances in one group
+// and stops one mid-stream: its partitions move to the other, nothing is
+// lost and nothing is sent twice.
+func TestTwoProcessInstancesOneLeaves(t *testing.T) {
+	r := newRig(t, 6)
+	snd := r.startSend("s1", nil, nil)
+	defer snd.stop(t)
+	a := r.startProcess("process-a", nil)
+	b := r.startProcess("process-b", nil)
+	defer b.stop(t)
+	r.produce(r.base()...)
+	r.produce(r.endpoints(0, 30)...)
+	eventually(t, "the first wave", func() bool { return len(r.sentKeys()) >= 60 })
+	r.produce(r.endpoints(30, 30)...)
+	a.stop(t) // leaves the group mid-stream
+	r.produce(r.endpoints(60, 30)...)
+	eventually(t, "all 180 emails", func() bool { return len(r.sentKeys()) >= 180 })
+	r.settle()
+	exactlyOnce(t, r, 180)
+}
+
+// TestRedeliveredChangesAtNewOffsets feeds the same CDC records twice, as
+// Debezium does after a connector restart: no second email.
+func TestRedeliveredChangesAtNewOffsets(t *testing.T) {
+	r := newRig(t, 3)
+	p := r.startProcess("process-1", nil)
+	defer p.stop(t)
+	s := r.startSend("s1", nil, nil)
+	defer s.stop(t)
+	recs := append(r.base(), r.endpoints(0, 10)...)
+	r.produce(recs...)
+	eventually(t, "20 emails", func() bool { return len(r.sentKeys()) == 20 })
+	jobs := r.jobs.Load()
+	again := make([]*kgo.Record, len(recs))
+	for i, rec := range recs {
+		again[i] = &kgo.Record{Topic: rec.Topic, Key: rec.Key, Value: rec.Value}
+	}
+	r.produce(again...)
+	r.settle()
+	exactlyOnce(t, r, 20)
+	if r.jobs.Load() != jobs {
+		t.Fatalf("the redelivery emitted %d new jobs", r.jobs.Load()-jobs)
+	}
+}
+
+// TestPoisonInputGoesToTheDLQ: undecodable records go to the DLQ with the
+// reason and their origin in headers, and the good records around them are
+// still mailed.
+func TestPoisonInputGoesToTheDLQ(t *testing.T) {
+	r := newRig(t, 1)
+	p := r.startProcess("process-1", nil)
+	defer p.stop(t)
+	s := r.startSend("s1", nil, nil)
+	defer s.stop(t)
+	r.produce(r.base()...)
+	unknownSchema := append([]byte{0, 0, 0, 0x03, 0xe7}, []byte("avro bytes")...)
+	r.produce(r.endpoints(0, 1)...)
+	r.produce(
+		&kgo.Record{Topic: "service.public.endpoints", Key: []byte(`{"id":"x"}`), Value: []byte("this is not json")},
+		&kgo.Record{Topic: "service.public.endpoints", Key: []byte(`{"id":"y"}`), Value: unknownSchema},
+		r.row("service.public.endpoints", "c", map[string]any{"id": "ep-nocompany", "name": "No company", "enabled": true}),
+	)
+	r.produce(r.endpoints(1, 1)...)
+	eventually(t, "the good records' emails", func() bool { return len(r.sentKeys()) == 4 })
+	var dlq []*kgo.Record
+	eventually(t, "3 DLQ records", func() bool { dlq = r.topic(pipeline.DLQTopic); return len(dlq) == 3 })
+	for i, want := range []string{"not JSON", "unknown schema id 999", "missing required column company_id"} {
+		rec := dlq[i]
+		reason := stream.Header(rec, stream.HeaderReason)
+		if !strings.Contains(reason, want) || stream.Header(rec, stream.HeaderTopic) != "service.public.endpoints" ||
+			stream.Header(rec, stream.HeaderPartition) != "0" || stream.Header(rec, stream.HeaderOffset) == "" {
+			t.Errorf("DLQ record %d: reason %q headers %v, want reason with %q", i, reason, rec.Headers, want)
+		}
+	}
+	if !bytes.Equal(dlq[0].Value, []byte("this is not json")) {
+		t.Errorf("DLQ record keeps the original value: %q", dlq[0].Value)
+	}
+}
+
+// mailgunScenario feeds one calling domain of c-globex: one email, to its
+// partner (the customer has not opted in).
+func mailgunScenario(t *testing.T, r *rig, mutate func(*stream.SendConfig)) (stop func()) {
+	p := r.startProcess("process-1", nil)
+	s := r.startSend("s1", nil, mutate)
+	r.produce(r.base()...)
+	r.produce(r.row("service.public.domains", "c", map[string]any{"id": "d1", "company_id": "c-globex", "name": "video.globex.test", "kind": "calling"}))
+	return func() { s.stop(t); p.stop(t) }
+}
+
+func TestMailgunOutageIsRetriedAndSentOnce(t *testing.T) {
+	r := newRig(t, 1)
+	r.env.Mailgun.FailNext(5, http.StatusInternalServerError, `{"message":"oops"}`, nil)
+	stop := mailgunScenario(t, r, nil)
+	defer stop()
+	eventually(t, "the email", func() bool { return len(r.sentKeys()) == 1 })
+	r.settle()
+	exactlyOnce(t, r, 1)
+	if n := r.env.Mailgun.Requests(); n != 6 {
+		t.Fatalf("%d requests, want 5 failures and 1 success", n)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.deliveries) != 1 || r.deliveries[0].Outcome != schemas.OutcomeSent || r.deliveries[0].Attempts != 6 {
+		t.Fatalf("deliveries %+v", r.deliveries)
+	}
+}
+
+func TestMailgunPermanentFailureIsDeadLettered(t *testing.T) {
+	r := newRig(t, 1)
+	r.env.Mailgun.FailNext(1, http.StatusBadRequest, `{"message":"'to' parameter is not a valid address"}`, nil)
+	stop := mailgunScenario(t, r, nil)
+	defer stop()
+	eventually(t, "the delivery record", func() bool { return r.outcomes()[schemas.OutcomeFailedPermanent] == 1 })
+	var dlq []*kgo.Record
+	eventually(t, "the DLQ record", func() bool { dlq = r.topic(pipeline.DLQTopic); return len(dlq) == 1 })
+	if reason := stream.Header(dlq[0], stream.HeaderReason); !strings.Contains(reason, "400") ||
+		stream.Header(dlq[0], stream.HeaderStage) != "send" {
+		t.Fatalf("DLQ reason %q", reason)
+	}
+	job, err := r.env.Serde.DecodeJob(dlq[0].Value)
+	if err != nil || job.Type != "service.calling_domain_created" {
+		t.Fatalf("the DLQ record holds the job: %v %v", job.Type, err)
+	}
+	r.settle()
+	if n := r.env.Mailgun.Requests(); n != 1 {
+		t.Fatalf("a permanent failure was retried: %d requests", n)
+	}
+}
+
+func TestMailgunRateLimitIsWaitedFor(t *testing.T) {
+	r := newRig(t, 1)
+	reset := time.Now().Add(30 * time.Second).Unix()
+	r.env.Mailgun.FailNext(1, http.StatusTooManyRequests, `{"message":"rate limited"}`,
+		http.Header{"X-Ratelimit-Reset": []string{itoa(int(reset))}})
+	var waited atomic.Int64
+	stop := mailgunScenario(t, r, func(c *stream.SendConfig) {
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			waited.Add(int64(d))
+			return ctx.Err()
+		}
+	})
+	defer stop()
+	eventually(t, "the email", func() bool { return len(r.sentKeys()) == 1 })
+	if w := time.Duration(waited.Load()); w < 25*time.Second {
+		t.Fatalf("waited %s before retrying, the reset was 30 s away", w)
+	}
+	r.settle()
+	exactlyOnce(t, r, 1)
+}

@@ -1,0 +1,322 @@
+package pipeline_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/pipeline"
+	"github.com/portalmail/portalmail/processor/send"
+	"github.com/portalmail/portalmail/processor/stream"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/state"
+)
+
+// rig is a whole pipeline over TCP: Kafka (kfake), schema registry (srfake),
+// the Mailgun HTTP fake, and Redis — the real redis-server at REDIS_URL when
+// set (as in CI), else miniredis.
+type rig struct {
+	t        *testing.T
+	env      *pipeline.Embedded
+	store    *state.Store
+	prefix   string
+	now      atomic.Int64 // unix ms of the stages' clock
+	producer *kgo.Client
+	lsn      int64
+
+	mu         sync.Mutex
+	deliveries []schemas.EmailDelivery
+	jobs       atomic.Int64
+	dead       atomic.Int64
+	loops      atomic.Int64
+}
+
+var t0 = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+
+// quiet drops the stages' logs (set PORTALMAIL_TEST_LOGS=1 to see them).
+var quiet = func() *slog.Logger {
+	if os.Getenv("PORTALMAIL_TEST_LOGS") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}()
+
+func newRig(t *testing.T, partitions int32) *rig {
+	t.Helper()
+	ctx := context.Background()
+	var rc redis.UniversalClient
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		var err error
+		if rc, err = state.Open(ctx, url); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rc.Close() })
+	}
+	env, err := pipeline.StartEmbedded(ctx, pipeline.EmbeddedOptions{Partitions: partitions, Redis: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	r := &rig{t: t, env: env, prefix: "it-" + hex.EncodeToString(b), lsn: 1000}
+	r.store = state.New(env.Redis, state.Options{Prefix: r.prefix})
+	r.now.Store(t0.UnixMilli())
+	if r.producer, err = kgo.NewClient(kgo.SeedBrokers(env.Brokers()...)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.producer.Close)
+	if rc != nil {
+		t.Cleanup(func() {
+			iter := rc.Scan(ctx, 0, r.prefix+":*", 1000).Iterator()
+			for iter.Next(ctx) {
+				rc.Unlink(ctx, iter.Val())
+			}
+		})
+	}
+	return r
+}
+
+func (r *rig) clock() time.Time { return time.UnixMilli(r.now.Load()).UTC() }
+
+// stage is a running process or send instance.
+type stage struct {
+	cancel context.CancelFunc
+	done   chan error
+	close  func()
+}
+
+func (s *stage) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("stage did not stop")
+	}
+	s.close()
+}
+
+func run(runFn func(context.Context) error, closeFn func()) *stage {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stage{cancel: cancel, done: make(chan error, 1), close: closeFn}
+	go func() { s.done <- runFn(ctx) }()
+	return s
+}
+
+func (r *rig) startProcess(txnID string, mutate func(*stream.ProcessConfig)) *stage {
+	r.t.Helper()
+	cfg := stream.ProcessConfig{
+		Group: "portalmail-process", TransactionalID: txnID,
+		JobsTopic: pipeline.JobsTopic, DLQTopic: pipeline.DLQTopic,
+		Tick: 20 * time.Millisecond, RetryBackoff: 50 * time.Millisecond, Now: r.clock, Logger: quiet,
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.env.Brokers()...)},
+		OnBatch: func(s stream.BatchStats) {
+			r.jobs.Add(int64(s.Jobs))
+			r.dead.Add(int64(s.DeadLetters))
+			r.loops.Add(1)
+		},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
+		Engine: processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: "https://portal.test",
+			catalog.SiteService: "https://service.test", catalog.SiteAnalytics: "https://analytics.test"}},
+		Store: r.store, Serde: r.env.Serde, Stream: cfg, Schemas: stream.RegistrySchemas{Client: r.env.SR},
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return run(p.Run, p.Close)
+}
+
+func (r *rig) mailgun() send.Mailer {
+	m, err := send.NewMailgun(send.MailgunConfig{Domain: "mail.test", APIKey: "key-test", APIBase: r.env.Mailgun.URL(), Timeout: 2 * time.Second})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
+func (r *rig) startSend(owner string, m send.Mailer, mutate func(*stream.SendConfig)) *stage {
+	r.t.Helper()
+	cfg := stream.SendConfig{
+		JobsTopic: pipeline.JobsTopic, DeliveriesTopic: pipeline.DeliveriesTopic, DLQTopic: pipeline.DLQTopic,
+		Group: "portalmail-send", Owner: owner, ClaimLease: 2 * time.Second, Logger: quiet,
+		Backoff:    send.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond},
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.env.Brokers()...)},
+		OnDelivery: func(d schemas.EmailDelivery) {
+			r.mu.Lock()
+			r.deliveries = append(r.deliveries, d)
+			r.mu.Unlock()
+		},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if m == nil {
+		m = r.mailgun()
+	}
+	s, err := pipeline.NewSend(pipeline.SendDeps{Mailer: m, Store: r.store, Serde: r.env.Serde, Stream: cfg})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return run(s.Run, s.Close)
+}
+
+// row builds a Debezium JSON record at the next source position.
+func (r *rig) row(topic, op string, row map[string]any) *kgo.Record {
+	r.lsn += 10
+	ts := r.clock().UnixMilli()
+	v := map[string]any{"before": nil, "after": row, "op": op, "ts_ms": ts,
+		"source": map[string]any{"connector": "postgresql", "lsn": r.lsn, "ts_ms": ts}}
+	val, _ := json.Marshal(v)
+	key, _ := json.Marshal(map[string]any{"id": row["id"]})
+	return &kgo.Record{Topic: topic, Key: key, Value: val}
+}
+
+func (r *rig) produce(recs ...*kgo.Record) {
+	r.t.Helper()
+	if err := r.producer.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// base are the reference rows: partners p-direct (opted into "service") and
+// p-resell, companies c-acme (p-direct) and c-globex (p-resell).
+func (r *rig) base() []*kgo.Record {
+	return []*kgo.Record{
+		r.row("portal.public.partners", "r", map[string]any{"id": "p-direct", "name": "Direct", "type": "direct",
+			"contact_email": "partner@direct.test", "optional_notifications": []string{"service"}}),
+		r.row("portal.public.partners", "r", map[string]any{"id": "p-resell", "name": "Resell", "type": "reseller",
+			"distributor_id": "p-dist", "contact_email": "partner@resell.test"}),
+		r.row("portal.public.companies", "r", map[string]any{"id": "c-acme", "partner_id": "p-direct", "name": "Acme",
+			"status": "active", "contact_email": "it@acme.test"}),
+		r.row("portal.public.companies", "r", map[string]any{"id": "c-globex", "partner_id": "p-resell", "name": "Globex",
+			"status": "active", "contact_email": "ops@globex.test"}),
+	}
+}
+
+// endpoints are n new endpoints of c-acme: 2 emails each (partner, customer).
+func (r *rig) endpoints(from, n int) []*kgo.Record {
+	var out []*kgo.Record
+	for i := from; i < from+n; i++ {
+		out = append(out, r.row("service.public.endpoints", "c", map[string]any{"id": "ep-" + itoa(i),
+			"company_id": "c-acme", "name": "Room " + itoa(i), "enabled": true}))
+	}
+	return out
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// sent are the messages Mailgun accepted, as sorted "type to subject" lines.
+func (r *rig) sent() []string {
+	var out []string
+	for _, m := range r.env.Mailgun.Messages() {
+		to := m.To
+		if a, err := mail.ParseAddress(m.To); err == nil {
+			to = a.Address
+		}
+		out = append(out, m.Vars[send.VarEmailType]+" "+to+" "+m.Subject)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sentKeys counts the messages per job key.
+func (r *rig) sentKeys() map[string]int {
+	out := map[string]int{}
+	for _, m := range r.env.Mailgun.Messages() {
+		out[m.Vars[send.VarKey]]++
+	}
+	return out
+}
+
+func (r *rig) outcomes() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for _, d := range r.deliveries {
+		out[d.Outcome]++
+	}
+	return out
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settle waits until the stages have been quiet for a while.
+func (r *rig) settle() {
+	r.t.Helper()
+	last, stable := -1, 0
+	eventually(r.t, "the pipeline to settle", func() bool {
+		n := r.env.Mailgun.Requests() + int(r.jobs.Load()) + len(r.outcomes())
+		if n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+		return stable >= 30
+	})
+}
+
+// exactlyOnce checks that each of want keys was sent exactly once and nothing else.
+func exactlyOnce(t *testing.T, r *rig, want int) {
+	t.Helper()
+	keys := r.sentKeys()
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("%s sent %d times", k, n)
+		}
+	}
+	if len(keys) != want {
+		t.Errorf("%d distinct emails sent, want %d", len(keys), want)
+	}
+}
+
+// topic reads every committed record of a topic.
+func (r *rig) topic(name string) []*kgo.Record {
+	r.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.env.Brokers()...), kgo.ConsumeTopics(name),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(rec *kgo.Record) { out = append(out, rec); n++ })
+		if n == 0 {
+			return out
+		}
+	}
+}
