@@ -28,6 +28,14 @@ type batch struct {
 	commit  Commit
 	jobs    []schemas.EmailJob
 	dlq     []DeadLetter
+	counts  Stats
+}
+
+// stats returns the batch's counts, scheduled and parked included.
+func (b *batch) stats() Stats {
+	s := b.counts
+	s.TimersScheduled, s.Parked = len(b.writes.Schedule), len(b.writes.Park)
+	return s
 }
 
 type firedTimer struct {
@@ -256,8 +264,10 @@ func (b *batch) fireTimers(ctx context.Context) error {
 		row := b.rows[RowRef{ft.m.Table, ft.m.ID}]
 		due, ok := b.e.due(tm, ft.m.Days, row)
 		if !ok || !due.Equal(ft.ref.Due) {
+			b.counts.TimersDropped++
 			continue // re-check failed: dropped (acked)
 		}
+		b.counts.TimersFired++
 		b.add(intent{
 			Type: ft.m.Type, Table: ft.m.Table, ID: ft.m.ID,
 			Cause: "due:" + ft.ref.Due.UTC().Format(time.RFC3339), Position: 0,

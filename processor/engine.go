@@ -102,6 +102,34 @@ type Output struct {
 	// Commit is to be passed to Engine.Commit after Jobs and DLQ are committed
 	// downstream. Dropping it (an abort) is safe: the next attempt re-derives.
 	Commit Commit
+	// Stats counts what the call did to timers and parked intents (metrics).
+	Stats Stats
+}
+
+// Stats counts the timer and parking work of one Apply or Fire.
+type Stats struct {
+	// TimersScheduled are timers added or moved.
+	TimersScheduled int
+	// TimersDue are due timers taken by Fire (park expiries excluded).
+	TimersDue int
+	// TimersFired passed their re-check against current state.
+	TimersFired int
+	// TimersDropped failed the re-check, or were superseded by a later
+	// overdue timer of their series.
+	TimersDropped int
+	// Parked are intents parked to wait for a referenced row.
+	Parked int
+	// ParkExpired are parked intents whose row never came (dead-lettered).
+	ParkExpired int
+}
+
+// Add returns the sum of s and o.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		TimersScheduled: s.TimersScheduled + o.TimersScheduled, TimersDue: s.TimersDue + o.TimersDue,
+		TimersFired: s.TimersFired + o.TimersFired, TimersDropped: s.TimersDropped + o.TimersDropped,
+		Parked: s.Parked + o.Parked, ParkExpired: s.ParkExpired + o.ParkExpired,
+	}
 }
 
 // Engine derives email jobs from changes and timers. It is safe for concurrent
@@ -206,7 +234,7 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err
 	}
-	out.Jobs, out.DLQ, out.Commit = b.jobs, append(out.DLQ, b.dlq...), b.commit
+	out.Jobs, out.DLQ, out.Commit, out.Stats = b.jobs, append(out.DLQ, b.dlq...), b.commit, b.stats()
 	return out, nil
 }
 

@@ -150,6 +150,7 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 				continue
 			}
 			if kind == "p" {
+				b.counts.ParkExpired++
 				b.dlq = append(b.dlq, DeadLetter{Cause: timerCause(set),
 					Reason: fmt.Sprintf("referenced row %s/%s did not arrive within %s", park.On.Table, park.On.ID, e.cfg.ParkFor),
 					Value:  []byte(park.Key)})
@@ -157,8 +158,10 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 				b.commit.Unpark = append(b.commit.Unpark, park)
 				continue
 			}
+			b.counts.TimersDue++
 			s := series{tm.Type, tm.Table, tm.ID}
 			if old, ok := latest[s]; ok {
+				b.counts.TimersDropped++
 				if ref.Due.After(old.Due) {
 					latest[s], members[s] = ref, tm
 				}
@@ -178,7 +181,7 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err
 	}
-	return Output{Jobs: b.jobs, DLQ: b.dlq, Commit: b.commit}, nil
+	return Output{Jobs: b.jobs, DLQ: b.dlq, Commit: b.commit, Stats: b.stats()}, nil
 }
 
 // NextDue returns the earliest due time among sets (for simulated clocks).

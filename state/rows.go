@@ -36,9 +36,12 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 	if len(changes) == 0 {
 		return nil, nil
 	}
-	ops := make([]op, len(changes))
 	keep := strconv.Itoa(s.opts.RowHistory)
 	usageTTL := strconv.FormatInt(durMillis(s.opts.UsageTTL), 10)
+	type enc struct {
+		row, parked, pos, img, ttl string
+	}
+	encoded := make([]enc, len(changes))
 	for i, ch := range changes {
 		img := []byte("null")
 		if ch.Op != cdc.OpDelete && ch.After != nil {
@@ -51,20 +54,56 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 		if ch.Table == UsageTable {
 			ttl = usageTTL
 		}
-		ops[i] = op{
-			script: scriptApply,
-			keys:   []string{s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID)},
-			args:   []any{strconv.FormatInt(ch.Position, 10), string(img), keep, ttl},
+		encoded[i] = enc{s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID), strconv.FormatInt(ch.Position, 10), string(img), ttl}
+	}
+	var ops []op
+	if s.perKeyScripts() {
+		ops = make([]op, len(changes))
+		for i, e := range encoded {
+			ops[i] = op{script: scriptApply, keys: []string{e.row, e.parked}, args: []any{e.pos, e.img, keep, e.ttl}}
+		}
+	} else {
+		// One script call per chunk: the per-call cost of EVALSHA dominates
+		// a single compare-and-set, and a chunk keeps Redis busy ~1 ms at most.
+		for lo := 0; lo < len(encoded); lo += applyChunk {
+			chunk := encoded[lo:min(lo+applyChunk, len(encoded))]
+			keys := make([]string, 0, 2*len(chunk))
+			args := make([]any, 0, 1+3*len(chunk))
+			args = append(args, keep)
+			for _, e := range chunk {
+				keys = append(keys, e.row, e.parked)
+				args = append(args, e.pos, e.img, e.ttl)
+			}
+			ops = append(ops, op{script: scriptApplyMany, keys: keys, args: args})
 		}
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
+	var replies []any
+	if s.perKeyScripts() {
+		replies = make([]any, len(cmds))
+		for i, cmd := range cmds {
+			replies[i] = cmd.(*redis.Cmd).Val()
+		}
+	} else {
+		replies = make([]any, 0, len(changes))
+		for _, cmd := range cmds {
+			vals, err := cmd.(*redis.Cmd).Slice()
+			if err != nil {
+				return nil, fmt.Errorf("state: apply: %w", err)
+			}
+			replies = append(replies, vals...)
+		}
+	}
+	if len(replies) != len(changes) {
+		return nil, fmt.Errorf("state: apply returned %d results for %d changes", len(replies), len(changes))
+	}
 	out := make([]processor.ApplyResult, len(changes))
-	for i, cmd := range cmds {
-		ch := changes[i]
-		r, err := decodeApply(cmd.(*redis.Cmd), ch)
+	for i, ch := range changes {
+		vals, _ := replies[i].([]any)
+		r, err := decodeApply(vals, ch)
 		if err != nil {
 			return nil, fmt.Errorf("state: apply %s %s: %w", ch.Table, ch.ID, err)
 		}
@@ -73,16 +112,23 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 	return out, nil
 }
 
+// applyChunk is how many changes one apply_many call carries.
+const applyChunk = 250
+
+// perKeyScripts reports whether multi-key scripts must stay within one hash
+// slot (Redis Cluster), so batches are pipelines of single-row scripts.
+func (s *Store) perKeyScripts() bool {
+	_, cluster := s.c.(*redis.ClusterClient)
+	return cluster || s.opts.SingleRowScripts
+}
+
 // decodeApply decodes the apply script's answer. On Applied, Next is the
 // change's own image (not sent back); Prev is decoded only for updates
 // without a before image, the one case the engine derives transitions from it.
-func decodeApply(cmd *redis.Cmd, ch cdc.Change) (processor.ApplyResult, error) {
+func decodeApply(vals []any, ch cdc.Change) (processor.ApplyResult, error) {
 	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
 	var r processor.ApplyResult
-	vals, err := cmd.Slice()
-	if err != nil {
-		return r, err
-	}
+	var err error
 	if len(vals) != 4 {
 		return r, fmt.Errorf("apply script returned %d values", len(vals))
 	}

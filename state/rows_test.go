@@ -135,15 +135,17 @@ func TestApplyChanges(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s, _ := newTestStore(t)
-			for i, st := range tc.steps {
-				res := apply(t, s, st.batch...)
-				for j, w := range st.want {
-					check(t, "step "+strconv.Itoa(i)+" change "+strconv.Itoa(j), res[j], w)
+		for _, perRow := range []bool{false, true} { // chunked scripts, and Cluster's one per row
+			t.Run(tc.name+map[bool]string{false: "/chunked", true: "/per-row"}[perRow], func(t *testing.T) {
+				s, _ := newTestStore(t, Options{SingleRowScripts: perRow})
+				for i, st := range tc.steps {
+					res := apply(t, s, st.batch...)
+					for j, w := range st.want {
+						check(t, "step "+strconv.Itoa(i)+" change "+strconv.Itoa(j), res[j], w)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -37,6 +37,10 @@ type Options struct {
 	// UsageTTL is the TTL of rows of UsageTable (default 48h), refreshed on
 	// every applied change.
 	UsageTTL time.Duration
+	// SingleRowScripts makes ApplyChanges send one script call per change,
+	// as it always does on Redis Cluster, instead of one per chunk of
+	// changes (tests use it to cover the Cluster path on one server).
+	SingleRowScripts bool
 }
 
 // Defaults of Options, applied by New (zero or negative fields take them).
@@ -332,13 +336,14 @@ func loadScript(name string) *script {
 }
 
 var (
-	scriptApply   = loadScript("apply")
-	scriptBands   = loadScript("bands")
-	scriptDue     = loadScript("due")
-	scriptNextDue = loadScript("nextdue")
-	scriptAck     = loadScript("ack")
-	scriptClaim   = loadScript("claim")
-	scriptRelease = loadScript("release")
+	scriptApply     = loadScript("apply")
+	scriptApplyMany = loadScript("apply_many")
+	scriptBands     = loadScript("bands")
+	scriptDue       = loadScript("due")
+	scriptNextDue   = loadScript("nextdue")
+	scriptAck       = loadScript("ack")
+	scriptClaim     = loadScript("claim")
+	scriptRelease   = loadScript("release")
 )
 
 // millis is a time as unix milliseconds, the unit of every stored time.

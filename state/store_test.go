@@ -226,7 +226,16 @@ func benchChanges(n, round int) []cdc.Change {
 }
 
 func BenchmarkApplyChanges(b *testing.B) {
-	s, _ := newTestStore(b)
+	for _, mode := range []struct {
+		name   string
+		perRow bool
+	}{{"chunked", false}, {"per-row", true}} {
+		b.Run(mode.name, func(b *testing.B) { benchApplyChanges(b, Options{SingleRowScripts: mode.perRow}) })
+	}
+}
+
+func benchApplyChanges(b *testing.B, o Options) {
+	s, _ := newTestStore(b, o)
 	ctx := context.Background()
 	const batch = 500
 	rounds := make([][]cdc.Change, 8)

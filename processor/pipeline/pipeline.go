@@ -4,7 +4,9 @@
 package pipeline
 
 import (
+	"context"
 	"log/slog"
+	"time"
 
 	"github.com/portalmail/portalmail/processor"
 	"github.com/portalmail/portalmail/processor/catalog"
@@ -61,11 +63,35 @@ type SendDeps struct {
 	Stream        stream.SendConfig
 }
 
-// NewSend builds the send stage.
+// NewSend builds the send stage. With d.Stream.Metrics set, every Mailer call
+// is timed and every rate-limit wait measured.
 func NewSend(d SendDeps) (*stream.Send, error) {
-	m := d.Mailer
+	m, obs := d.Mailer, d.Stream.Metrics
+	if obs != nil {
+		inner := m
+		m = send.MailerFunc(func(ctx context.Context, j schemas.EmailJob) (string, error) {
+			start := time.Now()
+			id, err := inner.Send(ctx, j)
+			obs.MailgunRequest(time.Since(start), err)
+			return id, err
+		})
+	}
 	if d.RatePerSecond > 0 {
-		m = send.RateLimited(m, send.NewLimiter(d.RatePerSecond, max(1, int(d.RatePerSecond))))
+		l := send.NewLimiter(d.RatePerSecond, max(1, int(d.RatePerSecond)))
+		if obs == nil {
+			m = send.RateLimited(m, l)
+		} else {
+			inner := m
+			m = send.MailerFunc(func(ctx context.Context, j schemas.EmailJob) (string, error) {
+				start := time.Now()
+				err := l.Wait(ctx)
+				obs.RateLimitWaited(time.Since(start))
+				if err != nil {
+					return "", err
+				}
+				return inner.Send(ctx, j)
+			})
+		}
 	}
 	return stream.NewSend(d.Stream, m, d.Store, d.Serde)
 }

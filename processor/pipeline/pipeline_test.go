@@ -3,8 +3,8 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -38,7 +38,7 @@ import (
 func TestSampleEndToEnd(t *testing.T) {
 	until := time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
 	want := simulated(t, until)
-	r := newRig(t, 3)
+	r := newEmbeddedRig(t, 3) // pipeline.Demo drives the embedded kfake itself
 	sum, err := pipeline.Demo(context.Background(), r.env, pipeline.DemoOptions{Input: examples.Sample, Until: until, StatePrefix: r.prefix, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func TestPoisonInputGoesToTheDLQ(t *testing.T) {
 	for i, want := range []string{"not JSON", "unknown schema id 999", "missing required column company_id"} {
 		rec := dlq[i]
 		reason := stream.Header(rec, stream.HeaderReason)
-		if !strings.Contains(reason, want) || stream.Header(rec, stream.HeaderTopic) != "service.public.endpoints" ||
+		if !strings.Contains(reason, want) || stream.Header(rec, stream.HeaderTopic) != r.cdcTopic("service.public.endpoints") ||
 			stream.Header(rec, stream.HeaderPartition) != "0" || stream.Header(rec, stream.HeaderOffset) == "" {
 			t.Errorf("DLQ record %d: reason %q headers %v, want reason with %q", i, reason, rec.Headers, want)
 		}

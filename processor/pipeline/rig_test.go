@@ -11,12 +11,14 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/portalmail/portalmail/processor"
@@ -25,17 +27,29 @@ import (
 	"github.com/portalmail/portalmail/processor/send"
 	"github.com/portalmail/portalmail/processor/stream"
 	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
 	"github.com/portalmail/portalmail/state"
 )
 
-// rig is a whole pipeline over TCP: Kafka (kfake), schema registry (srfake),
-// the Mailgun HTTP fake, and Redis — the real redis-server at REDIS_URL when
-// set (as in CI), else miniredis.
+// rig is a whole pipeline over TCP: Kafka, schema registry (srfake), the
+// Mailgun HTTP fake, and Redis — the real redis-server at REDIS_URL when set
+// (as in CI), else miniredis. Kafka is the real broker at KAFKA_BROKERS when
+// set (as in CI), else kfake.
+//
+// On a real broker every test gets its own topics, created with the
+// partitions it asks for and deleted afterwards: the CDC topics under the
+// prefixes "<id>portal" and "<id>service", the output topics "<id>.<name>";
+// its own consumer groups and transactional ids. The tests keep naming the
+// default topics: produce and topic map them (cdcTopic, outTopic).
 type rig struct {
-	t        *testing.T
-	env      *pipeline.Embedded
-	store    *state.Store
-	prefix   string
+	t       testing.TB
+	env     *pipeline.Embedded
+	store   *state.Store
+	prefix  string
+	brokers []string
+	// id is "" on kfake (the default topic names), else the test's own
+	// topic and group prefix.
+	id       string
 	now      atomic.Int64 // unix ms of the stages' clock
 	producer *kgo.Client
 	lsn      int64
@@ -57,7 +71,23 @@ var quiet = func() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }()
 
-func newRig(t *testing.T, partitions int32) *rig {
+// newEmbeddedRig is a rig on kfake even when KAFKA_BROKERS is set, for tests
+// that drive the embedded environment themselves (pipeline.Demo).
+func newEmbeddedRig(t testing.TB, partitions int32) *rig {
+	t.Helper()
+	return newRigOn(t, partitions, nil)
+}
+
+func newRig(t testing.TB, partitions int32) *rig {
+	t.Helper()
+	var brokers []string
+	if v := os.Getenv("KAFKA_BROKERS"); v != "" {
+		brokers = strings.Split(v, ",")
+	}
+	return newRigOn(t, partitions, brokers)
+}
+
+func newRigOn(t testing.TB, partitions int32, brokers []string) *rig {
 	t.Helper()
 	ctx := context.Background()
 	var rc redis.UniversalClient
@@ -75,10 +105,15 @@ func newRig(t *testing.T, partitions int32) *rig {
 	t.Cleanup(env.Close)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	r := &rig{t: t, env: env, prefix: "it-" + hex.EncodeToString(b), lsn: 1000}
+	r := &rig{t: t, env: env, prefix: "it-" + hex.EncodeToString(b), lsn: 1000, brokers: env.Brokers()}
 	r.store = state.New(env.Redis, state.Options{Prefix: r.prefix})
 	r.now.Store(t0.UnixMilli())
-	if r.producer, err = kgo.NewClient(kgo.SeedBrokers(env.Brokers()...)); err != nil {
+	if len(brokers) > 0 {
+		r.brokers = brokers
+		r.id = "t" + hex.EncodeToString(b)
+		r.createTopics(partitions)
+	}
+	if r.producer, err = kgo.NewClient(kgo.SeedBrokers(r.brokers...)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.producer.Close)
@@ -93,6 +128,74 @@ func newRig(t *testing.T, partitions int32) *rig {
 	return r
 }
 
+// createTopics creates the test's own topics on the real broker and deletes
+// them when the test ends.
+func (r *rig) createTopics(partitions int32) {
+	r.t.Helper()
+	topics := append(r.decoder().Topics(), r.outTopic(pipeline.JobsTopic), r.outTopic(pipeline.DeliveriesTopic), r.outTopic(pipeline.DLQTopic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := adm.CreateTopics(ctx, partitions, 1, nil, topics...)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		cl.Close()
+		r.t.Fatalf("create topics on %v: %v", r.brokers, err)
+	}
+	r.t.Cleanup(func() {
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteTopics(ctx, topics...)
+	})
+}
+
+func (r *rig) decoder() *cdc.Decoder {
+	if r.id == "" {
+		return cdc.NewDecoder(cdc.DecoderConfig{})
+	}
+	return cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: r.id + "portal", ServicePrefix: r.id + "service"})
+}
+
+// cdcTopic is the test's name of a default CDC topic ("portal.public.x").
+func (r *rig) cdcTopic(name string) string {
+	if r.id == "" || strings.HasPrefix(name, r.id) {
+		return name
+	}
+	if strings.HasPrefix(name, "portal.") || strings.HasPrefix(name, "service.") {
+		return r.id + name
+	}
+	return name
+}
+
+// outTopic is the test's name of a default output topic.
+func (r *rig) outTopic(name string) string {
+	if r.id == "" || strings.HasPrefix(name, r.id) {
+		return name
+	}
+	switch name {
+	case pipeline.JobsTopic, pipeline.DeliveriesTopic, pipeline.DLQTopic:
+		return r.id + "." + name
+	}
+	return name
+}
+
+func (r *rig) topicName(name string) string { return r.outTopic(r.cdcTopic(name)) }
+
+// name is a group or transactional id, unique to the test on a real broker.
+func (r *rig) name(n string) string {
+	if r.id == "" {
+		return n
+	}
+	return r.id + "-" + n
+}
+
 func (r *rig) clock() time.Time { return time.UnixMilli(r.now.Load()).UTC() }
 
 // stage is a running process or send instance.
@@ -102,7 +205,7 @@ type stage struct {
 	close  func()
 }
 
-func (s *stage) stop(t *testing.T) {
+func (s *stage) stop(t testing.TB) {
 	t.Helper()
 	s.cancel()
 	select {
@@ -123,10 +226,10 @@ func run(runFn func(context.Context) error, closeFn func()) *stage {
 func (r *rig) startProcess(txnID string, mutate func(*stream.ProcessConfig)) *stage {
 	r.t.Helper()
 	cfg := stream.ProcessConfig{
-		Group: "portalmail-process", TransactionalID: txnID,
-		JobsTopic: pipeline.JobsTopic, DLQTopic: pipeline.DLQTopic,
+		Group: r.name("portalmail-process"), TransactionalID: r.name(txnID),
+		JobsTopic: r.outTopic(pipeline.JobsTopic), DLQTopic: r.outTopic(pipeline.DLQTopic),
 		Tick: 20 * time.Millisecond, RetryBackoff: 50 * time.Millisecond, Now: r.clock, Logger: quiet,
-		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.env.Brokers()...)},
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.brokers...)},
 		OnBatch: func(s stream.BatchStats) {
 			r.jobs.Add(int64(s.Jobs))
 			r.dead.Add(int64(s.DeadLetters))
@@ -140,11 +243,26 @@ func (r *rig) startProcess(txnID string, mutate func(*stream.ProcessConfig)) *st
 		Engine: processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: "https://portal.test",
 			catalog.SiteService: "https://service.test", catalog.SiteAnalytics: "https://analytics.test"}},
 		Store: r.store, Serde: r.env.Serde, Stream: cfg, Schemas: stream.RegistrySchemas{Client: r.env.SR},
+		PortalPrefix: r.portalPrefix(), ServicePrefix: r.servicePrefix(),
 	})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	return run(p.Run, p.Close)
+}
+
+func (r *rig) portalPrefix() string {
+	if r.id == "" {
+		return ""
+	}
+	return r.id + "portal"
+}
+
+func (r *rig) servicePrefix() string {
+	if r.id == "" {
+		return ""
+	}
+	return r.id + "service"
 }
 
 func (r *rig) mailgun() send.Mailer {
@@ -158,10 +276,10 @@ func (r *rig) mailgun() send.Mailer {
 func (r *rig) startSend(owner string, m send.Mailer, mutate func(*stream.SendConfig)) *stage {
 	r.t.Helper()
 	cfg := stream.SendConfig{
-		JobsTopic: pipeline.JobsTopic, DeliveriesTopic: pipeline.DeliveriesTopic, DLQTopic: pipeline.DLQTopic,
-		Group: "portalmail-send", Owner: owner, ClaimLease: 2 * time.Second, Logger: quiet,
+		JobsTopic: r.outTopic(pipeline.JobsTopic), DeliveriesTopic: r.outTopic(pipeline.DeliveriesTopic), DLQTopic: r.outTopic(pipeline.DLQTopic),
+		Group: r.name("portalmail-send"), Owner: owner, ClaimLease: 2 * time.Second, Logger: quiet,
 		Backoff:    send.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond},
-		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.env.Brokers()...)},
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.brokers...)},
 		OnDelivery: func(d schemas.EmailDelivery) {
 			r.mu.Lock()
 			r.deliveries = append(r.deliveries, d)
@@ -194,6 +312,9 @@ func (r *rig) row(topic, op string, row map[string]any) *kgo.Record {
 
 func (r *rig) produce(recs ...*kgo.Record) {
 	r.t.Helper()
+	for _, rec := range recs {
+		rec.Topic = r.topicName(rec.Topic)
+	}
 	if err := r.producer.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -259,7 +380,7 @@ func (r *rig) outcomes() map[string]int {
 	return out
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -302,7 +423,7 @@ func exactlyOnce(t *testing.T, r *rig, want int) {
 // topic reads every committed record of a topic.
 func (r *rig) topic(name string) []*kgo.Record {
 	r.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.env.Brokers()...), kgo.ConsumeTopics(name),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.topicName(name)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		r.t.Fatal(err)

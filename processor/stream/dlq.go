@@ -2,6 +2,7 @@ package stream
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -40,4 +41,44 @@ func Header(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
+}
+
+// Reason classes: the short, bounded names of why a record was dead-lettered
+// (metric labels; the free-text reason stays in the HeaderReason header).
+const (
+	ClassUndecodable      = "undecodable"       // a CDC record that does not decode
+	ClassUnknownTable     = "unknown_table"     // a topic outside the source contract
+	ClassMissingReference = "missing_reference" // a referenced row did not arrive within --park-for
+	ClassRender           = "render"            // a subject or body failed to render
+	ClassPark             = "park"              // an intent could not be parked
+	ClassBadTimer         = "bad_timer"         // a malformed timer or one of an unknown type
+	ClassBadParked        = "bad_parked"        // a parked intent that no longer decodes
+	ClassUndecodableJob   = "undecodable_job"   // a job the send stage cannot decode
+	ClassPermanentFailure = "permanent_failure" // Mailgun refused the email for good
+	ClassOther            = "other"
+)
+
+// ReasonClasses lists every class ReasonClass returns.
+var ReasonClasses = []string{ClassUndecodable, ClassUnknownTable, ClassMissingReference, ClassRender,
+	ClassPark, ClassBadTimer, ClassBadParked, ClassUndecodableJob, ClassPermanentFailure, ClassOther}
+
+// ReasonClass maps a free-text dead-letter reason to its class.
+func ReasonClass(reason string) string {
+	for _, c := range []struct{ prefix, class string }{
+		{"unknown table ", ClassUnknownTable},
+		{"referenced row ", ClassMissingReference},
+		{"render ", ClassRender},
+		{"park ", ClassPark},
+		{"parked intent ", ClassBadParked},
+		{"timer of unknown type", ClassBadTimer},
+		{"malformed timer member", ClassBadTimer},
+		{"unknown timer kind", ClassBadTimer},
+		{"undecodable job", ClassUndecodableJob},
+		{"permanent delivery failure", ClassPermanentFailure},
+	} {
+		if strings.HasPrefix(reason, c.prefix) {
+			return c.class
+		}
+	}
+	return ClassOther
 }

@@ -52,12 +52,38 @@ type ProcessConfig struct {
 	// OnBatch, if set, is called after every committed transaction, also an
 	// empty one (tests, metrics, the demo's clock).
 	OnBatch func(BatchStats)
+	// Metrics, if set, observes every batch (package metrics implements it).
+	Metrics ProcessMetrics
 }
 
 // BatchStats describes one committed transaction.
 type BatchStats struct {
 	Records, Jobs, DeadLetters int
 	Took                       time.Duration
+	// Transaction is true when a Kafka transaction was committed (there was
+	// input or output); false for an idle poll.
+	Transaction bool
+	// Changes counts the decoded changes by table and op.
+	Changes map[TableOp]int
+	// JobsByType counts the jobs emitted by email type.
+	JobsByType map[string]int
+	// DLQByClass counts the dead letters by reason class (see ReasonClass).
+	DLQByClass map[string]int
+	// Engine counts timer and parking work.
+	Engine processor.Stats
+}
+
+// TableOp is a source table and a cdc.Op ("c", "u", "d", "r" or "tombstone").
+type TableOp struct{ Table, Op string }
+
+// ProcessMetrics observes the process stage. BatchCommitted sees every
+// committed batch (idle polls included, with Transaction false);
+// BatchAborted sees every batch that was not committed: failed is true when
+// the engine or state failed (the batch is retried after a pause), false when
+// Kafka aborted the transaction (rebalance or produce failure).
+type ProcessMetrics interface {
+	BatchCommitted(BatchStats)
+	BatchAborted(records int, failed bool)
 }
 
 func (c *ProcessConfig) setDefaults() {
@@ -224,6 +250,9 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	out, produce, stats, err := p.batch(ctx, recs)
 	if err != nil {
+		if p.cfg.Metrics != nil {
+			p.cfg.Metrics.BatchAborted(len(recs), true)
+		}
 		p.log.Error("batch failed; it will be retried", "records", len(recs), "err", err)
 		if len(recs) > 0 {
 			// Rewind to the committed offsets (a transaction is needed to abort).
@@ -240,9 +269,16 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 	if len(recs) > 0 || len(produce) > 0 {
 		committed, err := p.produce(ctx, produce)
 		if err != nil {
+			if p.cfg.Metrics != nil {
+				p.cfg.Metrics.BatchAborted(len(recs), false)
+			}
 			return err
 		}
+		stats.Transaction = true
 		if !committed {
+			if p.cfg.Metrics != nil {
+				p.cfg.Metrics.BatchAborted(len(recs), false)
+			}
 			p.log.Info("transaction aborted (rebalance or produce failure); the batch will be re-consumed", "records", len(recs))
 			return nil
 		}
@@ -255,6 +291,9 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 	stats.Took = time.Since(start)
 	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(stats)
+	}
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.BatchCommitted(stats)
 	}
 	return nil
 }
@@ -299,7 +338,7 @@ func (p *Process) produce(ctx context.Context, recs []*kgo.Record) (committed bo
 
 // batch decodes, applies and fires, and returns the records to produce.
 func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, []*kgo.Record, BatchStats, error) {
-	stats := BatchStats{Records: len(recs)}
+	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}, JobsByType: map[string]int{}, DLQByClass: map[string]int{}}
 	var produce []*kgo.Record
 	byCause := map[cdc.Cause]*kgo.Record{}
 	changes := make([]cdc.Change, 0, len(recs))
@@ -309,8 +348,10 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))
 			stats.DeadLetters++
+			stats.DLQByClass[ClassUndecodable]++
 			continue
 		}
+		stats.Changes[TableOp{ch.Table, string(ch.Op)}]++
 		byCause[ch.Cause] = r
 		changes = append(changes, ch)
 	}
@@ -328,6 +369,7 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	out.Commit.Emitted = append(out.Commit.Emitted, fired.Commit.Emitted...)
 	out.Commit.Acked = append(out.Commit.Acked, fired.Commit.Acked...)
 	out.Commit.Unpark = append(out.Commit.Unpark, fired.Commit.Unpark...)
+	stats.Engine = out.Stats.Add(fired.Stats)
 	for _, d := range out.DLQ {
 		var key, value []byte = nil, d.Value
 		if src := byCause[d.Cause]; src != nil {
@@ -339,6 +381,7 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 		p.log.Warn("dead-lettering", "topic", d.Cause.Topic, "partition", d.Cause.Partition, "offset", d.Cause.Offset, "reason", d.Reason)
 		produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", d.Reason, d.Cause.Topic, d.Cause.Partition, d.Cause.Offset, key, value))
 		stats.DeadLetters++
+		stats.DLQByClass[ReasonClass(d.Reason)]++
 	}
 	for _, j := range out.Jobs {
 		v, err := p.enc.EncodeJob(j)
@@ -347,6 +390,7 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 		}
 		p.log.Debug("emitting job", "email_type", j.Type, "idempotency_key", j.Key, "topic", j.Cause.Topic, "partition", j.Cause.Partition, "offset", j.Cause.Offset)
 		produce = append(produce, &kgo.Record{Topic: p.cfg.JobsTopic, Key: []byte(j.PartitionKey()), Value: v})
+		stats.JobsByType[string(j.Type)]++
 	}
 	stats.Jobs = len(out.Jobs)
 	return out, produce, stats, nil

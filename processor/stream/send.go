@@ -50,6 +50,20 @@ type SendConfig struct {
 	Logger     *slog.Logger
 	// OnDelivery, if set, sees every delivery record produced.
 	OnDelivery func(schemas.EmailDelivery)
+	// Metrics, if set, observes the stage (package metrics implements it).
+	Metrics SendMetrics
+}
+
+// SendMetrics observes the send stage. Delivered sees every delivery record
+// (outcome as in schemas.EmailDelivery), DeadLettered every DLQ record by
+// reason class, Retried every retry of a send. MailgunRequest and
+// RateLimitWaited are called by the Mailer chain that pipeline.NewSend builds.
+type SendMetrics interface {
+	Delivered(emailType, outcome string)
+	DeadLettered(class string)
+	Retried(emailType string)
+	MailgunRequest(took time.Duration, err error)
+	RateLimitWaited(d time.Duration)
 }
 
 func (c *SendConfig) setDefaults() {
@@ -209,6 +223,9 @@ func (s *Send) batch(ctx context.Context, recs []*kgo.Record) error {
 // deliver sends one job and returns the records to produce for it.
 func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
 	dead := func(reason string) *kgo.Record {
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.DeadLettered(ReasonClass(reason))
+		}
 		return DeadLetterRecord(s.cfg.DLQTopic, "send", reason, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
 	}
 	job, err := s.serde.DecodeJob(r.Value)
@@ -239,6 +256,9 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 		id, attempts, err := send.SendWithRetry(ctx, detached, job, s.cfg.Backoff, 0, s.cfg.Sleep,
 			func(n int, err error, wait time.Duration) {
 				log.Warn("send failed, retrying", "attempt", n, "wait", wait, "err", err)
+				if s.cfg.Metrics != nil {
+					s.cfg.Metrics.Retried(string(job.Type))
+				}
 				if _, cerr := s.claims.ClaimSend(ctx, job.Key, s.cfg.Owner, s.cfg.ClaimLease); cerr != nil {
 					log.Warn("renewing send claim failed", "err", cerr)
 				}
@@ -272,6 +292,9 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 	}
 	if s.cfg.OnDelivery != nil {
 		s.cfg.OnDelivery(d)
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.Delivered(string(d.Type), string(d.Outcome))
 	}
 	return append([]*kgo.Record{{Topic: s.cfg.DeliveriesTopic, Key: []byte(job.Key), Value: v}}, extra...), nil
 }
