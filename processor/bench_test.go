@@ -12,9 +12,21 @@ import (
 // BenchmarkEngineMixed runs the engine over a mixed stream of changes in
 // batches of 1000 (as the process stage polls them): usage samples, user and
 // company updates that mail nothing, plan changes, new endpoints that mail, and
-// portal logins that move timers. Set REDIS_URL for a real redis-server
+// portal logins that move timers. Two mixes: "mail-heavy" (~0.3 emails per
+// change) and "typical" (~0.03: most CDC traffic mails nobody). Set REDIS_URL for a real redis-server
 // (scripts/bench.sh does); without it the numbers are miniredis's.
 func BenchmarkEngineMixed(b *testing.B) {
+	// mailEvery: one change in mailEvery creates an endpoint (2 emails) and
+	// one in 10×mailEvery changes a plan's quantity (4 emails).
+	for _, mix := range []struct {
+		name      string
+		mailEvery int
+	}{{"mail-heavy", 10}, {"typical", 100}} {
+		b.Run(mix.name, func(b *testing.B) { benchEngine(b, mix.mailEvery) })
+	}
+}
+
+func benchEngine(b *testing.B, mailEvery int) {
 	const batchSize = 1000
 	h := newHarness(b)
 	h.seed()
@@ -27,20 +39,20 @@ func BenchmarkEngineMixed(b *testing.B) {
 			id := fmt.Sprintf("%d-%d", n, i)
 			var ch cdc.Change
 			switch k := i % 20; {
+			case i%mailEvery == mailEvery-1: // new endpoints: 2 emails each
+				ch = h.change(cdc.Endpoints, cdc.OpCreate, cdc.Row{"id": "ep" + id, "company_id": "c-acme", "name": "Room " + id, "enabled": true})
 			case k < 8: // usage samples well under the bands
 				ch = h.change(cdc.CVIUsage, cdc.OpCreate, cdc.Row{"id": "u" + id, "company_id": "c-acme", "subscription_id": "s1", "concurrent_calls": int64(100 + i%300)})
 			case k < 12: // end-user profile edits: no email
 				ch = h.change(cdc.EndUsers, cdc.OpUpdate, cdc.Row{"id": fmt.Sprintf("e%d", i), "company_id": "c-acme", "email": "user@acme.example", "display_name": "User " + id, "status": "active", "classic": false})
-			case k < 14: // company edits: no email
+			case k < 15: // company edits: no email
 				ch = h.change(cdc.Companies, cdc.OpUpdate, h.acme())
-			case k < 16: // plan edits; one in ten changes the quantity (4 emails)
+			case k < 18: // plan edits; one in 10×mailEvery changes the quantity (4 emails)
 				q := int64(10)
-				if i%10 == 4 {
+				if i%(10*mailEvery) == 4 {
 					q = int64(n*batchSize + i)
 				}
 				ch = h.change(cdc.LicensePlans, cdc.OpUpdate, plan(fmt.Sprintf("lp%d", i%50), "2027-06-30", cdc.Row{"quantity": q}))
-			case k < 18: // new endpoints: 2 emails each
-				ch = h.change(cdc.Endpoints, cdc.OpCreate, cdc.Row{"id": "ep" + id, "company_id": "c-acme", "name": "Room " + id, "enabled": true})
 			default: // portal logins move the inactivity timer
 				ch = h.change(cdc.PortalUsers, cdc.OpUpdate, cdc.Row{"id": fmt.Sprintf("pu%d", i), "email": "pu@direct.example", "partner_id": "p-direct", "status": "active",
 					"last_login_at": t0.Add(time.Duration(n*batchSize+i) * time.Second).Format(time.RFC3339)})
