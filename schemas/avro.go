@@ -242,6 +242,7 @@ func deliveryToNative(d *EmailDelivery) (map[string]any, error) {
 		"last_error":  optString(d.LastError),
 		"first_try":   optMillis(d.FirstTry),
 		"at":          millis(d.At),
+		"event":       optString(d.Event),
 	}, nil
 }
 
@@ -406,6 +407,7 @@ func deliveryFromNative(m map[string]any, d *EmailDelivery) error {
 		LastError:  f.optStr("last_error"),
 		FirstTry:   f.optTime("first_try"),
 		At:         f.time("at"),
+		Event:      f.optStr("event"),
 	}
 	return err
 }

@@ -44,6 +44,7 @@ func sampleDelivery() EmailDelivery {
 		LastError:  "400 Bad Request: to parameter is not a valid address",
 		FirstTry:   time.Date(2025, 3, 1, 12, 30, 47, 1_000_000, time.UTC),
 		At:         time.Date(2025, 3, 1, 12, 31, 2, 999_000_000, time.UTC),
+		Event:      "failed_permanent",
 	}
 }
 

@@ -69,4 +69,7 @@ type EmailDelivery struct {
 	LastError  string    `json:"last_error,omitempty"`
 	FirstTry   time.Time `json:"first_try"`
 	At         time.Time `json:"at"`
+	// Event is the provider event a webhook reported ("delivered",
+	// "opened", ...); empty for the sender's own records.
+	Event string `json:"event,omitempty"`
 }
