@@ -29,6 +29,7 @@ func commands() []command {
 		{"demo", "the whole pipeline on embedded Kafka, schema registry, Redis and Mailgun, fed the bundled sample", runDemo},
 		{"process", "run the process stage: CDC topics → engine → email jobs (a consumer group)", runProcess},
 		{"send", "run the send stage: email jobs → Mailgun → delivery records (a consumer group)", runSend},
+		{"webhooks", "serve Mailgun's event webhooks; record each verified event as a delivery update", runWebhooks},
 		{"simulate", "run the engine over a file of CDC records with a simulated clock; print the emails", runSimulate},
 		{"catalog", "print the catalog of email types as a markdown table", runCatalog},
 	}

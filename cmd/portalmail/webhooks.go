@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/portalmail/portalmail/processor/webhooks"
+	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/state"
+)
+
+// WebhooksConfig configures `portalmail webhooks`.
+type WebhooksConfig struct {
+	Kafka      KafkaConfig
+	Log        LogConfig
+	RedisURL   string
+	Listen     string
+	Path       string
+	SigningKey string
+	MaxAge     time.Duration
+}
+
+func runWebhooks(ctx context.Context, env *environ, args []string) error {
+	var c WebhooksConfig
+	f := newFlags("webhooks", "webhooks [flags]", env)
+	c.Kafka.register(f)
+	c.Log.register(f)
+	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the replay guard (webhook tokens)")
+	f.String(&c.Listen, "listen", ":8080", "address to serve Mailgun's event webhooks on")
+	f.String(&c.Path, "path", "/webhooks/mailgun", "URL path of the webhook endpoint")
+	f.Secret(&c.SigningKey, "webhook-signing-key", "Mailgun HTTP webhook signing key")
+	f.Duration(&c.MaxAge, "max-age", 5*time.Minute, "oldest signed timestamp accepted")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	errs := []error{c.Kafka.validate(), c.Log.validate()}
+	if c.SigningKey == "" {
+		errs = append(errs, errors.New("--webhook-signing-key is required"))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, errors.New("--max-age must be positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := c.Log.logger(env.stderr)
+	rc, err := state.Open(ctx, c.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	reg, err := c.Kafka.registry()
+	if err != nil {
+		return err
+	}
+	serde, err := schemas.Register(ctx, reg, c.Kafka.JobsTopic, c.Kafka.Deliveries)
+	if err != nil {
+		return fmt.Errorf("register schemas: %w", err)
+	}
+	opts, err := c.Kafka.clientOpts(log)
+	if err != nil {
+		return err
+	}
+	producer, err := kgo.NewClient(append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	h, err := webhooks.New(webhooks.Config{SigningKey: c.SigningKey, MaxAge: c.MaxAge, Logger: log},
+		state.New(rc, state.Options{}), deliveryProducer{producer, serde, c.Kafka.Deliveries})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(c.Path, h)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	srv := &http.Server{Addr: c.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("webhooks listening", "addr", c.Listen, "path", c.Path)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// deliveryProducer records webhook updates on the delivery topic, keyed by
+// the job key like the sender's own records.
+type deliveryProducer struct {
+	cl    *kgo.Client
+	serde *schemas.Serde
+	topic string
+}
+
+func (p deliveryProducer) Record(ctx context.Context, d schemas.EmailDelivery) error {
+	v, err := p.serde.EncodeDelivery(d)
+	if err != nil {
+		return err
+	}
+	return p.cl.ProduceSync(ctx, &kgo.Record{Topic: p.topic, Key: []byte(d.Key), Value: v}).FirstErr()
+}

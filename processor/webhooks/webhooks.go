@@ -1,0 +1,200 @@
+// Package webhooks receives Mailgun's event webhooks (delivered, failed
+// permanently or temporarily, opened, clicked, complained, unsubscribed),
+// verifies them, matches each to its email job by the job key the sender put
+// in the message's v:portalmail_key variable, and records it as an
+// EmailDelivery update.
+//
+// A request is accepted only when its HMAC-SHA256 signature (over timestamp
+// and token, keyed with the webhook signing key) is right, its timestamp is
+// recent, and its token was not used before. Refused requests change nothing:
+// unsigned or unreadable ones get 406 (Mailgun does not retry a 406), forged,
+// stale or replayed ones 401.
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mailgun/mailgun-go/v4"
+	"github.com/mailgun/mailgun-go/v4/events"
+
+	"github.com/portalmail/portalmail/processor/send"
+	"github.com/portalmail/portalmail/schemas"
+)
+
+// Recorder stores a delivery update (the webhooks command produces it to the
+// delivery topic). Record returns once the update is durable.
+type Recorder interface {
+	Record(ctx context.Context, d schemas.EmailDelivery) error
+}
+
+// Tokens guards against replays: FirstUse reports whether token is seen for
+// the first time (and remembers it for ttl). *state.Store implements it.
+type Tokens interface {
+	FirstUse(ctx context.Context, token string, ttl time.Duration) (bool, error)
+}
+
+// Config configures a Handler.
+type Config struct {
+	// SigningKey is Mailgun's HTTP webhook signing key.
+	SigningKey string
+	// MaxAge is how old a signed timestamp may be (default 5 minutes);
+	// timestamps more than a minute in the future are refused too.
+	MaxAge time.Duration
+	// MaxBody caps the request body (default 1 MiB).
+	MaxBody int64
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Handler is the webhook endpoint (an http.Handler for POST requests).
+type Handler struct {
+	cfg    Config
+	mg     *mailgun.MailgunImpl
+	tokens Tokens
+	rec    Recorder
+}
+
+// New returns a Handler; it fails without a signing key.
+func New(cfg Config, tokens Tokens, rec Recorder) (*Handler, error) {
+	if cfg.SigningKey == "" {
+		return nil, errors.New("webhooks: a signing key is required")
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 5 * time.Minute
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	mg := mailgun.NewMailgun("webhooks.invalid", "unused")
+	mg.SetWebhookSigningKey(cfg.SigningKey)
+	return &Handler{cfg: cfg, mg: mg, tokens: tokens, rec: rec}, nil
+}
+
+// refusal is an HTTP answer to a request that changes nothing.
+type refusal struct {
+	status int
+	reason string
+}
+
+func (r refusal) Error() string { return r.reason }
+
+// ServeHTTP verifies, parses and records one event.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	d, err := h.handle(r)
+	var ref refusal
+	switch {
+	case errors.As(err, &ref):
+		h.cfg.Logger.Warn("webhook refused", "status", ref.status, "reason", ref.reason)
+		http.Error(w, ref.reason, ref.status)
+	case err != nil:
+		// Not recorded: Mailgun retries on 5xx.
+		h.cfg.Logger.Error("webhook not recorded", "err", err)
+		http.Error(w, "not recorded, retry later", http.StatusServiceUnavailable)
+	default:
+		h.cfg.Logger.Info("webhook recorded", "email_type", d.Type, "idempotency_key", d.Key, "event", d.Event)
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (h *Handler) handle(r *http.Request) (schemas.EmailDelivery, error) {
+	var d schemas.EmailDelivery
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
+	if err != nil || int64(len(body)) > h.cfg.MaxBody {
+		return d, refusal{http.StatusNotAcceptable, "unreadable or oversized body"}
+	}
+	var p mailgun.WebhookPayload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return d, refusal{http.StatusNotAcceptable, "not a Mailgun webhook payload"}
+	}
+	sig := p.Signature
+	if sig.Signature == "" || sig.Token == "" || sig.TimeStamp == "" {
+		return d, refusal{http.StatusNotAcceptable, "unsigned"}
+	}
+	ok, err := h.mg.VerifyWebhookSignature(sig)
+	if err != nil || !ok {
+		return d, refusal{http.StatusUnauthorized, "bad signature"}
+	}
+	secs, err := strconv.ParseInt(sig.TimeStamp, 10, 64)
+	if err != nil {
+		return d, refusal{http.StatusUnauthorized, "bad timestamp"}
+	}
+	now := h.cfg.Now()
+	if at := time.Unix(secs, 0); now.Sub(at) > h.cfg.MaxAge || at.Sub(now) > time.Minute {
+		return d, refusal{http.StatusUnauthorized, "stale timestamp"}
+	}
+	d, err = delivery(p.EventData, now)
+	if err != nil {
+		return d, refusal{http.StatusNotAcceptable, err.Error()}
+	}
+	first, err := h.tokens.FirstUse(r.Context(), sig.Token, 2*h.cfg.MaxAge+time.Minute)
+	if err != nil {
+		return d, fmt.Errorf("check token: %w", err)
+	}
+	if !first {
+		return d, refusal{http.StatusUnauthorized, "token already used"}
+	}
+	if err := h.rec.Record(r.Context(), d); err != nil {
+		return d, fmt.Errorf("record %s: %w", d.Key, err)
+	}
+	return d, nil
+}
+
+// delivery turns a Mailgun event into the delivery update of its job.
+func delivery(raw events.RawJSON, now time.Time) (schemas.EmailDelivery, error) {
+	ev, err := mailgun.ParseEvent(raw)
+	if err != nil {
+		return schemas.EmailDelivery{}, fmt.Errorf("event: %v", err)
+	}
+	d := schemas.EmailDelivery{Outcome: schemas.OutcomeSent, At: now.UTC()}
+	var vars any
+	var msgID string
+	switch e := ev.(type) {
+	case *events.Delivered:
+		d.Event, vars, msgID = "delivered", e.UserVariables, e.Message.Headers.MessageID
+	case *events.Failed:
+		vars, msgID = e.UserVariables, e.Message.Headers.MessageID
+		d.Event, d.LastError = "failed_temporary", e.Reason
+		if e.Severity == "permanent" {
+			d.Event, d.Outcome = "failed_permanent", schemas.OutcomeFailedPermanent
+		}
+		if e.DeliveryStatus.Message != "" {
+			d.LastError = e.DeliveryStatus.Message
+		}
+	case *events.Opened:
+		d.Event, vars, msgID = "opened", e.UserVariables, e.Message.Headers.MessageID
+	case *events.Clicked:
+		d.Event, vars, msgID = "clicked", e.UserVariables, e.Message.Headers.MessageID
+	case *events.Complained:
+		d.Event, vars, msgID = "complained", e.UserVariables, e.Message.Headers.MessageID
+	case *events.Unsubscribed:
+		d.Event, vars, msgID = "unsubscribed", e.UserVariables, e.Message.Headers.MessageID
+	default:
+		return d, fmt.Errorf("event %q is not one portalmail records", ev.GetName())
+	}
+	m, _ := vars.(map[string]any)
+	d.Key, _ = m[send.VarKey].(string)
+	d.Type, _ = m[send.VarEmailType].(string)
+	if d.Key == "" {
+		return d, errors.New("no " + send.VarKey + " user variable: not a portalmail email")
+	}
+	d.ProviderID = msgID
+	return d, nil
+}
