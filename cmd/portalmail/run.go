@@ -30,6 +30,8 @@ func commands() []command {
 		{"process", "run the process stage: CDC topics → engine → email jobs (a consumer group)", runProcess},
 		{"send", "run the send stage: email jobs → Mailgun → delivery records (a consumer group)", runSend},
 		{"webhooks", "serve Mailgun's event webhooks; record each verified event as a delivery update", runWebhooks},
+		{"dlq", "list the DLQ with reasons (dlq list), or re-feed chosen entries after a fix (dlq replay)", runDLQ},
+		{"lag", "consumer-group lag per partition of both stages", runLag},
 		{"simulate", "run the engine over a file of CDC records with a simulated clock; print the emails", runSimulate},
 		{"catalog", "print the catalog of email types as a markdown table", runCatalog},
 	}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/linkedin/goavro/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/pipeline"
+	"github.com/portalmail/portalmail/processor/send"
+	"github.com/portalmail/portalmail/processor/stream"
+	"github.com/portalmail/portalmail/state"
+)
+
+// TestDLQReplayAfterAFix: an Avro CDC record whose schema the registry does
+// not know yet is dead-lettered; once the schema is there, `dlq replay`
+// re-feeds it and it mails once; a second replay mails nothing more.
+func TestDLQReplayAfterAFix(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	env, err := pipeline.StartEmbedded(ctx, pipeline.EmbeddedOptions{Partitions: 1, Redis: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	store := state.New(rc, state.Options{})
+	seeds := []kgo.Opt{kgo.SeedBrokers(env.Brokers()...)}
+	proc, _, err := pipeline.NewProcess(pipeline.ProcessDeps{Engine: processor.Config{}, Store: store, Serde: env.Serde,
+		Schemas: stream.RegistrySchemas{Client: env.SR},
+		Stream: stream.ProcessConfig{Group: "portalmail-process", TransactionalID: "p1", JobsTopic: pipeline.JobsTopic,
+			DLQTopic: pipeline.DLQTopic, Tick: 20 * time.Millisecond, ClientOpts: seeds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mg, err := send.NewMailgun(send.MailgunConfig{Domain: "mail.test", APIKey: "k", APIBase: env.Mailgun.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := pipeline.NewSend(pipeline.SendDeps{Mailer: mg, Store: store, Serde: env.Serde, Stream: stream.SendConfig{
+		JobsTopic: pipeline.JobsTopic, DeliveriesTopic: pipeline.DeliveriesTopic, DLQTopic: pipeline.DLQTopic,
+		Group: "portalmail-send", Owner: "s1", ClientOpts: seeds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{}, 2)
+	go func() { _ = proc.Run(runCtx); done <- struct{}{} }()
+	go func() { _ = snd.Run(runCtx); done <- struct{}{} }()
+	defer func() { stop(); <-done; <-done; proc.Close(); snd.Close() }()
+
+	prod, err := kgo.NewClient(seeds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	rec := func(topic, op string, row map[string]any, lsn int64) *kgo.Record {
+		v, _ := json.Marshal(map[string]any{"op": op, "after": row, "ts_ms": 1767607200000,
+			"source": map[string]any{"lsn": lsn, "ts_ms": 1767607200000}})
+		return &kgo.Record{Topic: topic, Value: v}
+	}
+	const schema = `{"type":"record","name":"Envelope","namespace":"service.public.domains","fields":[
+	 {"name":"before","type":["null",{"type":"record","name":"Value","fields":[{"name":"id","type":"string"},
+	   {"name":"company_id","type":"string"},{"name":"name","type":"string"},{"name":"kind","type":"string"}]}],"default":null},
+	 {"name":"after","type":["null","Value"],"default":null},
+	 {"name":"source","type":{"type":"record","name":"Source","fields":[{"name":"lsn","type":"long"},{"name":"ts_ms","type":"long"}]}},
+	 {"name":"op","type":"string"},{"name":"ts_ms","type":"long"}]}`
+	codec, err := goavro.NewCodec(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := codec.BinaryFromNative(nil, map[string]any{"before": nil,
+		"after":  map[string]any{"service.public.domains.Value": map[string]any{"id": "d1", "company_id": "c1", "name": "video.acme.test", "kind": "calling"}},
+		"source": map[string]any{"lsn": int64(500), "ts_ms": int64(1767607200000)}, "op": "c", "ts_ms": int64(1767607200000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	avro := &kgo.Record{Topic: "service.public.domains", Value: append(binary.BigEndian.AppendUint32([]byte{0}, 777), body...)}
+	if err := prod.ProduceSync(ctx,
+		rec("portal.public.partners", "r", map[string]any{"id": "p1", "name": "P", "type": "direct", "contact_email": "partner@p.test"}, 100),
+		rec("portal.public.companies", "r", map[string]any{"id": "c1", "partner_id": "p1", "name": "Acme", "contact_email": "it@acme.test"}, 200),
+		avro,
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--brokers", strings.Join(env.Brokers(), ","), "--schema-registry", env.Registry.URL(), "--log-level", "error"}
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out, "schema id 777") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Avro record was not dead-lettered:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+		out, _, err = runCLI(t, nil, append([]string{"dlq", "list"}, flags...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(out, "process") || !strings.Contains(out, "service.public.domains/0@0") {
+		t.Fatalf("dlq list:\n%s", out)
+	}
+	// The fix: the schema arrives in the registry.
+	env.Registry.SeedSchema("service.public.domains-value", 1, 777, sr.Schema{Schema: schema})
+	replay := append([]string{"dlq", "replay", "--all", "--reason-contains", "schema id 777", "--redis-url", "redis://" + mr.Addr()}, flags...)
+	out, _, err = runCLI(t, nil, replay...)
+	if err != nil || !strings.Contains(out, "replayed 1 of 1") {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	waitUntil(t, func() bool { return len(env.Mailgun.Messages()) == 1 })
+	if m := env.Mailgun.Messages()[0]; m.Subject != "New calling domain video.acme.test" {
+		t.Fatalf("mailed %q", m.Subject)
+	}
+	if _, _, err = runCLI(t, nil, replay...); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(env.Mailgun.Messages()); n != 1 {
+		t.Fatalf("a second replay mailed again: %d emails", n)
+	}
+	out, _, err = runCLI(t, nil, append([]string{"lag"}, flags...)...)
+	if err != nil || !strings.Contains(out, "portalmail-process") || !strings.Contains(out, "portalmail-send") {
+		t.Fatalf("lag: %v\n%s", err, out)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
