@@ -190,3 +190,27 @@ func (e *Engine) NextDue(ctx context.Context, sets []string) (time.Time, bool, e
 }
 
 func timerCause(set string) cdc.Cause { return cdc.Cause{Topic: set, Partition: -1, Offset: -1} }
+
+// TimerInfo describes one timer-set member, for operators.
+type TimerInfo struct {
+	// Kind is "timer" for an email timer, "park" for a parked intent's expiry.
+	Kind  string
+	Type  catalog.TypeID
+	Table string
+	ID    string
+	// Days is the timer's offset; ParkKey the parked intent (park only).
+	Days    int
+	ParkKey string
+}
+
+// DescribeTimer decodes a timer-set member.
+func DescribeTimer(member string) (TimerInfo, error) {
+	kind, tm, park, err := parseMember(member)
+	if err != nil {
+		return TimerInfo{}, err
+	}
+	if kind == "p" {
+		return TimerInfo{Kind: "park", Table: park.On.Table, ID: park.On.ID, ParkKey: park.Key}, nil
+	}
+	return TimerInfo{Kind: "timer", Type: tm.Type, Table: tm.Table, ID: tm.ID, Days: tm.Days}, nil
+}

@@ -88,6 +88,7 @@ func TestDLQReplayAfterAFix(t *testing.T) {
 	if err := prod.ProduceSync(ctx,
 		rec("portal.public.partners", "r", map[string]any{"id": "p1", "name": "P", "type": "direct", "contact_email": "partner@p.test"}, 100),
 		rec("portal.public.companies", "r", map[string]any{"id": "c1", "partner_id": "p1", "name": "Acme", "contact_email": "it@acme.test"}, 200),
+		rec("portal.public.license_plans", "r", map[string]any{"id": "lp1", "company_id": "c1", "end_date": 21183, "renewal": "unset", "status": "active"}, 300),
 		avro,
 	).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -125,6 +126,13 @@ func TestDLQReplayAfterAFix(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := len(env.Mailgun.Messages()); n != 1 {
 		t.Fatalf("a second replay mailed again: %d emails", n)
+	}
+	out, _, err = runCLI(t, nil, append([]string{"explain", "--company", "c1", "--redis-url", "redis://" + mr.Addr()}, flags...)...)
+	for _, want := range []string{"company c1: Acme", "partner p1", "rows of service.public.domains: d1",
+		"renewal.expires_in  portal.public.license_plans/lp1 (45 days)", "2027-11-16T09:00:00Z", "emails emitted: 1", "New calling domain video.acme.test"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("explain lacks %q: %v\n%s", want, err, out)
+		}
 	}
 	out, _, err = runCLI(t, nil, append([]string{"lag"}, flags...)...)
 	if err != nil || !strings.Contains(out, "portalmail-process") || !strings.Contains(out, "portalmail-send") {

@@ -32,6 +32,7 @@ func commands() []command {
 		{"webhooks", "serve Mailgun's event webhooks; record each verified event as a delivery update", runWebhooks},
 		{"dlq", "list the DLQ with reasons (dlq list), or re-feed chosen entries after a fix (dlq replay)", runDLQ},
 		{"lag", "consumer-group lag per partition of both stages", runLag},
+		{"explain", "what state holds about one company: rows, pending timers, usage bands, parked intents, emails emitted", runExplain},
 		{"simulate", "run the engine over a file of CDC records with a simulated clock; print the emails", runSimulate},
 		{"catalog", "print the catalog of email types as a markdown table", runCatalog},
 	}
