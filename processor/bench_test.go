@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -64,6 +65,8 @@ func benchEngine(b *testing.B, mailEvery int) {
 	ctx := context.Background()
 	jobs := 0
 	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	start := time.Now()
 	for n := range b.N {
@@ -77,7 +80,10 @@ func benchEngine(b *testing.B, mailEvery int) {
 		jobs += len(out.Jobs)
 	}
 	elapsed := time.Since(start)
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(b.N*batchSize)/elapsed.Seconds(), "changes/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*batchSize), "allocs/change")
 	b.ReportMetric(float64(jobs)/float64(b.N*batchSize), "jobs/change")
 	b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N), "µs/batch")
 }

@@ -3,11 +3,12 @@ package cdc
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
 
-// AppendJSON appends the row as a JSON object (keys in map order) to dst. It
+// AppendJSON appends the row as a JSON object (keys sorted) to dst. It
 // handles the value types a Row holds (see Row) without reflection, and
 // falls back to encoding/json for anything else. It is the encoding state
 // stores rows in: decode it with json.Decoder.UseNumber.
@@ -15,17 +16,22 @@ func (r Row) AppendJSON(dst []byte) ([]byte, error) {
 	if r == nil {
 		return append(dst, "null"...), nil
 	}
+	// Keys in sorted order, so that equal rows encode to equal bytes.
+	var stack [32]string
+	keys := stack[:0]
+	for k := range r {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	dst = append(dst, '{')
-	first := true
-	for k, v := range r {
-		if !first {
+	for i, k := range keys {
+		if i > 0 {
 			dst = append(dst, ',')
 		}
-		first = false
 		dst = AppendJSONString(dst, k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = appendJSONValue(dst, v); err != nil {
+		if dst, err = appendJSONValue(dst, r[k]); err != nil {
 			return nil, fmt.Errorf("column %s: %w", k, err)
 		}
 	}
