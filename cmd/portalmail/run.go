@@ -35,6 +35,7 @@ func commands() []command {
 		{"explain", "what state holds about one company: rows, pending timers, usage bands, parked intents, emails emitted", runExplain},
 		{"simulate", "run the engine over a file of CDC records with a simulated clock; print the emails", runSimulate},
 		{"catalog", "print the catalog of email types as a markdown table", runCatalog},
+		{"preview", "serve a page that renders every email type with sample data and a partner's branding", runPreview},
 	}
 }
 

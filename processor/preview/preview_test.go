@@ -1,0 +1,56 @@
+package preview_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/preview"
+	"github.com/portalmail/portalmail/templates"
+)
+
+func TestEveryTypePreviewsWithEveryBrand(t *testing.T) {
+	tmpl, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := preview.New(catalog.Default(), tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) (int, string, http.Header) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	code, body, _ := get("/")
+	if code != 200 || strings.Count(body, "<tr><td><a href=") != 47 {
+		t.Fatalf("index: %d, %d types", code, strings.Count(body, "<tr><td><a href="))
+	}
+	for _, typ := range catalog.Default() {
+		for brand := range preview.Brands {
+			code, body, hdr := get("/" + string(typ.ID) + "?brand=" + brand)
+			if code != 200 || hdr.Get("X-Subject") == "" || !strings.Contains(body, "<table") {
+				t.Errorf("%s (%s): %d %q", typ.ID, brand, code, hdr.Get("X-Subject"))
+			}
+		}
+		if code, body, _ := get("/" + string(typ.ID) + "?part=text"); code != 200 || !strings.HasPrefix(body, "Subject: ") {
+			t.Errorf("%s text: %d", typ.ID, code)
+		}
+	}
+	if code, _, _ := get("/no.such_type"); code != 404 {
+		t.Errorf("unknown type: %d", code)
+	}
+	if _, body, _ := get("/trial.company_reminder?brand=northwind"); !strings.Contains(body, "#0055aa") || !strings.Contains(body, "Acme Corp") {
+		t.Error("the partner's colour or the company name is missing")
+	}
+}
