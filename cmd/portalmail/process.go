@@ -7,6 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/portalmail/portalmail/metrics"
 	"github.com/portalmail/portalmail/processor/pipeline"
 	"github.com/portalmail/portalmail/processor/stream"
 	"github.com/portalmail/portalmail/schemas"
@@ -18,6 +21,7 @@ type ProcessConfig struct {
 	Kafka           KafkaConfig
 	Engine          EngineConfig
 	Log             LogConfig
+	HTTP            HTTPConfig
 	RedisURL        string
 	Group           string
 	TransactionalID string
@@ -31,6 +35,7 @@ func (c *ProcessConfig) register(f *flags) {
 	c.Kafka.register(f)
 	c.Engine.register(f)
 	c.Log.register(f)
+	c.HTTP.register(f, ":9090")
 	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis: redis[s]://…, host:port,host:port (Cluster) or redis+sentinel://host:port/master")
 	f.String(&c.Group, "group", "portalmail-process", "consumer group of the process stage")
 	f.String(&c.TransactionalID, "transactional-id", "portalmail-process-"+host, "Kafka transactional id, distinct per instance")
@@ -54,7 +59,7 @@ func (c ProcessConfig) validate() error {
 	if c.BatchSize <= 0 || c.Tick <= 0 {
 		errs = append(errs, errors.New("--batch-size and --tick must be positive"))
 	}
-	errs = append(errs, c.Log.validate())
+	errs = append(errs, c.Log.validate(), c.HTTP.validate())
 	return errors.Join(errs...)
 }
 
@@ -70,16 +75,26 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	}
 	log := c.Log.logger(env.stderr)
 	engCfg, _ := c.Engine.engine()
+	reg := metrics.NewRegistry()
+	h := &health{timeout: c.HTTP.CheckLimit}
+	httpCtx, stopHTTP := context.WithCancel(ctx)
+	defer stopHTTP()
+	waitHTTP, err := startHTTP(httpCtx, c.HTTP, reg, h, log)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	defer waitHTTP()
+	defer stopHTTP()
 	rc, err := state.Open(ctx, c.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	reg, err := c.Kafka.registry()
+	sr, err := c.Kafka.registry()
 	if err != nil {
 		return err
 	}
-	serde, err := schemas.Register(ctx, reg, c.Kafka.JobsTopic, c.Kafka.Deliveries)
+	serde, err := schemas.Register(ctx, sr, c.Kafka.JobsTopic, c.Kafka.Deliveries)
 	if err != nil {
 		return fmt.Errorf("register schemas: %w", err)
 	}
@@ -87,21 +102,26 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts = append(opts, reg.KafkaHooks())
 	offset := c.ClockOffset
 	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
 		Engine: engCfg, Store: state.New(rc, state.Options{}), Serde: serde,
-		Schemas: stream.RegistrySchemas{Client: reg}, Log: log,
+		Schemas: stream.RegistrySchemas{Client: sr}, Log: log,
 		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
 		Stream: stream.ProcessConfig{
 			Group: c.Group, TransactionalID: c.TransactionalID, JobsTopic: c.Kafka.JobsTopic, DLQTopic: c.Kafka.DLQTopic,
 			MaxPollRecords: c.BatchSize, Tick: c.Tick, Now: func() time.Time { return time.Now().Add(offset) },
-			ClientOpts: opts, Logger: log,
+			ClientOpts: opts, Logger: log, Metrics: metrics.NewProcess(reg),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	h.setChecks(stageChecks(rc, p.Client(), sr, c.Group)...)
+	if c.HTTP.LagEvery > 0 {
+		go reg.RunLag(httpCtx, kadm.NewClient(p.Client()), c.Group, c.HTTP.LagEvery, log)
+	}
 	log.Info("process stage started", "group", c.Group, "transactional_id", c.TransactionalID)
 	err = p.Run(ctx)
 	log.Info("process stage stopped")

@@ -7,6 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/portalmail/portalmail/metrics"
 	"github.com/portalmail/portalmail/processor/pipeline"
 	"github.com/portalmail/portalmail/processor/send"
 	"github.com/portalmail/portalmail/processor/stream"
@@ -18,6 +21,7 @@ import (
 type SendConfig struct {
 	Kafka       KafkaConfig
 	Log         LogConfig
+	HTTP        HTTPConfig
 	RedisURL    string
 	Group       string
 	Owner       string
@@ -30,6 +34,7 @@ func (c *SendConfig) register(f *flags) {
 	host, _ := os.Hostname()
 	c.Kafka.register(f)
 	c.Log.register(f)
+	c.HTTP.register(f, ":9091")
 	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the send claims (the same as the process stage's)")
 	f.String(&c.Group, "group", "portalmail-send", "consumer group of the send stage")
 	f.String(&c.Owner, "owner", fmt.Sprintf("%s-%d", host, os.Getpid()), "this instance's name in send claims")
@@ -44,7 +49,7 @@ func (c *SendConfig) register(f *flags) {
 
 func (c SendConfig) validate() error {
 	var errs []error
-	errs = append(errs, c.Kafka.validate(), c.Log.validate(), c.Mailgun.Validate())
+	errs = append(errs, c.Kafka.validate(), c.Log.validate(), c.Mailgun.Validate(), c.HTTP.validate())
 	if c.RedisURL == "" {
 		errs = append(errs, errors.New("--redis-url is required"))
 	}
@@ -68,16 +73,26 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := c.Log.logger(env.stderr)
+	reg := metrics.NewRegistry()
+	h := &health{timeout: c.HTTP.CheckLimit}
+	httpCtx, stopHTTP := context.WithCancel(ctx)
+	defer stopHTTP()
+	waitHTTP, err := startHTTP(httpCtx, c.HTTP, reg, h, log)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	defer waitHTTP()
+	defer stopHTTP()
 	rc, err := state.Open(ctx, c.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	reg, err := c.Kafka.registry()
+	sr, err := c.Kafka.registry()
 	if err != nil {
 		return err
 	}
-	serde, err := schemas.Register(ctx, reg, c.Kafka.JobsTopic, c.Kafka.Deliveries)
+	serde, err := schemas.Register(ctx, sr, c.Kafka.JobsTopic, c.Kafka.Deliveries)
 	if err != nil {
 		return fmt.Errorf("register schemas: %w", err)
 	}
@@ -89,17 +104,23 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts = append(opts, reg.KafkaHooks())
 	s, err := pipeline.NewSend(pipeline.SendDeps{
 		Mailer: mg, RatePerSecond: c.RateLimit, Store: state.New(rc, state.Options{}), Serde: serde,
 		Stream: stream.SendConfig{
 			JobsTopic: c.Kafka.JobsTopic, DeliveriesTopic: c.Kafka.Deliveries, DLQTopic: c.Kafka.DLQTopic,
 			Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: opts, Logger: log,
+			Metrics: metrics.NewSend(reg),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	h.setChecks(stageChecks(rc, s.Client(), sr, c.Group)...)
+	if c.HTTP.LagEvery > 0 {
+		go reg.RunLag(httpCtx, kadm.NewClient(s.Client()), c.Group, c.HTTP.LagEvery, log)
+	}
 	log.Info("send stage started", "group", c.Group, "owner", c.Owner, "mailgun", c.Mailgun.String())
 	err = s.Run(ctx)
 	log.Info("send stage stopped")

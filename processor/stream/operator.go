@@ -83,7 +83,9 @@ func ReadDLQ(ctx context.Context, opts []kgo.Opt, topic string) ([]DLQEntry, err
 // Replayable reports whether an entry can be re-fed: it has a value and a
 // source topic (expired parked intents and timer problems have neither a
 // record nor a topic to go back to).
-func (e DLQEntry) Replayable() bool { return len(e.Value) > 0 && e.SourceTopic != "" && e.SourceOffset >= 0 }
+func (e DLQEntry) Replayable() bool {
+	return len(e.Value) > 0 && e.SourceTopic != "" && e.SourceOffset >= 0
+}
 
 // Replay re-feeds entries to where they failed: process-stage records to
 // their source CDC topic, send-stage jobs to the jobs topic (after before,

@@ -1,0 +1,23 @@
+package stream
+
+import "testing"
+
+func TestReasonClass(t *testing.T) {
+	for reason, want := range map[string]string{
+		"unknown table portal.public.x":                               ClassUnknownTable,
+		"referenced row portal.public.companies/c1 did not arrive in": ClassMissingReference,
+		"render subject of trial.company_created: boom":               ClassRender,
+		"render trial.company_created: boom":                          ClassRender,
+		"park trial.x|…: boom":                                        ClassPark,
+		"parked intent k unreadable: eof":                             ClassBadParked,
+		"timer of unknown type x":                                     ClassBadTimer,
+		`malformed timer member "x"`:                                  ClassBadTimer,
+		"undecodable job: short":                                      ClassUndecodableJob,
+		"permanent delivery failure: 400":                             ClassPermanentFailure,
+		"something new":                                               ClassOther,
+	} {
+		if got := ReasonClass(reason); got != want {
+			t.Errorf("ReasonClass(%q) = %s, want %s", reason, got, want)
+		}
+	}
+}
