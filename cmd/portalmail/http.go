@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -193,3 +194,38 @@ func joined(ctx context.Context, adm *kadm.Client, cl *kgo.Client, group string)
 	}
 	return errors.New("not a member of the group (state " + g.State + ")")
 }
+
+// opsServer is a stage's operational side: its metrics registry, its health
+// and the HTTP server that serves both.
+type opsServer struct {
+	reg    *metrics.Registry
+	health *health
+	ctx    context.Context
+	stop   context.CancelFunc
+	wait   func()
+}
+
+// startOps starts the HTTP server of a stage (ready once watch is called).
+func startOps(ctx context.Context, c HTTPConfig, log *slog.Logger) (*opsServer, error) {
+	o := &opsServer{reg: metrics.NewRegistry(), health: &health{timeout: c.CheckLimit}}
+	o.ctx, o.stop = context.WithCancel(ctx)
+	wait, err := startHTTP(o.ctx, c, o.reg, o.health, log)
+	if err != nil {
+		o.stop()
+		return nil, fmt.Errorf("--http-addr: %w", err)
+	}
+	o.wait = wait
+	return o, nil
+}
+
+// watch makes readiness follow the stage's Redis, Kafka client, registry and
+// group, and exports the group's lag every lagEvery (0: not at all).
+func (o *opsServer) watch(rc redis.UniversalClient, cl *kgo.Client, reg *sr.Client, group string, lagEvery time.Duration, log *slog.Logger) {
+	o.health.setChecks(stageChecks(rc, cl, reg, group)...)
+	if lagEvery > 0 {
+		go o.reg.RunLag(o.ctx, kadm.NewClient(cl), group, lagEvery, log)
+	}
+}
+
+// close stops the server and waits for it.
+func (o *opsServer) close() { o.stop(); o.wait() }

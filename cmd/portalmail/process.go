@@ -7,12 +7,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/portalmail/portalmail/metrics"
 	"github.com/portalmail/portalmail/processor/pipeline"
 	"github.com/portalmail/portalmail/processor/stream"
-	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/state"
 )
 
@@ -75,53 +72,32 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	}
 	log := c.Log.logger(env.stderr)
 	engCfg, _ := c.Engine.engine()
-	reg := metrics.NewRegistry()
-	h := &health{timeout: c.HTTP.CheckLimit}
-	httpCtx, stopHTTP := context.WithCancel(ctx)
-	defer stopHTTP()
-	waitHTTP, err := startHTTP(httpCtx, c.HTTP, reg, h, log)
-	if err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
-	}
-	defer waitHTTP()
-	defer stopHTTP()
-	rc, err := state.Open(ctx, c.RedisURL)
+	ops, err := startOps(ctx, c.HTTP, log)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	sr, err := c.Kafka.registry()
+	defer ops.close()
+	cn, err := connect(ctx, c.Kafka, c.RedisURL, log, ops.reg.KafkaHooks())
 	if err != nil {
 		return err
 	}
-	serde, err := schemas.Register(ctx, sr, c.Kafka.JobsTopic, c.Kafka.Deliveries)
-	if err != nil {
-		return fmt.Errorf("register schemas: %w", err)
-	}
-	opts, err := c.Kafka.clientOpts(log)
-	if err != nil {
-		return err
-	}
-	opts = append(opts, reg.KafkaHooks())
+	defer cn.close()
 	offset := c.ClockOffset
 	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
-		Engine: engCfg, Store: state.New(rc, state.Options{}), Serde: serde,
-		Schemas: stream.RegistrySchemas{Client: sr}, Log: log,
+		Engine: engCfg, Store: state.New(cn.redis, state.Options{}), Serde: cn.serde,
+		Schemas: stream.RegistrySchemas{Client: cn.sr}, Log: log,
 		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
 		Stream: stream.ProcessConfig{
 			Group: c.Group, TransactionalID: c.TransactionalID, JobsTopic: c.Kafka.JobsTopic, DLQTopic: c.Kafka.DLQTopic,
 			MaxPollRecords: c.BatchSize, Tick: c.Tick, Now: func() time.Time { return time.Now().Add(offset) },
-			ClientOpts: opts, Logger: log, Metrics: metrics.NewProcess(reg),
+			ClientOpts: cn.opts, Logger: log, Metrics: metrics.NewProcess(ops.reg),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	h.setChecks(stageChecks(rc, p.Client(), sr, c.Group)...)
-	if c.HTTP.LagEvery > 0 {
-		go reg.RunLag(httpCtx, kadm.NewClient(p.Client()), c.Group, c.HTTP.LagEvery, log)
-	}
+	ops.watch(cn.redis, p.Client(), cn.sr, c.Group, c.HTTP.LagEvery, log)
 	log.Info("process stage started", "group", c.Group, "transactional_id", c.TransactionalID)
 	err = p.Run(ctx)
 	log.Info("process stage stopped")

@@ -7,13 +7,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/portalmail/portalmail/metrics"
 	"github.com/portalmail/portalmail/processor/pipeline"
 	"github.com/portalmail/portalmail/processor/send"
 	"github.com/portalmail/portalmail/processor/stream"
-	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/state"
 )
 
@@ -73,54 +70,33 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := c.Log.logger(env.stderr)
-	reg := metrics.NewRegistry()
-	h := &health{timeout: c.HTTP.CheckLimit}
-	httpCtx, stopHTTP := context.WithCancel(ctx)
-	defer stopHTTP()
-	waitHTTP, err := startHTTP(httpCtx, c.HTTP, reg, h, log)
-	if err != nil {
-		return fmt.Errorf("--http-addr: %w", err)
-	}
-	defer waitHTTP()
-	defer stopHTTP()
-	rc, err := state.Open(ctx, c.RedisURL)
+	ops, err := startOps(ctx, c.HTTP, log)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	sr, err := c.Kafka.registry()
+	defer ops.close()
+	cn, err := connect(ctx, c.Kafka, c.RedisURL, log, ops.reg.KafkaHooks())
 	if err != nil {
 		return err
 	}
-	serde, err := schemas.Register(ctx, sr, c.Kafka.JobsTopic, c.Kafka.Deliveries)
-	if err != nil {
-		return fmt.Errorf("register schemas: %w", err)
-	}
+	defer cn.close()
 	mg, err := send.NewMailgun(c.Mailgun)
 	if err != nil {
 		return err
 	}
-	opts, err := c.Kafka.clientOpts(log)
-	if err != nil {
-		return err
-	}
-	opts = append(opts, reg.KafkaHooks())
 	s, err := pipeline.NewSend(pipeline.SendDeps{
-		Mailer: mg, RatePerSecond: c.RateLimit, Store: state.New(rc, state.Options{}), Serde: serde,
+		Mailer: mg, RatePerSecond: c.RateLimit, Store: state.New(cn.redis, state.Options{}), Serde: cn.serde,
 		Stream: stream.SendConfig{
 			JobsTopic: c.Kafka.JobsTopic, DeliveriesTopic: c.Kafka.Deliveries, DLQTopic: c.Kafka.DLQTopic,
-			Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: opts, Logger: log,
-			Metrics: metrics.NewSend(reg),
+			Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: cn.opts, Logger: log,
+			Metrics: metrics.NewSend(ops.reg),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	h.setChecks(stageChecks(rc, s.Client(), sr, c.Group)...)
-	if c.HTTP.LagEvery > 0 {
-		go reg.RunLag(httpCtx, kadm.NewClient(s.Client()), c.Group, c.HTTP.LagEvery, log)
-	}
+	ops.watch(cn.redis, s.Client(), cn.sr, c.Group, c.HTTP.LagEvery, log)
 	log.Info("send stage started", "group", c.Group, "owner", c.Owner, "mailgun", c.Mailgun.String())
 	err = s.Run(ctx)
 	log.Info("send stage stopped")

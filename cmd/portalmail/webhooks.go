@@ -49,30 +49,18 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := c.Log.logger(env.stderr)
-	rc, err := state.Open(ctx, c.RedisURL)
+	cn, err := connect(ctx, c.Kafka, c.RedisURL, log)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	reg, err := c.Kafka.registry()
-	if err != nil {
-		return err
-	}
-	serde, err := schemas.Register(ctx, reg, c.Kafka.JobsTopic, c.Kafka.Deliveries)
-	if err != nil {
-		return fmt.Errorf("register schemas: %w", err)
-	}
-	opts, err := c.Kafka.clientOpts(log)
-	if err != nil {
-		return err
-	}
-	producer, err := kgo.NewClient(append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))...)
+	defer cn.close()
+	producer, err := kgo.NewClient(append(cn.opts, kgo.RequiredAcks(kgo.AllISRAcks()))...)
 	if err != nil {
 		return err
 	}
 	defer producer.Close()
 	h, err := webhooks.New(webhooks.Config{SigningKey: c.SigningKey, MaxAge: c.MaxAge, Logger: log},
-		state.New(rc, state.Options{}), deliveryProducer{producer, serde, c.Kafka.Deliveries})
+		state.New(cn.redis, state.Options{}), deliveryProducer{producer, cn.serde, c.Kafka.Deliveries})
 	if err != nil {
 		return err
 	}
