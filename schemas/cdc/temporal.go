@@ -103,33 +103,8 @@ func checkYear(t time.Time) error {
 // decimal); integers are read by sem (see timestampFromInteger); time.Time
 // values come from Avro logical types.
 func normTimestamp(v any, sem string) (string, error) {
-	var t time.Time
-	switch x := v.(type) {
-	case time.Time:
-		t = x.UTC()
-	case string:
-		if p, ok := parseISO(x); ok {
-			t = p.UTC()
-			break
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
-		if err != nil {
-			return "", fmt.Errorf("unparsable timestamp %s", describe(v))
-		}
-		if t, err = timestampFromInteger(n, sem); err != nil {
-			return "", err
-		}
-	default:
-		n, ok := asInt64(v)
-		if !ok {
-			return "", fmt.Errorf("cannot use %s as timestamp", describe(v))
-		}
-		var err error
-		if t, err = timestampFromInteger(n, sem); err != nil {
-			return "", err
-		}
-	}
-	if err := checkYear(t); err != nil {
+	t, err := temporal(v, sem, "timestamp", timestampFromInteger)
+	if err != nil {
 		return "", err
 	}
 	return t.UTC().Format(time.RFC3339Nano), nil
@@ -139,6 +114,16 @@ func normTimestamp(v any, sem string) (string, error) {
 // since the epoch unless sem names a timestamp encoding; strings are ISO dates
 // (a full timestamp contributes the calendar date it was written with).
 func normDate(v any, sem string) (string, error) {
+	t, err := temporal(v, sem, "date", dateFromInteger)
+	if err != nil {
+		return "", err
+	}
+	return t.Format("2006-01-02"), nil
+}
+
+// temporal reads a temporal column value: a time.Time (in UTC), an ISO-8601
+// string (as written), or an integer, also in a string, converted by fromInt.
+func temporal(v any, sem, what string, fromInt func(int64, string) (time.Time, error)) (time.Time, error) {
 	var t time.Time
 	switch x := v.(type) {
 	case time.Time:
@@ -150,25 +135,22 @@ func normDate(v any, sem string) (string, error) {
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
 		if err != nil {
-			return "", fmt.Errorf("unparsable date %s", describe(v))
+			return t, fmt.Errorf("unparsable %s %s", what, describe(v))
 		}
-		if t, err = dateFromInteger(n, sem); err != nil {
-			return "", err
+		if t, err = fromInt(n, sem); err != nil {
+			return t, err
 		}
 	default:
 		n, ok := asInt64(v)
 		if !ok {
-			return "", fmt.Errorf("cannot use %s as date", describe(v))
+			return t, fmt.Errorf("cannot use %s as %s", describe(v), what)
 		}
 		var err error
-		if t, err = dateFromInteger(n, sem); err != nil {
-			return "", err
+		if t, err = fromInt(n, sem); err != nil {
+			return t, err
 		}
 	}
-	if err := checkYear(t); err != nil {
-		return "", err
-	}
-	return t.Format("2006-01-02"), nil
+	return t, checkYear(t)
 }
 
 // dateFromInteger reads an integer date column: days since the epoch, unless
