@@ -1,7 +1,7 @@
 # portalmail — common tasks. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: all build test test-quick bench demo catalog simulate kafka-up kafka-down fmt vet
+.PHONY: all build test test-faults test-quick bench demo catalog simulate kafka-up kafka-down fmt vet
 
 all: build
 
@@ -11,6 +11,10 @@ build:
 ## test: the whole suite against a real redis-server (installed and started by scripts/test.sh)
 test:
 	scripts/test.sh
+
+## test-faults: the fault suite (test/faults) against a real Kafka broker (started unless KAFKA_BROKERS is set)
+test-faults:
+	scripts/faults.sh
 
 ## test-quick: go test with embedded fakes only (miniredis), nothing to install
 test-quick:

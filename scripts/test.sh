@@ -1,19 +1,55 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and .ci/run run it: starts a real
-# redis-server on loopback (installing it from Debian's packages if missing),
-# runs every Go test against it, and stops it again, also on failure.
+# redis-server and a real Apache Kafka broker (scripts/kafka.sh: KRaft, jars
+# from Maven Central) on loopback, installing redis-server and kcat from
+# Debian's packages if missing, runs every Go test against them (REDIS_URL,
+# KAFKA_BROKERS), then the fault suite (scripts/faults.sh), and stops both
+# again, also on failure. A broker that does not start fails the run (with its
+# log); there is no fall back to kfake here.
+#
+# Environment: SKIP_FAULTS=1 skips the fault suite; KAFKA_PORT picks the
+# broker's port (default: 9092, or the next free one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export PORTALMAIL_RUN_DIR="${PORTALMAIL_RUN_DIR:-$(mktemp -d /tmp/portalmail-run.XXXXXX)}"
 cleanup() {
+	scripts/kafka.sh down >/dev/null 2>&1 || true
 	scripts/redis.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+
+if ! command -v kcat >/dev/null 2>&1; then
+	echo "test: kcat not found: installing it with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq kcat >&2
+fi
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -z "${KAFKA_PORT:-}" ]; then
+	KAFKA_PORT=9092
+	# the broker takes PORT (clients) and PORT+1 (controller)
+	while port_in_use "$KAFKA_PORT" || port_in_use $((KAFKA_PORT + 1)); do
+		KAFKA_PORT=$((KAFKA_PORT + 2))
+	done
+fi
+export KAFKA_PORT
 
 redis_line=$(scripts/redis.sh start | tail -n 1)
 export "${redis_line?}"
 echo "test: real redis-server at ${REDIS_URL}" >&2
 
+kafka_line=$(scripts/kafka.sh up | tail -n 1)
+case "$kafka_line" in
+KAFKA_BROKERS=*) export "${kafka_line?}" ;;
+*) echo "test: the Kafka broker did not start" >&2; exit 1 ;;
+esac
+echo "test: real Kafka broker at ${KAFKA_BROKERS}" >&2
+
 go vet ./...
 go test -count=1 -timeout 20m "$@" ./...
+
+if [ "${SKIP_FAULTS:-}" != 1 ]; then
+	scripts/faults.sh
+fi
