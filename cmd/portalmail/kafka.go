@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -32,6 +33,9 @@ type KafkaConfig struct {
 	JobsTopic     string
 	Deliveries    string
 	DLQTopic      string
+	// SessionTimeout is how long the group waits for a silent member before
+	// moving its partitions (a crashed instance's partitions wait this long).
+	SessionTimeout time.Duration
 }
 
 func (c *KafkaConfig) register(f *flags) {
@@ -49,6 +53,7 @@ func (c *KafkaConfig) register(f *flags) {
 	f.String(&c.JobsTopic, "jobs-topic", "portalmail.email-jobs", "topic of email jobs")
 	f.String(&c.Deliveries, "deliveries-topic", "portalmail.email-deliveries", "topic of delivery records")
 	f.String(&c.DLQTopic, "dlq-topic", "portalmail.dlq", "dead-letter topic")
+	f.Duration(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer-group session timeout: how soon a crashed instance's partitions move")
 }
 
 func (c KafkaConfig) validate() error {
@@ -70,6 +75,9 @@ func (c KafkaConfig) validate() error {
 	if c.Registry == "" {
 		errs = append(errs, errors.New("--schema-registry is required"))
 	}
+	if c.SessionTimeout < 6*time.Second {
+		errs = append(errs, errors.New("--session-timeout must be at least 6s (the brokers' minimum)"))
+	}
 	if c.JobsTopic == "" || c.Deliveries == "" || c.DLQTopic == "" {
 		errs = append(errs, errors.New("topic names must not be empty"))
 	}
@@ -81,6 +89,8 @@ func (c KafkaConfig) clientOpts(log *slog.Logger) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(strings.Split(c.Brokers, ",")...),
 		kgo.WithLogger(kslog.New(log)),
+		kgo.SessionTimeout(c.SessionTimeout),
+		kgo.HeartbeatInterval(min(3*time.Second, c.SessionTimeout/3)),
 	}
 	switch strings.ToUpper(c.SASLMechanism) {
 	case "PLAIN":

@@ -24,6 +24,8 @@ type SendConfig struct {
 	Owner       string
 	Concurrency int
 	RateLimit   float64
+	RetryBase   time.Duration
+	RetryMax    time.Duration
 	Mailgun     send.MailgunConfig
 }
 
@@ -42,6 +44,8 @@ func (c *SendConfig) register(f *flags) {
 	f.String(&c.Mailgun.Region, "mailgun-region", "us", "Mailgun region: us or eu")
 	f.String(&c.Mailgun.APIBase, "mailgun-api-base", "", "Mailgun API base URL (overrides the region; for tests)")
 	f.Duration(&c.Mailgun.Timeout, "mailgun-timeout", 30*time.Second, "timeout of one Mailgun request")
+	f.Duration(&c.RetryBase, "retry-base", time.Second, "first pause before retrying a failed Mailgun call (doubles, with jitter)")
+	f.Duration(&c.RetryMax, "retry-max", 5*time.Minute, "longest pause between Mailgun retries")
 }
 
 func (c SendConfig) validate() error {
@@ -52,6 +56,9 @@ func (c SendConfig) validate() error {
 	}
 	if c.Group == "" || c.Owner == "" {
 		errs = append(errs, errors.New("--group and --owner are required"))
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		errs = append(errs, errors.New("--retry-base must be positive and --retry-max at least --retry-base"))
 	}
 	if c.Concurrency <= 0 || c.RateLimit < 0 {
 		errs = append(errs, errors.New("--concurrency must be positive and --rate-limit not negative"))
@@ -89,6 +96,7 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 		Stream: stream.SendConfig{
 			JobsTopic: c.Kafka.JobsTopic, DeliveriesTopic: c.Kafka.Deliveries, DLQTopic: c.Kafka.DLQTopic,
 			Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: cn.opts, Logger: log,
+			Backoff: send.Backoff{Base: c.RetryBase, Max: c.RetryMax, Jitter: send.DefaultBackoff.Jitter},
 			Metrics: metrics.NewSend(ops.reg),
 		},
 	})

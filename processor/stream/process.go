@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -154,6 +155,12 @@ func (o *owned) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 	}
 }
 
+func (o *owned) reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sets = nil
+}
+
 func (o *owned) timerSets() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -177,9 +184,15 @@ type Process struct {
 	eng   *processor.Engine
 	dec   Decoder
 	enc   JobEncoder
-	sess  *kgo.GroupTransactSession
 	owned *owned
 	log   *slog.Logger
+	opts  []kgo.Opt
+
+	// sess is replaced (renew) only by the Run goroutine, under mu; other
+	// goroutines read it under mu (Client, Close).
+	mu     sync.Mutex
+	sess   *kgo.GroupTransactSession
+	closed atomic.Bool
 }
 
 // NewProcess builds the stage; it connects lazily (Run).
@@ -206,19 +219,49 @@ func NewProcess(cfg ProcessConfig, eng *processor.Engine, dec Decoder, enc JobEn
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	p.sess = sess
+	p.sess, p.opts = sess, opts
 	return p, nil
 }
 
-// Client returns the underlying franz-go client.
-func (p *Process) Client() *kgo.Client { return p.sess.Client() }
+// Client returns the underlying franz-go client (it changes when Run renews
+// its session).
+func (p *Process) Client() *kgo.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sess.Client()
+}
 
-// Close leaves the group and closes the client.
-func (p *Process) Close() { p.sess.Close() }
+// Close leaves the group and closes the client; Run then returns.
+func (p *Process) Close() {
+	p.closed.Store(true)
+	p.mu.Lock()
+	sess := p.sess
+	p.mu.Unlock()
+	sess.Close()
+}
 
-// Run consumes until ctx ends. On ctx end it finishes the batch in hand, ends
-// its transaction and returns nil. It returns an error only when the Kafka
-// transaction state is unrecoverable.
+// renew replaces a session whose transactional state is lost (e.g. the
+// broker was gone for longer than the client retries) by a new one with the
+// same transactional id: it fences whatever the old one left open and
+// rejoins the group from the committed offsets.
+func (p *Process) renew() error {
+	sess, err := kgo.NewGroupTransactSession(p.opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	p.mu.Lock()
+	old := p.sess
+	p.sess = sess
+	p.mu.Unlock()
+	p.owned.reset()
+	go old.Close() // may wait for a broker that is still away
+	return nil
+}
+
+// Run consumes until ctx ends or Close is called. On ctx end it finishes the
+// batch in hand, ends its transaction and returns nil. When the transaction
+// state is lost (End failed, e.g. the broker was away too long) it renews the
+// session and goes on; it returns an error only if no new client can be made.
 func (p *Process) Run(ctx context.Context) error {
 	for {
 		if ctx.Err() != nil {
@@ -237,7 +280,14 @@ func (p *Process) Run(ctx context.Context) error {
 		})
 		recs := fetches.Records()
 		if err := p.transact(context.WithoutCancel(ctx), recs); err != nil {
-			return err
+			if ctx.Err() != nil || p.closed.Load() {
+				return err
+			}
+			p.log.Error("kafka transaction state lost; renewing the session", "err", err)
+			time.Sleep(p.cfg.RetryBackoff)
+			if err := p.renew(); err != nil {
+				return err
+			}
 		}
 	}
 }

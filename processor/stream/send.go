@@ -215,7 +215,9 @@ func (s *Send) batch(ctx context.Context, recs []*kgo.Record) error {
 		}
 	}
 	if err := s.cl.CommitRecords(ctx, recs...); err != nil {
-		return fmt.Errorf("commit offsets: %w", err)
+		// The deliveries are recorded and the keys marked: a redelivery of
+		// this batch (after a rebalance) only suppresses duplicates.
+		s.log.Warn("committing offsets failed; the batch may be redelivered and suppressed", "err", err)
 	}
 	return nil
 }

@@ -245,7 +245,7 @@ func (e *env) start(name string, args ...string) *proc {
 	}
 	common := []string{"--brokers", strings.Join(brokers, ","), "--redis-url", e.redis, "--schema-registry", e.sr.URL(),
 		"--jobs-topic", e.jobs, "--deliveries-topic", e.deliveries, "--dlq-topic", e.dlq,
-		"--log-format", "text", "--http-addr", "", "--lag-interval", "0"}
+		"--log-format", "text", "--http-addr", "", "--lag-interval", "0", "--session-timeout", "10s"}
 	cmd := exec.Command(bin, append(args, common...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
@@ -266,7 +266,8 @@ func (e *env) startProcess(name string, extra ...string) *proc {
 
 func (e *env) startSend(name string) *proc {
 	return e.start(name, "send", "--group", e.id+"-send", "--owner", name, "--mailgun-api-base", e.mg.URL(),
-		"--mailgun-domain", "mail.test", "--mailgun-api-key", "key-test", "--mailgun-timeout", "2s", "--rate-limit", "0")
+		"--mailgun-domain", "mail.test", "--mailgun-api-key", "key-test", "--mailgun-timeout", "2s", "--rate-limit", "0",
+		"--retry-max", "5s")
 }
 
 func (e *env) dumpLogs() {
