@@ -3,7 +3,8 @@
 # redis-server and a real Apache Kafka broker (scripts/kafka.sh: KRaft, jars
 # from Maven Central) on loopback, installing redis-server and kcat from
 # Debian's packages if missing, runs every Go test against them (REDIS_URL,
-# KAFKA_BROKERS), then the fault suite (scripts/faults.sh), and stops both
+# KAFKA_BROKERS), validates docker-compose.yml (scripts/compose-check.sh),
+# then runs the fault suite (scripts/faults.sh), and stops both
 # again, also on failure. A broker that does not start fails the run (with its
 # log); there is no fall back to kfake here.
 #
@@ -48,6 +49,7 @@ esac
 echo "test: real Kafka broker at ${KAFKA_BROKERS}" >&2
 
 go vet ./...
+scripts/compose-check.sh
 go test -count=1 -timeout 20m "$@" ./...
 
 if [ "${SKIP_FAULTS:-}" != 1 ]; then
