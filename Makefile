@@ -24,7 +24,10 @@ test-quick:
 bench:
 	scripts/bench.sh
 
-## simulate: run the bundled sample through the engine
+## demo:
+	$(GO) run ./cmd/portalmail demo
+
+simulate: run the bundled sample through the engine
 simulate:
 	$(GO) run ./cmd/portalmail simulate --input examples/sample.jsonl --until 2027-01-31
 
