@@ -24,10 +24,11 @@ test-quick:
 bench:
 	scripts/bench.sh
 
-## demo:
+## demo: the whole pipeline on embedded parts, fed the bundled sample
+demo:
 	$(GO) run ./cmd/portalmail demo
 
-simulate: run the bundled sample through the engine
+## simulate: run the bundled sample through the engine
 simulate:
 	$(GO) run ./cmd/portalmail simulate --input examples/sample.jsonl --until 2027-01-31
 
