@@ -7,6 +7,7 @@ import (
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/templates"
 )
 
 // refs are the rows an intent's recipients and branding are resolved from.
@@ -36,6 +37,7 @@ func recipients(t catalog.EmailType, in intent, r refs) []schemas.Recipient {
 		if name == "" {
 			name = parsed.Name
 		}
+		name = templates.SanitizeHeader(name) // it goes into the To header
 		out = append(out, schemas.Recipient{Address: parsed.Address, Name: name, Role: string(jobRole(role))})
 	}
 	addAll := func(role catalog.Role, list []string) {
