@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -219,6 +218,3 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
-
-// ErrNoInput is returned when the input cannot be opened.
-var ErrNoInput = errors.New("input cannot be read")
