@@ -21,7 +21,7 @@ type batch struct {
 	e       *Engine
 	now     time.Time
 	intents []intent
-	samples []sample
+	samples []intent // usage samples waiting for the bands
 	timers  []firedTimer
 	rows    map[RowRef]cdc.Row
 	writes  Writes
@@ -62,7 +62,7 @@ func (b *batch) retryParked(p Parked) {
 	}
 	in.from = &p
 	if in.Type == "" {
-		b.samples = append(b.samples, sample{in: in})
+		b.samples = append(b.samples, in)
 		return
 	}
 	b.add(in)
@@ -152,7 +152,7 @@ func (b *batch) fetchNeeds(ctx context.Context, withSamples bool) error {
 		}
 		if withSamples {
 			for _, s := range b.samples {
-				want = append(want, b.needs(s.in)...)
+				want = append(want, b.needs(s)...)
 			}
 		}
 		before := len(b.rows)
@@ -288,26 +288,26 @@ func (b *batch) band(ctx context.Context) error {
 	var todo []intent
 	var bs []BandSample
 	for _, s := range b.samples {
-		th, byLevel := b.e.thresholdTypes(s.in.Table)
+		th, byLevel := b.e.thresholdTypes(s.Table)
 		if len(byLevel) == 0 {
 			continue
 		}
-		subRef := RowRef{th.CapacityTable, s.in.Next.Str(th.CapacityRef)}
+		subRef := RowRef{th.CapacityTable, s.Next.Str(th.CapacityRef)}
 		sub := b.rows[subRef]
 		if sub == nil {
-			b.park(s.in, subRef)
+			b.park(s, subRef)
 			continue
 		}
-		pct, ok := percent(th, s.in.Next, sub)
+		pct, ok := percent(th, s.Next, sub)
 		if !ok {
-			if s.in.from != nil {
-				b.commit.Unpark = append(b.commit.Unpark, *s.in.from)
+			if s.from != nil {
+				b.commit.Unpark = append(b.commit.Unpark, *s.from)
 			}
 			continue
 		}
-		s.in.Percent = pct
-		todo = append(todo, s.in)
-		bs = append(bs, BandSample{Key: subRef.ID, Position: s.in.Position, Percent: pct})
+		s.Percent = pct
+		todo = append(todo, s)
+		bs = append(bs, BandSample{Key: subRef.ID, Position: s.Position, Percent: pct})
 	}
 	if len(bs) == 0 {
 		return nil

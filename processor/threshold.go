@@ -5,11 +5,6 @@ import (
 	"github.com/portalmail/portalmail/schemas/cdc"
 )
 
-// sample is one usage sample waiting for the band evaluation.
-type sample struct {
-	in intent // the sample's intent without a type; Percent is filled in
-}
-
 // collectSamples queues the change as a usage sample if its table carries a
 // Threshold trigger.
 func (e *Engine) collectSamples(b *batch, ch cdc.Change, next cdc.Row) {
@@ -17,7 +12,7 @@ func (e *Engine) collectSamples(b *batch, ch cdc.Change, next cdc.Row) {
 		if _, ok := t.Trigger.(catalog.Threshold); ok {
 			in := intentFromChange(t, ch, nil, next)
 			in.Type = "" // decided by the bands
-			b.samples = append(b.samples, sample{in: in})
+			b.samples = append(b.samples, in)
 			return
 		}
 	}
