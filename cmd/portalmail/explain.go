@@ -61,15 +61,15 @@ func runExplain(ctx context.Context, env *environ, args []string) error {
 	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the process stage's state")
 	f.Duration(&since, "since", 30*24*time.Hour, "how far back to list the emails emitted for the company")
 	f.Bool(&asJSON, "json", false, "print the explanation as JSON")
-	if err := f.parse(args); err != nil {
+	err := f.load(args, func() error {
+		errs := []error{k.validate(), log.validate()}
+		if company == "" {
+			errs = append(errs, errors.New("--company is required"))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
 		return err
-	}
-	errs := []error{k.validate(), log.validate()}
-	if company == "" {
-		errs = append(errs, errors.New("--company is required"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	rc, err := state.Open(ctx, redisURL)
 	if err != nil {

@@ -137,3 +137,17 @@ func (f *flags) Secret(p *string, name, usage string) {
 		return nil
 	})
 }
+
+// load parses args, then runs validate (which sees the parsed values) and
+// reports every problem it finds as one "invalid configuration" error.
+// validate must read the config when called: pass a closure, not a method
+// value of a value receiver (that copies the config before parsing).
+func (f *flags) load(args []string, validate func() error) error {
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return nil
+}

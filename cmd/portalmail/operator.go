@@ -36,17 +36,19 @@ func runDLQ(ctx context.Context, env *environ, args []string) error {
 		f.Bool(&all, "all", false, "replay every entry that matches the filters")
 		f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis, to clear the failed mark of replayed send-stage jobs")
 	}
-	if err := f.parse(args[1:]); err != nil {
+	var chosen map[[2]int64]bool
+	err := f.load(args[1:], func() error {
+		errs := []error{k.validate(), log.validate()}
+		var err error
+		chosen, err = parsePositions(offsets)
+		errs = append(errs, err)
+		if verb == "replay" && !all && len(chosen) == 0 {
+			errs = append(errs, errors.New("name the entries to replay with --offsets or --all"))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
 		return err
-	}
-	errs := []error{k.validate(), log.validate()}
-	chosen, err := parsePositions(offsets)
-	errs = append(errs, err)
-	if verb == "replay" && !all && len(chosen) == 0 {
-		errs = append(errs, errors.New("name the entries to replay with --offsets or --all"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	opts, err := k.clientOpts(log.logger(env.stderr))
 	if err != nil {
@@ -147,11 +149,8 @@ func runLag(ctx context.Context, env *environ, args []string) error {
 	k.register(f)
 	log.register(f)
 	f.String(&groups, "groups", "portalmail-process,portalmail-send", "consumer groups, comma-separated")
-	if err := f.parse(args); err != nil {
+	if err := f.load(args, func() error { return errors.Join(k.validate(), log.validate()) }); err != nil {
 		return err
-	}
-	if err := errors.Join(k.validate(), log.validate()); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	opts, err := k.clientOpts(log.logger(env.stderr))
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
@@ -64,11 +63,8 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	var c ProcessConfig
 	f := newFlags("process", "process [flags]", env)
 	c.register(f)
-	if err := f.parse(args); err != nil {
+	if err := f.load(args, func() error { return c.validate() }); err != nil {
 		return err
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := c.Log.logger(env.stderr)
 	engCfg, _ := c.Engine.engine()

@@ -70,11 +70,8 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 	var c SendConfig
 	f := newFlags("send", "send [flags]", env)
 	c.register(f)
-	if err := f.parse(args); err != nil {
+	if err := f.load(args, func() error { return c.validate() }); err != nil {
 		return err
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := c.Log.logger(env.stderr)
 	ops, err := startOps(ctx, c.HTTP, log)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -25,6 +24,17 @@ type WebhooksConfig struct {
 	MaxAge     time.Duration
 }
 
+func (c WebhooksConfig) validate() error {
+	errs := []error{c.Kafka.validate(), c.Log.validate()}
+	if c.SigningKey == "" {
+		errs = append(errs, errors.New("--webhook-signing-key is required"))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, errors.New("--max-age must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
 func runWebhooks(ctx context.Context, env *environ, args []string) error {
 	var c WebhooksConfig
 	f := newFlags("webhooks", "webhooks [flags]", env)
@@ -35,18 +45,8 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 	f.String(&c.Path, "path", "/webhooks/mailgun", "URL path of the webhook endpoint")
 	f.Secret(&c.SigningKey, "webhook-signing-key", "Mailgun HTTP webhook signing key")
 	f.Duration(&c.MaxAge, "max-age", 5*time.Minute, "oldest signed timestamp accepted")
-	if err := f.parse(args); err != nil {
+	if err := f.load(args, func() error { return c.validate() }); err != nil {
 		return err
-	}
-	errs := []error{c.Kafka.validate(), c.Log.validate()}
-	if c.SigningKey == "" {
-		errs = append(errs, errors.New("--webhook-signing-key is required"))
-	}
-	if c.MaxAge <= 0 {
-		errs = append(errs, errors.New("--max-age must be positive"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := c.Log.logger(env.stderr)
 	cn, err := connect(ctx, c.Kafka, c.RedisURL, log)
