@@ -23,6 +23,7 @@ const (
 	Stale
 )
 
+// String names the outcome ("applied", "replay", "stale").
 func (o Outcome) String() string {
 	switch o {
 	case Applied:

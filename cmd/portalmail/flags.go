@@ -52,10 +52,12 @@ func (f *flags) env(name, def string) string {
 	return def
 }
 
+// String binds a string flag whose default comes from PORTALMAIL_<NAME> when set.
 func (f *flags) String(p *string, name, def, usage string) {
 	f.StringVar(p, name, f.env(name, def), usage)
 }
 
+// Int binds an integer flag whose default comes from PORTALMAIL_<NAME> when set.
 func (f *flags) Int(p *int, name string, def int, usage string) {
 	v := def
 	if s := f.getenv(envName(name)); s != "" {
@@ -66,6 +68,7 @@ func (f *flags) Int(p *int, name string, def int, usage string) {
 	f.IntVar(p, name, v, usage)
 }
 
+// Float binds a number flag whose default comes from PORTALMAIL_<NAME> when set.
 func (f *flags) Float(p *float64, name string, def float64, usage string) {
 	v := def
 	if s := f.getenv(envName(name)); s != "" {
@@ -76,6 +79,7 @@ func (f *flags) Float(p *float64, name string, def float64, usage string) {
 	f.Float64Var(p, name, v, usage)
 }
 
+// Duration binds a duration flag whose default comes from PORTALMAIL_<NAME> when set.
 func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
 	v := def
 	if s := f.getenv(envName(name)); s != "" {
@@ -88,6 +92,7 @@ func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage
 	f.DurationVar(p, name, v, usage)
 }
 
+// Bool binds a boolean flag whose default comes from PORTALMAIL_<NAME> when set.
 func (f *flags) Bool(p *bool, name string, def bool, usage string) {
 	v := def
 	if s := f.getenv(envName(name)); s != "" {

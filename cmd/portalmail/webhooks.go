@@ -89,6 +89,7 @@ type deliveryProducer struct {
 	topic string
 }
 
+// Record produces the update and waits for the brokers to acknowledge it.
 func (p deliveryProducer) Record(ctx context.Context, d schemas.EmailDelivery) error {
 	v, err := p.serde.EncodeDelivery(d)
 	if err != nil {
