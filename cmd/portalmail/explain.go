@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -165,7 +163,7 @@ func recentEmails(ctx context.Context, opts []kgo.Opt, reg *sr.Client, topic, co
 		return nil, err
 	}
 	defer cl.Close()
-	codecs := map[uint32]*goavro.Codec{}
+	jobs := newAvroReader(reg)
 	var out []ExplainedEmail
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
@@ -178,28 +176,17 @@ func recentEmails(ctx context.Context, opts []kgo.Opt, reg *sr.Client, topic, co
 		var decodeErr error
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
-			if string(r.Key) != company || len(r.Value) < 5 || decodeErr != nil {
+			if string(r.Key) != company || decodeErr != nil {
 				return
 			}
-			id := binary.BigEndian.Uint32(r.Value[1:5])
-			codec := codecs[id]
-			if codec == nil {
-				s, err := reg.SchemaByID(ctx, int(id))
-				if err == nil {
-					codec, err = goavro.NewCodec(s.Schema)
-				}
-				if err != nil {
-					decodeErr = err
-					return
-				}
-				codecs[id] = codec
+			m, err := jobs.record(ctx, r.Value)
+			if errors.Is(err, sr.ErrBadHeader) {
+				return // not a job record
 			}
-			native, _, err := codec.NativeFromBinary(r.Value[5:])
 			if err != nil {
 				decodeErr = err
 				return
 			}
-			m, _ := native.(map[string]any)
 			to, _ := m["to"].(map[string]any)
 			e := ExplainedEmail{At: r.Timestamp.UTC()}
 			e.Type, _ = m["type"].(string)

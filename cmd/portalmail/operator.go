@@ -83,11 +83,12 @@ func runDLQ(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	defer cl.Close()
+	jobs := newAvroReader(reg)
 	n, err := stream.Replay(ctx, cl, picked, k.JobsTopic, func(e stream.DLQEntry) error {
 		if e.Stage != "send" {
 			return nil
 		}
-		key, err := jobKey(ctx, reg, e.Value)
+		key, err := jobs.jobKey(ctx, e.Value)
 		if err != nil {
 			return fmt.Errorf("dlq %d:%d: %w", e.Partition, e.Offset, err)
 		}
