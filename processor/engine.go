@@ -132,6 +132,17 @@ func (s Stats) Add(o Stats) Stats {
 	}
 }
 
+// Merge returns o's output appended to out's, to be committed together.
+func (out Output) Merge(o Output) Output {
+	out.Jobs = append(out.Jobs, o.Jobs...)
+	out.DLQ = append(out.DLQ, o.DLQ...)
+	out.Commit.Emitted = append(out.Commit.Emitted, o.Commit.Emitted...)
+	out.Commit.Acked = append(out.Commit.Acked, o.Commit.Acked...)
+	out.Commit.Unpark = append(out.Commit.Unpark, o.Commit.Unpark...)
+	out.Stats = out.Stats.Add(o.Stats)
+	return out
+}
+
 // Engine derives email jobs from changes and timers. It is safe for concurrent
 // use if its State is; it keeps no state of its own between calls.
 type Engine struct {

@@ -414,12 +414,8 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	if err != nil {
 		return out, nil, stats, err
 	}
-	out.Jobs = append(out.Jobs, fired.Jobs...)
-	out.DLQ = append(out.DLQ, fired.DLQ...)
-	out.Commit.Emitted = append(out.Commit.Emitted, fired.Commit.Emitted...)
-	out.Commit.Acked = append(out.Commit.Acked, fired.Commit.Acked...)
-	out.Commit.Unpark = append(out.Commit.Unpark, fired.Commit.Unpark...)
-	stats.Engine = out.Stats.Add(fired.Stats)
+	out = out.Merge(fired)
+	stats.Engine = out.Stats
 	for _, d := range out.DLQ {
 		var key, value []byte = nil, d.Value
 		if src := byCause[d.Cause]; src != nil {
