@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"slices"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -132,14 +133,7 @@ func (b *batch) needs(in intent) []RowRef {
 	return refs
 }
 
-func hasRole(r catalog.Recipients, role catalog.Role) bool {
-	for _, x := range r.Roles {
-		if x == role {
-			return true
-		}
-	}
-	return false
-}
+func hasRole(r catalog.Recipients, role catalog.Role) bool { return slices.Contains(r.Roles, role) }
 
 // fetchNeeds reads the rows the intents and samples need: each round can
 // reveal a further reference (sample → subscription → company → partner), so

@@ -4,7 +4,11 @@
 // it: adding an email type is one entry here, one template and one scenario test.
 package catalog
 
-import "github.com/portalmail/portalmail/schemas/cdc"
+import (
+	"slices"
+
+	"github.com/portalmail/portalmail/schemas/cdc"
+)
 
 // TypeID is an email type's stable id ("order.new"); it appears in jobs,
 // metrics, tags and tests.
@@ -131,15 +135,7 @@ func IsNot(field string, values ...string) Cond { return Cond{Field: field, In: 
 
 // Holds reports whether the condition holds on row.
 func (c Cond) Holds(row cdc.Row) bool {
-	v := row.Str(c.Field)
-	in := false
-	for _, w := range c.In {
-		if v == w {
-			in = true
-			break
-		}
-	}
-	return in != c.Not
+	return slices.Contains(c.In, row.Str(c.Field)) != c.Not
 }
 
 // Transition fires on one change of one row.
