@@ -2,11 +2,11 @@ package processor
 
 import (
 	"bytes"
-	"slices"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/mail"
+	"slices"
 	"time"
 
 	"github.com/portalmail/portalmail/processor/catalog"
