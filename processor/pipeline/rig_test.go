@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/portalmail/portalmail/processor"
 	"github.com/portalmail/portalmail/processor/catalog"
@@ -59,6 +61,32 @@ type rig struct {
 	jobs       atomic.Int64
 	dead       atomic.Int64
 	loops      atomic.Int64
+
+	// log is the stages' logger (franz-go's included); what it wrote is
+	// printed when the test fails.
+	log *slog.Logger
+}
+
+// logBuffer keeps the stages' logs of one test (safe for concurrent use).
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	if len(s) > n {
+		s = "...\n" + s[len(s)-n:]
+	}
+	return s
 }
 
 var t0 = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
@@ -106,6 +134,17 @@ func newRigOn(t testing.TB, partitions int32, brokers []string) *rig {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	r := &rig{t: t, env: env, prefix: "it-" + hex.EncodeToString(b), lsn: 1000, brokers: env.Brokers()}
+	logs := &logBuffer{}
+	var w io.Writer = logs
+	if os.Getenv("PORTALMAIL_TEST_LOGS") != "" {
+		w = io.MultiWriter(logs, os.Stderr)
+	}
+	r.log = slog.New(slog.NewTextHandler(w, nil))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stage logs:\n%s", logs.tail(16000))
+		}
+	})
 	r.store = state.New(env.Redis, state.Options{Prefix: r.prefix})
 	r.now.Store(t0.UnixMilli())
 	if len(brokers) > 0 {
@@ -228,8 +267,8 @@ func (r *rig) startProcess(txnID string, mutate func(*stream.ProcessConfig)) *st
 	cfg := stream.ProcessConfig{
 		Group: r.name("portalmail-process"), TransactionalID: r.name(txnID),
 		JobsTopic: r.outTopic(pipeline.JobsTopic), DLQTopic: r.outTopic(pipeline.DLQTopic),
-		Tick: 20 * time.Millisecond, RetryBackoff: 50 * time.Millisecond, Now: r.clock, Logger: quiet,
-		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.brokers...)},
+		Tick: 20 * time.Millisecond, RetryBackoff: 50 * time.Millisecond, Now: r.clock, Logger: r.log,
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.brokers...), kgo.WithLogger(kslog.New(r.log))},
 		OnBatch: func(s stream.BatchStats) {
 			r.jobs.Add(int64(s.Jobs))
 			r.dead.Add(int64(s.DeadLetters))
@@ -277,9 +316,9 @@ func (r *rig) startSend(owner string, m send.Mailer, mutate func(*stream.SendCon
 	r.t.Helper()
 	cfg := stream.SendConfig{
 		JobsTopic: r.outTopic(pipeline.JobsTopic), DeliveriesTopic: r.outTopic(pipeline.DeliveriesTopic), DLQTopic: r.outTopic(pipeline.DLQTopic),
-		Group: r.name("portalmail-send"), Owner: owner, ClaimLease: 2 * time.Second, Logger: quiet,
+		Group: r.name("portalmail-send"), Owner: owner, ClaimLease: 2 * time.Second, Logger: r.log,
 		Backoff:    send.Backoff{Base: time.Millisecond, Max: 10 * time.Millisecond},
-		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.brokers...)},
+		ClientOpts: []kgo.Opt{kgo.SeedBrokers(r.brokers...), kgo.WithLogger(kslog.New(r.log))},
 		OnDelivery: func(d schemas.EmailDelivery) {
 			r.mu.Lock()
 			r.deliveries = append(r.deliveries, d)
