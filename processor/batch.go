@@ -30,12 +30,16 @@ type batch struct {
 	jobs    []schemas.EmailJob
 	dlq     []DeadLetter
 	counts  Stats
+	// parking maps the parks of the current round of finish to their intents;
+	// parked counts the parks state accepted.
+	parking map[parkRef]intent
+	parked  int
 }
 
 // stats returns the batch's counts, scheduled and parked included.
 func (b *batch) stats() Stats {
 	s := b.counts
-	s.TimersScheduled, s.Parked = len(b.writes.Schedule), len(b.writes.Park)
+	s.TimersScheduled, s.Parked = len(b.writes.Schedule), b.parked
 	return s
 }
 
@@ -135,19 +139,17 @@ func (b *batch) needs(in intent) []RowRef {
 
 func hasRole(r catalog.Recipients, role catalog.Role) bool { return slices.Contains(r.Roles, role) }
 
-// fetchNeeds reads the rows the intents and samples need: each round can
+// fetchNeeds reads the rows the intents (and samples) need: each round can
 // reveal a further reference (sample → subscription → company → partner), so
 // it repeats until nothing new is needed, at most three round trips.
-func (b *batch) fetchNeeds(ctx context.Context, withSamples bool) error {
+func (b *batch) fetchNeeds(ctx context.Context, intents, samples []intent) error {
 	for range 3 {
 		var want []RowRef
-		for _, in := range b.intents {
+		for _, in := range intents {
 			want = append(want, b.needs(in)...)
 		}
-		if withSamples {
-			for _, s := range b.samples {
-				want = append(want, b.needs(s)...)
-			}
+		for _, s := range samples {
+			want = append(want, b.needs(s)...)
 		}
 		before := len(b.rows)
 		if err := b.fetch(ctx, want); err != nil {
@@ -206,31 +208,82 @@ func (b *batch) park(in intent, on RowRef) {
 		b.dlq = append(b.dlq, DeadLetter{Cause: in.dlqCause(), Reason: fmt.Sprintf("park %s: %v", in.base(), err)})
 		return
 	}
-	b.writes.Park = append(b.writes.Park, Parked{On: on, Key: in.base(), Data: data, Set: in.Set, Deadline: in.Deadline})
+	p := Parked{On: on, Key: in.base(), Data: data, Set: in.Set, Deadline: in.Deadline}
+	b.writes.Park = append(b.writes.Park, p)
+	b.parking[parkRef{on, p.Key}] = in
 	if in.from != nil {
 		b.commit.Unpark = append(b.commit.Unpark, *in.from)
 	}
 }
 
+// parkRef names one park of one round of finish.
+type parkRef struct {
+	on  RowRef
+	key string
+}
+
+// maxParkRounds bounds how often finish resolves intents whose missing row
+// arrived while they were being parked.
+const maxParkRounds = 4
+
 // finish resolves everything collected into jobs, dead letters and writes.
+//
+// Parking is atomic against the arrival of the missing row: state refuses
+// a park when the row is present (it arrived after this batch read it, on
+// another instance say) and returns it; the intent is then resolved again
+// with the row read afresh, in the same batch. So an intent never waits for
+// a row that is already there.
 func (b *batch) finish(ctx context.Context) error {
 	if err := b.fireTimers(ctx); err != nil {
 		return err
 	}
-	if err := b.fetchNeeds(ctx, true); err != nil {
+	if err := b.fetchNeeds(ctx, b.intents, b.samples); err != nil {
 		return err
 	}
 	if err := b.band(ctx); err != nil {
 		return err
 	}
-	if err := b.fetchNeeds(ctx, false); err != nil {
+	intents := b.intents
+	if err := b.fetchNeeds(ctx, intents, nil); err != nil {
 		return err
 	}
-	if err := b.build(ctx); err != nil {
-		return err
-	}
-	if err := b.e.st.Write(ctx, b.writes); err != nil {
-		return fmt.Errorf("write timers and parked intents: %w", err)
+	w := b.writes
+	for round := 1; ; round++ {
+		b.writes.Park, b.parking = nil, map[parkRef]intent{}
+		if err := b.build(ctx, intents); err != nil {
+			return err
+		}
+		w.Park = b.writes.Park
+		b.parked += len(w.Park)
+		res, err := b.e.st.Write(ctx, w)
+		if err != nil {
+			return fmt.Errorf("write timers and parked intents: %w", err)
+		}
+		w = Writes{} // timers are written once
+		b.parked -= len(res.Arrived)
+		if len(res.Arrived) == 0 {
+			break
+		}
+		intents = intents[:0:0]
+		for _, p := range res.Arrived {
+			in := b.parking[parkRef{p.On, p.Key}]
+			if round == maxParkRounds {
+				b.dlq = append(b.dlq, DeadLetter{Cause: in.dlqCause(),
+					Reason: fmt.Sprintf("referenced row %s/%s keeps arriving and vanishing while %s is parked", p.On.Table, p.On.ID, in.base())})
+				b.commit.Unpark = append(b.commit.Unpark, p)
+				continue
+			}
+			delete(b.rows, p.On) // read it again
+			arrived := p
+			in.from = &arrived
+			intents = append(intents, in)
+		}
+		if len(intents) == 0 {
+			break
+		}
+		if err := b.fetchNeeds(ctx, intents, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -264,7 +317,7 @@ func (b *batch) fireTimers(ctx context.Context) error {
 		b.counts.TimersFired++
 		b.add(intent{
 			Type: ft.m.Type, Table: ft.m.Table, ID: ft.m.ID,
-			Cause: "due:" + ft.ref.Due.UTC().Format(time.RFC3339), Position: 0,
+			Cause: "due:" + ft.ref.Due.UTC().Format(time.RFC3339),
 			Next: row, Days: ft.m.Days,
 			Src: schemas.Cause{Topic: ft.ref.Set, Partition: -1, Offset: -1, Op: "timer",
 				SourceTime: ft.ref.Due, Table: ft.m.Table, EntityID: ft.m.ID},
@@ -340,13 +393,13 @@ type pending struct {
 	keys []string
 }
 
-// build resolves intents to recipients, drops keys already emitted, renders
-// and emits jobs.
-func (b *batch) build(ctx context.Context) error {
+// build resolves intents to recipients (or parks them), drops keys already
+// emitted, renders and emits jobs.
+func (b *batch) build(ctx context.Context, intents []intent) error {
 	var ps []pending
 	var keys []string
 	seen := map[string]bool{}
-	for _, in := range b.intents {
+	for _, in := range intents {
 		t := b.e.types[in.Type]
 		r, missing := b.resolve(in)
 		if missing != nil {

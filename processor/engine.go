@@ -106,7 +106,7 @@ type Output struct {
 	Stats Stats
 }
 
-// Stats counts the timer and parking work of one Apply or Fire.
+// Stats counts the timer, parking and ordering work of one Apply or Fire.
 type Stats struct {
 	// TimersScheduled are timers added or moved.
 	TimersScheduled int
@@ -121,6 +121,21 @@ type Stats struct {
 	Parked int
 	// ParkExpired are parked intents whose row never came (dead-lettered).
 	ParkExpired int
+	// Stale are changes older than what state holds for their row (or than
+	// a truncate of their table): skipped. A row whose changes keep coming
+	// stale is one whose positions are wrong; `portalmail explain` shows it.
+	Stale int
+	// Unordered are changes applied in arrival order because their position
+	// could not be ordered against the row's newest (see ApplyResult).
+	Unordered int
+	// Truncates are TRUNCATEs applied (their table's older rows forgotten).
+	Truncates int
+	// Ignored are records that carry nothing for portalmail: heartbeats,
+	// transaction metadata, logical decoding messages.
+	Ignored int
+	// Unresolved are unavailable (unchanged TOASTed) values that neither
+	// the before image nor the stored image held: the column was left out.
+	Unresolved int
 }
 
 // Add returns the sum of s and o.
@@ -129,6 +144,8 @@ func (s Stats) Add(o Stats) Stats {
 		TimersScheduled: s.TimersScheduled + o.TimersScheduled, TimersDue: s.TimersDue + o.TimersDue,
 		TimersFired: s.TimersFired + o.TimersFired, TimersDropped: s.TimersDropped + o.TimersDropped,
 		Parked: s.Parked + o.Parked, ParkExpired: s.ParkExpired + o.ParkExpired,
+		Stale: s.Stale + o.Stale, Unordered: s.Unordered + o.Unordered, Truncates: s.Truncates + o.Truncates,
+		Ignored: s.Ignored + o.Ignored, Unresolved: s.Unresolved + o.Unresolved,
 	}
 }
 
@@ -139,6 +156,7 @@ func (out Output) Merge(o Output) Output {
 	out.Commit.Emitted = append(out.Commit.Emitted, o.Commit.Emitted...)
 	out.Commit.Acked = append(out.Commit.Acked, o.Commit.Acked...)
 	out.Commit.Unpark = append(out.Commit.Unpark, o.Commit.Unpark...)
+	out.Commit.Rows = append(out.Commit.Rows, o.Commit.Rows...)
 	out.Stats = out.Stats.Add(o.Stats)
 	return out
 }
@@ -155,6 +173,8 @@ type Engine struct {
 	types    map[catalog.TypeID]*entry
 	// thresholds are the Threshold types per table.
 	thresholds map[string]thresholds
+	// firstSet are the fields of FirstSet transitions per table.
+	firstSet map[string][]string
 }
 
 // entry is a catalog type with its parsed subject.
@@ -171,7 +191,8 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 		return nil, fmt.Errorf("processor.New: %w", err)
 	}
 	e := &Engine{cat: cat, st: st, r: r, cfg: cfg,
-		byTable: map[string][]*entry{}, types: map[catalog.TypeID]*entry{}, thresholds: map[string]thresholds{}}
+		byTable: map[string][]*entry{}, types: map[catalog.TypeID]*entry{}, thresholds: map[string]thresholds{},
+		firstSet: map[string][]string{}}
 	for _, t := range cat {
 		subj, err := template.New(string(t.ID)).Funcs(catalog.SubjectFuncs).Option("missingkey=zero").Parse(t.Subject)
 		if err != nil {
@@ -181,6 +202,9 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 		e.types[t.ID] = en
 		table := catalog.TriggerTable(t.Trigger)
 		e.byTable[table] = append(e.byTable[table], en)
+		if tr, ok := t.Trigger.(catalog.Transition); ok && tr.Change == catalog.FirstSet && !slices.Contains(e.firstSet[table], tr.Field) {
+			e.firstSet[table] = append(e.firstSet[table], tr.Field)
+		}
 		if th, ok := t.Trigger.(catalog.Threshold); ok {
 			ts := e.thresholds[table]
 			if ts.byLevel == nil {
@@ -199,36 +223,87 @@ func (e *Engine) Catalog() catalog.Catalog { return e.cat }
 // TimerSet names the timer set of a source partition.
 func TimerSet(topic string, partition int32) string { return fmt.Sprintf("%s/%d", topic, partition) }
 
-// Apply processes one batch of changes at time now. Tombstones are skipped.
-// Errors are state failures (the whole batch should be retried); problems
-// with single changes are returned as dead letters.
+// Apply processes one batch of changes at time now. Tombstones are skipped;
+// records Debezium sends beside the changes (heartbeats, transaction
+// metadata, logical decoding messages) are counted and skipped. Errors are
+// state failures (the whole batch should be retried); problems with single
+// changes are returned as dead letters.
+//
+// Per change, by its outcome in state (see State.ApplyChanges): an applied
+// or replayed change derives its transitions from its (previous, image)
+// pair, so a replay after an aborted transaction derives the same
+// idempotency keys however many changes of its row the batch held; a stale
+// one derives nothing. Whatever the outcome, the row's timers are scheduled
+// from its newest image.
 func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change) (Output, error) {
 	var out Output
-	live := changes[:0:0]
+	live := make([]RowChange, 0, len(changes))
 	for _, ch := range changes {
-		if ch.Op == cdc.OpTombstone {
+		switch ch.Op {
+		case cdc.OpTombstone:
+			continue
+		case cdc.OpIgnore:
+			out.Stats.Ignored++
 			continue
 		}
 		if _, ok := e.byTableOrKnown(ch.Table); !ok {
 			out.DLQ = append(out.DLQ, DeadLetter{Cause: ch.Cause, Reason: "unknown table " + ch.Table})
 			continue
 		}
-		live = append(live, ch)
+		live = append(live, RowChange{Change: ch})
 	}
 	if len(live) == 0 {
 		return out, nil
+	}
+	unresolved, err := e.mergeUnavailable(ctx, live)
+	if err != nil {
+		return Output{}, err
+	}
+	for i := range live {
+		live[i].Set = e.setColumns(live[i].Change)
 	}
 	res, err := e.st.ApplyChanges(ctx, live)
 	if err != nil {
 		return Output{}, fmt.Errorf("apply %d changes: %w", len(live), err)
 	}
 	b := newBatch(e, now)
-	for i, ch := range live {
-		r := res[i]
-		if r.Outcome == Stale {
+	b.counts.Ignored, b.counts.Unresolved = out.Stats.Ignored, unresolved
+	type rowHead struct {
+		ch   cdc.Change
+		head cdc.Row
+	}
+	heads := map[RowRef]int{}
+	var order []rowHead
+	newest := map[RowRef]int{} // index into b.commit.Rows
+	for i, rc := range live {
+		ch, r := rc.Change, res[i]
+		if ch.Op == cdc.OpTruncate {
+			if r.Outcome == Applied {
+				b.counts.Truncates++
+			}
 			continue
 		}
-		e.scheduleTimers(b, ch, r.Next)
+		ref := RowRef{ch.Table, ch.ID}
+		if j, ok := heads[ref]; ok {
+			order[j] = rowHead{ch, r.Head}
+		} else {
+			heads[ref] = len(order)
+			order = append(order, rowHead{ch, r.Head})
+		}
+		if r.Outcome == Stale {
+			b.counts.Stale++
+			continue
+		}
+		if r.Unordered {
+			b.counts.Unordered++
+		}
+		rp := RowPosition{RowRef: ref, Position: ch.Position}
+		if j, ok := newest[ref]; ok {
+			b.commit.Rows[j] = rp
+		} else {
+			newest[ref] = len(b.commit.Rows)
+			b.commit.Rows = append(b.commit.Rows, rp)
+		}
 		for _, p := range r.Parked {
 			b.retryParked(p)
 		}
@@ -239,14 +314,84 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 		if ch.Before != nil && ch.Op == cdc.OpUpdate {
 			prev = ch.Before
 		}
-		e.deriveTransitions(b, ch, prev, r.Next)
+		e.deriveTransitions(b, ch, prev, r.Next, r.PrevSet)
 		e.collectSamples(b, ch, r.Next)
+	}
+	for _, h := range order {
+		e.scheduleTimers(b, h.ch, h.head)
 	}
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err
 	}
 	out.Jobs, out.DLQ, out.Commit, out.Stats = b.jobs, append(out.DLQ, b.dlq...), b.commit, b.stats()
 	return out, nil
+}
+
+// mergeUnavailable replaces the Unavailable values (unchanged TOASTed
+// columns) of the changes' images by the value in the before image, else in
+// the row's image before the change: the stored image, or the image of an
+// earlier change of the row in this batch. One state read, only when some
+// change holds an Unavailable value. It returns how many columns no image
+// could fill (they are left out of the image).
+func (e *Engine) mergeUnavailable(ctx context.Context, live []RowChange) (int, error) {
+	need := map[RowRef]bool{}
+	var refs []RowRef
+	for _, rc := range live {
+		if len(rc.After.UnavailableColumns()) == 0 && len(rc.Before.UnavailableColumns()) == 0 {
+			continue
+		}
+		ref := RowRef{rc.Table, rc.ID}
+		if !need[ref] {
+			need[ref] = true
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	stored, err := e.st.Rows(ctx, refs)
+	if err != nil {
+		return 0, fmt.Errorf("read %d rows to merge unavailable values: %w", len(refs), err)
+	}
+	latest := make(map[RowRef]cdc.Row, len(refs))
+	for i, ref := range refs {
+		latest[ref] = stored[i]
+	}
+	unresolved := 0
+	for i := range live {
+		rc := &live[i]
+		ref := RowRef{rc.Table, rc.ID}
+		if !need[ref] {
+			continue
+		}
+		if rc.Before != nil {
+			rc.Before, _ = rc.Before.MergeUnavailable(latest[ref])
+		}
+		if rc.After != nil {
+			var left []string
+			rc.After, left = rc.After.MergeUnavailable(rc.Before, latest[ref])
+			unresolved += len(left)
+		}
+		switch rc.Op {
+		case cdc.OpDelete:
+			latest[ref] = nil
+		case cdc.OpTruncate:
+		default:
+			latest[ref] = rc.After
+		}
+	}
+	return unresolved, nil
+}
+
+// setColumns lists the FirstSet fields the change's image has set.
+func (e *Engine) setColumns(ch cdc.Change) []string {
+	var cols []string
+	for _, f := range e.firstSet[ch.Table] {
+		if _, ok := ch.After.Time(f); ok {
+			cols = append(cols, f)
+		}
+	}
+	return cols
 }
 
 func (e *Engine) byTableOrKnown(table string) ([]*entry, bool) {

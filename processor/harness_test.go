@@ -85,7 +85,7 @@ func (h *harness) change(table string, op cdc.Op, after cdc.Row) cdc.Change {
 	h.pos += 10
 	h.offset++
 	id := after.Str("id")
-	ch := cdc.Change{Table: table, Op: op, ID: id, After: after, Position: h.pos,
+	ch := cdc.Change{Table: table, Op: op, ID: id, After: after, Position: cdc.Position{Kind: cdc.LSN, N: h.pos},
 		SourceTime: t0, TsMs: t0, Cause: cdc.Cause{Topic: table, Partition: 0, Offset: h.offset}}
 	if op == cdc.OpDelete {
 		ch.Before, ch.After = after, nil

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +22,7 @@ type intent struct {
 	// Cause is the part of the idempotency key naming the cause: "@<position>"
 	// for changes and samples, "due:<RFC 3339>" for timers.
 	Cause    string        `json:"cause"`
-	Position int64         `json:"position"`
+	Position cdc.Position  `json:"position"`
 	Next     cdc.Row       `json:"next"`
 	Prev     cdc.Row       `json:"prev,omitempty"`
 	Days     int           `json:"days,omitempty"`
@@ -40,7 +39,7 @@ type intent struct {
 func intentFromChange(t *entry, ch cdc.Change, prev, next cdc.Row) intent {
 	return intent{
 		Type: t.ID, Table: ch.Table, ID: ch.ID,
-		Cause: "@" + strconv.FormatInt(ch.Position, 10), Position: ch.Position,
+		Cause: "@" + ch.Position.String(), Position: ch.Position,
 		Next: next, Prev: prev,
 		Src: schemas.Cause{Topic: ch.Cause.Topic, Partition: ch.Cause.Partition, Offset: ch.Cause.Offset,
 			Op: string(ch.Op), SourceTime: ch.SourceTime, Table: ch.Table, EntityID: ch.ID},

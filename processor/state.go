@@ -42,14 +42,39 @@ type RowRef struct {
 	ID    string
 }
 
+// RowChange is one change as the engine hands it to State.ApplyChanges: the
+// decoded change, its Unavailable columns already merged (After holds no
+// cdc.Unavailable), and the columns of first-set triggers that After has set.
+// Op cdc.OpTruncate (ID "") records a TRUNCATE of Table at Position.
+type RowChange struct {
+	cdc.Change
+	// Set lists the first-set columns (catalog.FirstSet fields) that After
+	// has set; state keeps their union over the row's history so that a
+	// column cleared and set again is not "set for the first time" again.
+	Set []string
+}
+
 // ApplyResult is the result of applying one change.
 type ApplyResult struct {
 	Outcome Outcome
-	// Prev is the image before Next in the row's history (nil if none); Next is
-	// the image stored at the change's position (nil for a delete).
-	// Implementations may leave Prev nil except for updates without a before
-	// image, the only changes whose transitions derive from it.
+	// Unordered is true when the change was applied although its position
+	// could not be ordered against the row's newest (positions of different
+	// kinds, or the same instant with a different image): it was taken in
+	// arrival order. Operators see these counted.
+	Unordered bool
+	// Prev is the image before Next in the row's history (nil if none, or
+	// forgotten by a truncate); Next is the image stored at the change's
+	// position (nil for a delete). Implementations may leave Prev nil
+	// except for updates without a before image, the only changes whose
+	// transitions derive from it.
 	Prev, Next cdc.Row
+	// PrevSet is the union of RowChange.Set over the row's images before
+	// Next (the first-set columns the row had ever set before this change).
+	PrevSet []string
+	// Head is the row's newest image after this change, whatever the
+	// outcome (nil when the row is deleted, absent or truncated): timers
+	// follow it.
+	Head cdc.Row
 	// Parked holds the intents parked on this row (waiting for it to arrive),
 	// returned on Applied and Replay when Next is not nil. They stay parked
 	// until Commit.Unpark removes them.
@@ -80,7 +105,7 @@ type TimerRef struct {
 // BandSample is one usage sample for the band of Key (a subscription id).
 type BandSample struct {
 	Key      string
-	Position int64
+	Position cdc.Position
 	Percent  int
 }
 
@@ -95,7 +120,23 @@ type BandResult struct {
 type Writes struct {
 	Schedule []TimerRef // add or move (same Set and Member, new Due)
 	Cancel   []TimerRef // remove (Due ignored)
-	Park     []Parked
+	// Park parks each intent on its row, atomically with a check that the
+	// row is still absent: a row present (stored, not deleted, not
+	// truncated) refuses the park, and WriteResult.Arrived returns it.
+	Park []Parked
+}
+
+// WriteResult is what Write reports back.
+type WriteResult struct {
+	// Arrived are the parks refused because their row is present: it arrived
+	// after the engine read it. The engine resolves those intents again.
+	Arrived []Parked
+}
+
+// RowPosition is the position of a row's change whose output is committed.
+type RowPosition struct {
+	RowRef
+	Position cdc.Position
 }
 
 // Commit is what the engine records after its output was committed downstream.
@@ -107,26 +148,44 @@ type Commit struct {
 	Acked []TimerRef
 	// Unpark are parked intents that are resolved or dead-lettered.
 	Unpark []Parked
+	// Rows are the newest changes per row whose output is committed: the
+	// row's history entries older than each are no longer replayable and are
+	// trimmed (the entry itself stays, as the row's image).
+	Rows []RowPosition
 }
 
 // State is the narrow seam between the engine and its store (Redis in
-// production, see package state). Every method takes a batch and costs a
-// constant number of round trips. Implementations are safe for concurrent use.
+// production, see package state; in memory, see package state/memory).
+// Every method takes a batch and costs a constant number of round trips.
+// Implementations are safe for concurrent use; state/statetest is the
+// conformance suite every implementation passes.
 type State interface {
-	// ApplyChanges applies each change in order (compare-and-set by
-	// cdc.Change.Position against the row's history) and returns one result
-	// per change. A delete stores a nil image.
-	ApplyChanges(ctx context.Context, changes []cdc.Change) ([]ApplyResult, error)
-	// Rows returns the current image of each ref, nil where absent or deleted.
+	// ApplyChanges applies each change in order, by its position against the
+	// row's history, and returns one result per change:
+	//   - Applied: the row has no history, or the position is newer than its
+	//     newest, or cannot be ordered against it (Unordered): stored;
+	//   - Replay: the position is one the history holds (every position not
+	//     yet trimmed by Commit.Rows): Prev/Next are the stored pair;
+	//   - Stale: older than the newest and not held, or older than a
+	//     truncate of the table: nothing stored.
+	// A delete stores a nil image; deleted rows expire after a retention
+	// window. A truncate (Op cdc.OpTruncate) makes every row of the table
+	// stored at an older position absent, in constant time.
+	ApplyChanges(ctx context.Context, changes []RowChange) ([]ApplyResult, error)
+	// Rows returns the current image of each ref, nil where absent, deleted
+	// or truncated.
 	Rows(ctx context.Context, refs []RowRef) ([]cdc.Row, error)
 	// Bands evaluates each sample against the stored band of its key, in order,
 	// and stores the new band. A sample whose Position was seen before gets the
-	// result it got then; an older unknown one fires nothing.
+	// result it got then; an older unknown one fires nothing; one that cannot
+	// be ordered is evaluated in arrival order.
 	Bands(ctx context.Context, rules catalog.Bands, samples []BandSample) ([]BandResult, error)
 	// Emitted reports, per key, whether it was committed before.
 	Emitted(ctx context.Context, keys []string) ([]bool, error)
 	// Write applies timer and parking changes.
-	Write(ctx context.Context, w Writes) error
+	Write(ctx context.Context, w Writes) (WriteResult, error)
+	// StillParked reports, per intent, whether it is still parked on its row.
+	StillParked(ctx context.Context, ps []Parked) ([]bool, error)
 	// DueTimers returns up to limit timers of set due at or before now that are
 	// not leased, in due order, and leases them for leaseFor: a leased timer is
 	// not returned again until the lease runs out or it is acked.

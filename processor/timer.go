@@ -33,6 +33,21 @@ func (m timerMember) String() string {
 	return string(append(b, ']'))
 }
 
+// ParkMember is the timer-set member that carries the expiry of parked intent
+// p: the JSON array ["p", p.On.Table, p.On.ID, p.Key] (HTML characters are not
+// escaped). Write.Park adds it to p.Set's timers at p.Deadline and
+// Commit.Unpark removes it. Pure function, deterministic.
+func ParkMember(p Parked) string {
+	b := make([]byte, 0, 16+len(p.On.Table)+len(p.On.ID)+len(p.Key))
+	b = append(b, `["p",`...)
+	b = cdc.AppendJSONString(b, p.On.Table)
+	b = append(b, ',')
+	b = cdc.AppendJSONString(b, p.On.ID)
+	b = append(b, ',')
+	b = cdc.AppendJSONString(b, p.Key)
+	return string(append(b, ']'))
+}
+
 // parseMember decodes a timer-set member: a timer (kind "t") or a parked
 // intent's expiry (kind "p": table, id, intent key).
 func parseMember(s string) (kind string, t timerMember, park Parked, err error) {
@@ -130,6 +145,7 @@ func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row) {
 // parked intents are dead-lettered.
 func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output, error) {
 	b := newBatch(e, now)
+	var expired []Parked // park expiries due
 	type series struct {
 		catalog.TypeID
 		table, id string
@@ -150,12 +166,9 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 				continue
 			}
 			if kind == "p" {
-				b.counts.ParkExpired++
-				b.dlq = append(b.dlq, DeadLetter{Cause: timerCause(set),
-					Reason: fmt.Sprintf("referenced row %s/%s did not arrive within %s", park.On.Table, park.On.ID, e.cfg.ParkFor),
-					Value:  []byte(park.Key)})
+				park.Set = set
+				expired = append(expired, park)
 				b.commit.Acked = append(b.commit.Acked, ref)
-				b.commit.Unpark = append(b.commit.Unpark, park)
 				continue
 			}
 			b.counts.TimersDue++
@@ -178,10 +191,37 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 			b.timers = append(b.timers, firedTimer{ref: ref, m: members[s]})
 		}
 	}
+	if err := b.expire(ctx, expired); err != nil {
+		return Output{}, err
+	}
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err
 	}
 	return Output{Jobs: b.jobs, DLQ: b.dlq, Commit: b.commit, Stats: b.stats()}, nil
+}
+
+// expire dead-letters the parked intents whose deadline passed and that are
+// still parked (an expiry can outlive its intent: resolved meanwhile, or a
+// park refused because its row had arrived).
+func (b *batch) expire(ctx context.Context, ps []Parked) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	still, err := b.e.st.StillParked(ctx, ps)
+	if err != nil {
+		return fmt.Errorf("check %d parked intents: %w", len(ps), err)
+	}
+	for i, p := range ps {
+		if !still[i] {
+			continue
+		}
+		b.counts.ParkExpired++
+		b.dlq = append(b.dlq, DeadLetter{Cause: timerCause(p.Set),
+			Reason: fmt.Sprintf("referenced row %s/%s did not arrive within %s", p.On.Table, p.On.ID, b.e.cfg.ParkFor),
+			Value:  []byte(p.Key)})
+		b.commit.Unpark = append(b.commit.Unpark, p)
+	}
+	return nil
 }
 
 // NextDue returns the earliest due time among sets (for simulated clocks).

@@ -24,8 +24,8 @@ import (
 //     disarms usage. The result is remembered for P.
 //
 // A zero rules value means catalog.DefaultBands. Minimum capacity and
-// licensing are the caller's filter. Positions compare as decimal strings
-// (exact beyond 2^53). On error any prefix may have been evaluated; retrying
+// licensing are the caller's filter. Positions compare as in ApplyChanges
+// (exact beyond 2^53; one that cannot be ordered is evaluated). On error any prefix may have been evaluated; retrying
 // gets the remembered results.
 func (s *Store) Bands(ctx context.Context, rules catalog.Bands, samples []processor.BandSample) ([]processor.BandResult, error) {
 	if len(samples) == 0 {
@@ -40,7 +40,7 @@ func (s *Store) Bands(ctx context.Context, rules catalog.Bands, samples []proces
 			script: scriptBands,
 			keys:   []string{s.bandKey(sm.Key)},
 			args: []any{
-				strconv.FormatInt(sm.Position, 10), strconv.Itoa(sm.Percent),
+				sm.Position.String(), strconv.Itoa(sm.Percent),
 				strconv.Itoa(rules.UsageAt), strconv.Itoa(rules.UsageRearmBelow),
 				strconv.Itoa(rules.OverAbove), strconv.Itoa(rules.OverRearmAtOrBelow),
 				strconv.Itoa(recentBandResults),

@@ -1,11 +1,7 @@
 package state
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
-
-	"github.com/portalmail/portalmail/processor"
 )
 
 // Key builders: the layout is documented in doc.go.
@@ -20,6 +16,9 @@ func (s *Store) rowKey(table, id string) string {
 }
 
 func (s *Store) parkedKey(table, id string) string { return s.rowKey(table, id) + ":parked" }
+
+// truncKey is the HASH of truncate positions: table -> position.
+func (s *Store) truncKey() string { return s.prefix + ":{trunc}" }
 
 func (s *Store) bandKey(key string) string {
 	return s.prefix + ":{b:" + escComponent.Replace(key) + "}"
@@ -37,18 +36,4 @@ func (s *Store) emittedKey(key string) string {
 
 func (s *Store) claimKey(key string) string {
 	return s.prefix + ":{s:" + escComponent.Replace(key) + "}"
-}
-
-// ParkMember is the timer-set member that carries the expiry of parked intent
-// p: the JSON array ["p", p.On.Table, p.On.ID, p.Key] (HTML characters are not
-// escaped). Write.Park adds it to p.Set's timers at p.Deadline and
-// Commit.Unpark removes it. The engine recognises a member as a park expiry
-// when it decodes as a JSON array whose first element is "p". Pure function,
-// deterministic, safe for concurrent use.
-func ParkMember(p processor.Parked) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode([]string{"p", p.On.Table, p.On.ID, p.Key}) // strings always encode
-	return strings.TrimSuffix(b.String(), "\n")
 }

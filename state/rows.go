@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,67 +13,70 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ApplyChanges implements processor.State: one apply script per change
-// (scripts/apply.lua), all in one pipeline, hence in order per row — two
-// changes of one row in one batch see each other.
+// ApplyChanges implements processor.State with scripts/apply*.lua: per
+// change, the compare-and-set against the row's history (see
+// processor.State.ApplyChanges and scripts/common.lua for the layout).
+// Every position not yet trimmed by Commit.Rows is replayable, however many
+// changes of one row a batch held; a truncate of a table makes its rows
+// stored at older positions absent, in constant time (one field of the
+// truncate hash, compared on every read).
 //
-// Per change, with position P (canonical decimal) and image I (ch.After as
-// JSON; "null" for cdc.OpDelete or a nil After):
-//   - the row has no history, or P is newer than its head: Applied, I is
-//     pushed, Prev is the old head image, Next is ch.After;
-//   - P is one of the RowHistory newest stored positions: Replay, Next is the
-//     image stored at P and Prev the one stored before it (nil if none);
-//   - otherwise Stale (Prev, Next and Parked nil).
+// On standalone Redis and Sentinel, one script call applies a chunk of
+// applyChunk changes (and reads the truncate hash itself); on Cluster, where
+// a script may only touch one hash slot, the truncate hash is read first and
+// each change is one script call, all in one pipeline.
 //
-// Applied and Replay results with a non-nil Next carry the row's parked
-// intents; they stay parked until Commit.Unpark. Rows of UsageTable expire
-// UsageTTL after their last applied change. Images come back decoded with
-// json.Number for numbers and []any for arrays (see cdc.Row).
+// Applied results carry the change's own image as Next and Head (not sent
+// back); Prev is decoded only for updates without a before image, the one
+// case the engine derives transitions from it. Images come back decoded
+// with json.Number for numbers and []any for arrays (see cdc.Row).
 //
-// Cost: one round trip (two the first time a Redis node sees the script).
-// On error, any prefix of the batch may have been applied; retrying the
-// batch turns those into Replays.
-func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]processor.ApplyResult, error) {
+// Cost: one round trip (two on Cluster; one more the first time a node sees
+// a script). On error, any prefix of the batch may have been applied;
+// retrying the batch turns those into Replays.
+func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange) ([]processor.ApplyResult, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
-	keep := strconv.Itoa(s.opts.RowHistory)
-	usageTTL := strconv.FormatInt(durMillis(s.opts.UsageTTL), 10)
-	type enc struct {
-		row, parked, pos, img, ttl string
+	enc, err := s.encodeChanges(changes)
+	if err != nil {
+		return nil, err
 	}
-	encoded := make([]enc, len(changes))
-	for i, ch := range changes {
-		img := []byte("null")
-		if ch.Op != cdc.OpDelete && ch.After != nil {
-			var err error
-			if img, err = ch.After.AppendJSON(nil); err != nil {
-				return nil, fmt.Errorf("state: encode %s %s: %w", ch.Table, ch.ID, err)
-			}
-		}
-		ttl := "0"
-		if ch.Table == UsageTable {
-			ttl = usageTTL
-		}
-		encoded[i] = enc{s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID), strconv.FormatInt(ch.Position, 10), string(img), ttl}
-	}
+	delTTL := strconv.FormatInt(durMillis(s.opts.DeletedRetention), 10)
 	var ops []op
 	if s.perKeyScripts() {
-		ops = make([]op, len(changes))
-		for i, e := range encoded {
-			ops[i] = op{script: scriptApply, keys: []string{e.row, e.parked}, args: []any{e.pos, e.img, keep, e.ttl}}
+		trunc, err := s.truncPositions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ops = make([]op, len(enc))
+		for i, e := range enc {
+			if e.truncate {
+				ops[i] = op{script: scriptTruncate, keys: []string{s.truncKey()}, args: []any{e.table, e.pos}}
+				if truncApplies(trunc, e.table, changes[i].Position) {
+					trunc[e.table] = e.pos
+				}
+				continue
+			}
+			ops[i] = op{script: scriptApply, keys: []string{e.row, e.parked},
+				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table]}}
 		}
 	} else {
 		// One script call per chunk: the per-call cost of EVALSHA dominates
 		// a single compare-and-set, and a chunk keeps Redis busy ~1 ms at most.
-		for lo := 0; lo < len(encoded); lo += applyChunk {
-			chunk := encoded[lo:min(lo+applyChunk, len(encoded))]
-			keys := make([]string, 0, 2*len(chunk))
-			args := make([]any, 0, 1+3*len(chunk))
-			args = append(args, keep)
+		for lo := 0; lo < len(enc); lo += applyChunk {
+			chunk := enc[lo:min(lo+applyChunk, len(enc))]
+			keys := make([]string, 0, 1+2*len(chunk))
+			args := make([]any, 0, 1+6*len(chunk))
+			keys = append(keys, s.truncKey())
+			args = append(args, delTTL)
 			for _, e := range chunk {
+				kind := "c"
+				if e.truncate {
+					kind = "t"
+				}
 				keys = append(keys, e.row, e.parked)
-				args = append(args, e.pos, e.img, e.ttl)
+				args = append(args, kind, e.table, e.pos, e.img, e.set, e.ttl)
 			}
 			ops = append(ops, op{script: scriptApplyMany, keys: keys, args: args})
 		}
@@ -81,14 +85,12 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 	if err != nil {
 		return nil, err
 	}
-	var replies []any
+	replies := make([]any, 0, len(changes))
 	if s.perKeyScripts() {
-		replies = make([]any, len(cmds))
-		for i, cmd := range cmds {
-			replies[i] = cmd.(*redis.Cmd).Val()
+		for _, cmd := range cmds {
+			replies = append(replies, cmd.(*redis.Cmd).Val())
 		}
 	} else {
-		replies = make([]any, 0, len(changes))
 		for _, cmd := range cmds {
 			vals, err := cmd.(*redis.Cmd).Slice()
 			if err != nil {
@@ -103,7 +105,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 	out := make([]processor.ApplyResult, len(changes))
 	for i, ch := range changes {
 		vals, _ := replies[i].([]any)
-		r, err := decodeApply(vals, ch, encoded[i].img)
+		r, err := decodeApply(vals, ch, enc[i].img)
 		if err != nil {
 			return nil, fmt.Errorf("state: apply %s %s: %w", ch.Table, ch.ID, err)
 		}
@@ -115,6 +117,69 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []cdc.Change) ([]proce
 // applyChunk is how many changes one apply_many call carries.
 const applyChunk = 250
 
+// encoded is one change as the scripts take it.
+type encoded struct {
+	truncate                          bool
+	table, row, parked, pos, img, set string
+	ttl                               string
+}
+
+func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) {
+	usageTTL := strconv.FormatInt(durMillis(s.opts.UsageTTL), 10)
+	out := make([]encoded, len(changes))
+	for i, ch := range changes {
+		e := encoded{table: ch.Table, pos: ch.Position.String(), ttl: "0"}
+		if ch.Op == cdc.OpTruncate {
+			e.truncate, e.row, e.parked, e.img = true, s.truncKey(), s.truncKey(), "null"
+			out[i] = e
+			continue
+		}
+		if e.pos == "" {
+			return nil, fmt.Errorf("state: %s %s: change without a position", ch.Table, ch.ID)
+		}
+		img := []byte("null")
+		if ch.Op != cdc.OpDelete && ch.After != nil {
+			var err error
+			if img, err = ch.After.AppendJSON(nil); err != nil {
+				return nil, fmt.Errorf("state: encode %s %s: %w", ch.Table, ch.ID, err)
+			}
+		}
+		if ch.Table == UsageTable {
+			e.ttl = usageTTL
+		}
+		e.row, e.parked, e.img, e.set = s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID), string(img), strings.Join(ch.Set, ",")
+		out[i] = e
+	}
+	return out, nil
+}
+
+// truncApplies mirrors pm_truncate: would a truncate of table at p be
+// recorded over what trunc holds?
+func truncApplies(trunc map[string]string, table string, p cdc.Position) bool {
+	cur, ok := trunc[table]
+	if !ok {
+		return true
+	}
+	if cur == p.String() {
+		return false
+	}
+	q, err := cdc.ParsePosition(cur)
+	if err != nil {
+		return true
+	}
+	c, ordered := p.Compare(q)
+	return !ordered || c > 0
+}
+
+// truncPositions reads the truncate hash: table -> position text.
+func (s *Store) truncPositions(ctx context.Context) (map[string]string, error) {
+	m, err := s.c.HGetAll(ctx, s.truncKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: redis hgetall truncates: %w", err)
+	}
+	return m, nil
+}
+
 // perKeyScripts reports whether multi-key scripts must stay within one hash
 // slot (Redis Cluster), so batches are pipelines of single-row scripts.
 func (s *Store) perKeyScripts() bool {
@@ -122,17 +187,31 @@ func (s *Store) perKeyScripts() bool {
 	return cluster || s.opts.SingleRowScripts
 }
 
-// decodeApply decodes the apply script's answer. On Applied, Next is the
-// change's own image (not sent back); Prev is decoded only for updates
-// without a before image, the one case the engine derives transitions from it.
-func decodeApply(vals []any, ch cdc.Change, img string) (processor.ApplyResult, error) {
-	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
+// decodeApply decodes an apply script's answer (see scripts/apply.lua).
+func decodeApply(vals []any, ch processor.RowChange, img string) (processor.ApplyResult, error) {
 	var r processor.ApplyResult
-	var err error
-	if len(vals) != 4 {
+	if ch.Op == cdc.OpTruncate {
+		if len(vals) != 2 {
+			return r, fmt.Errorf("truncate script returned %d values", len(vals))
+		}
+		code, _ := vals[0].(int64)
+		u, _ := vals[1].(int64)
+		r.Outcome, r.Unordered = processor.Outcome(code), u == 1
+		if r.Outcome < processor.Applied || r.Outcome > processor.Stale {
+			return r, fmt.Errorf("truncate script returned outcome %v", vals[0])
+		}
+		return r, nil
+	}
+	if len(vals) != 7 {
 		return r, fmt.Errorf("apply script returned %d values", len(vals))
 	}
 	code, _ := vals[0].(int64)
+	unordered, _ := vals[1].(int64)
+	prev, _ := vals[2].(string)
+	next, _ := vals[3].(string)
+	head, _ := vals[4].(string)
+	set, _ := vals[5].(string)
+	var err error
 	switch code {
 	case 1:
 		r.Outcome = processor.Applied
@@ -140,12 +219,23 @@ func decodeApply(vals []any, ch cdc.Change, img string) (processor.ApplyResult, 
 		r.Outcome = processor.Replay
 	case 3:
 		r.Outcome = processor.Stale
-		return r, nil
 	default:
 		return r, fmt.Errorf("apply script returned outcome %v", vals[0])
 	}
-	prev, _ := vals[1].(string)
-	next, _ := vals[2].(string)
+	if head == "=" {
+		if ch.Op != cdc.OpDelete {
+			r.Head = ch.After
+		}
+	} else if r.Head, err = decodeRow(head); err != nil {
+		return r, err
+	}
+	if r.Outcome == processor.Stale {
+		return r, nil
+	}
+	r.Unordered = unordered == 1
+	if set != "" {
+		r.PrevSet = strings.Split(set, ",")
+	}
 	if ch.Op == cdc.OpUpdate && ch.Before == nil {
 		if r.Outcome == processor.Applied && prev == img {
 			// Same image (only columns outside the contract changed): no
@@ -159,15 +249,19 @@ func decodeApply(vals []any, ch cdc.Change, img string) (processor.ApplyResult, 
 		if ch.Op != cdc.OpDelete {
 			r.Next = ch.After
 		}
+	} else if next == head {
+		r.Next = r.Head // a replay of the newest change
 	} else if r.Next, err = decodeRow(next); err != nil {
 		return r, err
 	}
-	flat, _ := vals[3].([]any)
+	flat, _ := vals[6].([]any)
+	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
 	for j := 0; j+1 < len(flat); j += 2 {
 		k, _ := flat[j].(string)
 		v, _ := flat[j+1].(string)
 		r.Parked = append(r.Parked, decodePark(ref, k, v))
 	}
+	slices.SortFunc(r.Parked, func(a, b processor.Parked) int { return strings.Compare(a.Key, b.Key) })
 	return r, nil
 }
 
@@ -183,6 +277,33 @@ func decodeRow(s string) (cdc.Row, error) {
 		return nil, fmt.Errorf("decode stored row: %w", err)
 	}
 	return row, nil
+}
+
+// splitEntry splits a history entry "<position>|<set before>|<set>|<json>"
+// into its position and image ("" image when malformed).
+func splitEntry(e string) (pos, img string) {
+	pos, rest, ok := strings.Cut(e, "|")
+	if !ok {
+		return e, ""
+	}
+	_, rest, _ = strings.Cut(rest, "|")
+	_, img, _ = strings.Cut(rest, "|")
+	return pos, img
+}
+
+// older reports whether pos (text) is older than the table's truncate.
+func older(trunc map[string]string, table, pos string) bool {
+	t, ok := trunc[table]
+	if !ok {
+		return false
+	}
+	tp, err1 := cdc.ParsePosition(t)
+	p, err2 := cdc.ParsePosition(pos)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	c, ordered := p.Compare(tp)
+	return ordered && c < 0
 }
 
 // encodePark is the parked hash's value: "<deadline ms>|<len(set)>|<set><data>".
@@ -216,28 +337,35 @@ func decodePark(on processor.RowRef, key, v string) processor.Parked {
 }
 
 // Rows implements processor.State: the newest image of each ref (nil where
-// the row is absent, expired or deleted), decoded as in ApplyChanges. One
-// pipeline of LINDEX, one round trip.
+// the row is absent, expired, deleted or older than its table's truncate),
+// decoded as in ApplyChanges. One pipeline of LINDEX and the truncate hash,
+// one round trip.
 func (s *Store) Rows(ctx context.Context, refs []processor.RowRef) ([]cdc.Row, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	ops := make([]op, len(refs))
-	for i, ref := range refs {
+	truncKey := s.truncKey()
+	ops := make([]op, 0, len(refs)+1)
+	ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HGetAll(ctx, truncKey) }})
+	for _, ref := range refs {
 		key := s.rowKey(ref.Table, ref.ID)
-		ops[i] = op{plain: func(p redis.Pipeliner) redis.Cmder { return p.LIndex(ctx, key, 0) }}
+		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.LIndex(ctx, key, 0) }})
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
+	trunc := cmds[0].(*redis.MapStringStringCmd).Val()
 	out := make([]cdc.Row, len(refs))
-	for i, cmd := range cmds {
+	for i, cmd := range cmds[1:] {
 		v, err := cmd.(*redis.StringCmd).Result()
 		if err == redis.Nil {
 			continue
 		}
-		_, img, _ := strings.Cut(v, "|")
+		pos, img := splitEntry(v)
+		if older(trunc, refs[i].Table, pos) {
+			continue
+		}
 		if out[i], err = decodeRow(img); err != nil {
 			return nil, fmt.Errorf("state: row %s %s: %w", refs[i].Table, refs[i].ID, err)
 		}

@@ -31,9 +31,10 @@ type Options struct {
 	EmittedTTL time.Duration
 	// SentTTL is how long a "sent" claim is kept (default 30 days).
 	SentTTL time.Duration
-	// RowHistory is how many positions per row replay with their previous
-	// image (default 4, minimum 2). The history list holds one more image.
-	RowHistory int
+	// DeletedRetention is how long a deleted row's key is kept (default 7
+	// days): long enough for late references and redeliveries to find the
+	// delete, short enough that deleted rows do not fill Redis.
+	DeletedRetention time.Duration
 	// UsageTTL is the TTL of rows of UsageTable (default 48h), refreshed on
 	// every applied change.
 	UsageTTL time.Duration
@@ -48,8 +49,9 @@ const (
 	DefaultPrefix     = "pm"
 	DefaultEmittedTTL = 30 * 24 * time.Hour
 	DefaultSentTTL    = 30 * 24 * time.Hour
-	DefaultRowHistory = 4
 	DefaultUsageTTL   = 48 * time.Hour
+
+	DefaultDeletedRetention = 7 * 24 * time.Hour
 
 	// recentBandResults is how many (position → result) pairs a band keeps
 	// for replays.
@@ -67,11 +69,8 @@ func (o Options) withDefaults() Options {
 	if o.SentTTL <= 0 {
 		o.SentTTL = DefaultSentTTL
 	}
-	if o.RowHistory <= 0 {
-		o.RowHistory = DefaultRowHistory
-	}
-	if o.RowHistory < 2 {
-		o.RowHistory = 2
+	if o.DeletedRetention <= 0 {
+		o.DeletedRetention = DefaultDeletedRetention
 	}
 	if o.UsageTTL <= 0 {
 		o.UsageTTL = DefaultUsageTTL
@@ -338,6 +337,9 @@ func loadScript(name string) *script {
 var (
 	scriptApply     = loadScript("apply")
 	scriptApplyMany = loadScript("apply_many")
+	scriptTruncate  = loadScript("truncate")
+	scriptTrim      = loadScript("trim")
+	scriptPark      = loadScript("park")
 	scriptBands     = loadScript("bands")
 	scriptDue       = loadScript("due")
 	scriptNextDue   = loadScript("nextdue")

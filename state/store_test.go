@@ -16,12 +16,13 @@ import (
 
 func TestOptionsDefaults(t *testing.T) {
 	got := New(nil, Options{}).Options()
-	want := Options{Prefix: "pm", EmittedTTL: 30 * 24 * time.Hour, SentTTL: 30 * 24 * time.Hour, RowHistory: 4, UsageTTL: 48 * time.Hour}
+	want := Options{Prefix: "pm", EmittedTTL: 30 * 24 * time.Hour, SentTTL: 30 * 24 * time.Hour,
+		DeletedRetention: 7 * 24 * time.Hour, UsageTTL: 48 * time.Hour}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}
-	if got := New(nil, Options{RowHistory: 1, Prefix: "x"}).Options(); got.RowHistory != 2 || got.Prefix != "x" {
-		t.Errorf("RowHistory 1 -> %d", got.RowHistory)
+	if got := New(nil, Options{DeletedRetention: time.Minute, Prefix: "x"}).Options(); got.DeletedRetention != time.Minute || got.Prefix != "x" {
+		t.Errorf("options not kept: %+v", got)
 	}
 }
 
@@ -184,7 +185,7 @@ func TestRoundTrips(t *testing.T) {
 	for i, ch := range changes {
 		refs = append(refs, processor.RowRef{Table: ch.Table, ID: ch.ID})
 		keys = append(keys, ch.ID)
-		samples = append(samples, processor.BandSample{Key: fmt.Sprint(i % 50), Position: int64(i), Percent: i % 130})
+		samples = append(samples, processor.BandSample{Key: fmt.Sprint(i % 50), Position: cdc.Position{Kind: cdc.LSN, N: int64(i + 1)}, Percent: i % 130})
 		tr := processor.TimerRef{Set: fmt.Sprint("set-", i%8), Member: ch.ID, Due: t0.Add(time.Duration(i) * time.Minute)}
 		w.Schedule = append(w.Schedule, tr)
 		w.Park = append(w.Park, processor.Parked{On: refs[i], Key: "k" + ch.ID, Set: tr.Set, Deadline: tr.Due})
@@ -196,9 +197,16 @@ func TestRoundTrips(t *testing.T) {
 	cost("Emitted", 1, func() error { _, err := s.Emitted(ctx, keys); return err })
 	cost("Bands", 2, func() error { _, err := s.Bands(ctx, catalog.DefaultBands, samples); return err })
 	cost("Bands, warm", 1, func() error { _, err := s.Bands(ctx, catalog.DefaultBands, samples); return err })
-	cost("Write", 1, func() error { return s.Write(ctx, w) })
+	// Parks read the truncate hash first.
+	cost("Write, cold", 3, func() error { _, err := s.Write(ctx, w); return err })
+	cost("Write", 2, func() error { _, err := s.Write(ctx, w); return err })
+	cost("Write, timers only", 1, func() error { _, err := s.Write(ctx, processor.Writes{Schedule: w.Schedule}); return err })
+	cost("StillParked", 1, func() error { _, err := s.StillParked(ctx, w.Park); return err })
 	cost("DueTimers", 2, func() error { _, err := s.DueTimers(ctx, "set-1", t0.Add(time.Hour), 100, time.Minute); return err })
 	cost("NextDue", 2, func() error { _, _, err := s.NextDue(ctx, []string{"set-0", "set-1", "set-2"}); return err })
+	for _, ch := range changes {
+		c.Rows = append(c.Rows, processor.RowPosition{RowRef: processor.RowRef{Table: ch.Table, ID: ch.ID}, Position: ch.Position})
+	}
 	cost("Commit", 2, func() error { return s.Commit(ctx, c) })
 	cost("Commit, warm", 1, func() error { return s.Commit(ctx, c) })
 	cost("ClaimSend", 2, func() error { _, err := s.ClaimSend(ctx, "x", "o", time.Minute); return err })
@@ -207,20 +215,20 @@ func TestRoundTrips(t *testing.T) {
 
 // benchChanges builds n changes to n distinct rows of a few tables, at
 // positions that grow with round.
-func benchChanges(n, round int) []cdc.Change {
+func benchChanges(n, round int) []processor.RowChange {
 	tables := []string{"portal.public.companies", "portal.public.license_plans", "service.public.end_users", UsageTable}
-	out := make([]cdc.Change, n)
+	out := make([]processor.RowChange, n)
 	for i := range out {
 		id := fmt.Sprintf("%08d-aaaa-bbbb-cccc-%012d", i, i)
-		out[i] = cdc.Change{
+		out[i] = processor.RowChange{Change: cdc.Change{
 			Table: tables[i%len(tables)], ID: id, Op: cdc.OpUpdate,
-			Position: 9_000_000_000_000_000 + int64(round)*1_000_000 + int64(i),
+			Position: cdc.Position{Kind: cdc.LSN, N: 9_000_000_000_000_000%cdc.MaxLSN + int64(round)*1_000_000 + int64(i)},
 			After: cdc.Row{
 				"id": id, "company_id": "c-" + id[:8], "status": "active", "quantity": int64(round),
 				"email": "user" + id[:8] + "@example.com", "optional_notifications": []string{"trial", "service"},
 				"trial_expires_at": "2026-06-01T00:00:00Z", "classic": false,
 			},
-		}
+		}}
 	}
 	return out
 }
@@ -238,7 +246,7 @@ func benchApplyChanges(b *testing.B, o Options) {
 	s, _ := newTestStore(b, o)
 	ctx := context.Background()
 	const batch = 500
-	rounds := make([][]cdc.Change, 8)
+	rounds := make([][]processor.RowChange, 8)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

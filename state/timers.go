@@ -10,20 +10,31 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Write implements processor.State, in one pipeline (one round trip), in
-// this order:
+// Write implements processor.State, in this order:
 //   - Cancel: ZREM the member from its set and drop its lease;
 //   - Schedule: ZADD the member at Due (adds, or moves a scheduled one; a
 //     lease it holds is kept). Cancelling and scheduling one member in the
 //     same Writes therefore leaves it scheduled;
-//   - Park: HSETNX the intent (Data, Set, Deadline) into its row's parked
-//     hash and ZADD NX ParkMember(p) into p.Set's timers at p.Deadline. A key
-//     already parked keeps its first data and deadline, so retries and
-//     replays cannot extend the bounded wait; after Commit.Unpark it can be
-//     parked afresh.
+//   - Park: ZADD NX ParkMember(p) into p.Set's timers at p.Deadline, then
+//     park.lua: HSETNX the intent (Data, Set, Deadline) into its row's
+//     parked hash unless the row is present, which refuses it
+//     (WriteResult.Arrived). A key already parked keeps its first data and
+//     deadline, so retries and replays cannot extend the bounded wait; after
+//     Commit.Unpark it can be parked afresh. The expiry is written first: a
+//     crash in between leaves an expiry that finds nothing parked
+//     (StillParked), never an intent that waits without one.
 //
-// Every step is idempotent. On error any subset may have been written; retry.
-func (s *Store) Write(ctx context.Context, w processor.Writes) error {
+// One pipeline (one round trip), plus one read of the truncate hash before
+// it when there is something to park. Every step is idempotent. On error
+// any subset may have been written; retry.
+func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteResult, error) {
+	var trunc map[string]string
+	if len(w.Park) > 0 {
+		var err error
+		if trunc, err = s.truncPositions(ctx); err != nil {
+			return processor.WriteResult{}, err
+		}
+	}
 	ops := make([]op, 0, 2*len(w.Cancel)+len(w.Schedule)+2*len(w.Park))
 	for _, t := range w.Cancel {
 		zkey, lkey, member := s.timerKey(t.Set), s.leaseKey(t.Set), t.Member
@@ -35,15 +46,50 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) error {
 		zkey, z := s.timerKey(t.Set), redis.Z{Score: float64(millis(t.Due)), Member: t.Member}
 		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAdd(ctx, zkey, z) }})
 	}
+	first := len(ops)
 	for _, pk := range w.Park {
-		hkey, field, val := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key, encodePark(pk)
-		zkey, z := s.timerKey(pk.Set), redis.Z{Score: float64(millis(pk.Deadline)), Member: ParkMember(pk)}
+		zkey, z := s.timerKey(pk.Set), redis.Z{Score: float64(millis(pk.Deadline)), Member: processor.ParkMember(pk)}
 		ops = append(ops,
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HSetNX(ctx, hkey, field, val) }},
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAddNX(ctx, zkey, z) }})
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAddNX(ctx, zkey, z) }},
+			op{script: scriptPark, keys: []string{s.rowKey(pk.On.Table, pk.On.ID), s.parkedKey(pk.On.Table, pk.On.ID)},
+				args: []any{pk.Key, encodePark(pk), trunc[pk.On.Table]}})
 	}
-	_, err := s.run(ctx, ops)
-	return err
+	cmds, err := s.run(ctx, ops)
+	if err != nil {
+		return processor.WriteResult{}, err
+	}
+	var res processor.WriteResult
+	for i, pk := range w.Park {
+		n, err := cmds[first+2*i+1].(*redis.Cmd).Int64()
+		if err != nil {
+			return processor.WriteResult{}, fmt.Errorf("state: park %s: %w", pk.Key, err)
+		}
+		if n == 0 {
+			res.Arrived = append(res.Arrived, pk)
+		}
+	}
+	return res, nil
+}
+
+// StillParked implements processor.State: HEXISTS per intent, one round trip.
+func (s *Store) StillParked(ctx context.Context, ps []processor.Parked) ([]bool, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	ops := make([]op, len(ps))
+	for i, pk := range ps {
+		hkey, field := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key
+		ops[i] = op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HExists(ctx, hkey, field) }}
+	}
+	cmds, err := s.run(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(ps))
+	for i, cmd := range cmds {
+		out[i] = cmd.(*redis.BoolCmd).Val()
+	}
+	return out, nil
 }
 
 // DueTimers implements processor.State with one script call (one round
@@ -126,11 +172,14 @@ func (s *Store) NextDue(ctx context.Context, sets []string) (time.Time, bool, er
 //     (to the millisecond), i.e. not re-scheduled meanwhile; drop its lease
 //     either way;
 //   - Unpark: HDEL the intent from its row's parked hash, and remove
-//     ParkMember from its set's timers (and its lease).
+//     ParkMember from its set's timers (and its lease);
+//   - Rows: trim.lua drops the row's history entries older than the
+//     committed position (one script call per chunk of rows on standalone
+//     Redis and Sentinel, per row on Cluster).
 //
 // Idempotent; on error any subset may have been written; retry.
 func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
-	ops := make([]op, 0, len(c.Emitted)+len(c.Acked)+3*len(c.Unpark))
+	ops := make([]op, 0, len(c.Emitted)+len(c.Acked)+3*len(c.Unpark)+len(c.Rows))
 	ttl := s.opts.EmittedTTL
 	for _, k := range c.Emitted {
 		key := s.emittedKey(k)
@@ -145,11 +194,24 @@ func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
 	}
 	for _, pk := range c.Unpark {
 		hkey, field := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key
-		zkey, lkey, member := s.timerKey(pk.Set), s.leaseKey(pk.Set), ParkMember(pk)
+		zkey, lkey, member := s.timerKey(pk.Set), s.leaseKey(pk.Set), processor.ParkMember(pk)
 		ops = append(ops,
 			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, hkey, field) }},
 			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }},
 			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }})
+	}
+	chunk := applyChunk
+	if s.perKeyScripts() {
+		chunk = 1
+	}
+	for lo := 0; lo < len(c.Rows); lo += chunk {
+		rows := c.Rows[lo:min(lo+chunk, len(c.Rows))]
+		keys := make([]string, len(rows))
+		args := make([]any, len(rows))
+		for i, rp := range rows {
+			keys[i], args[i] = s.rowKey(rp.Table, rp.ID), rp.Position.String()
+		}
+		ops = append(ops, op{script: scriptTrim, keys: keys, args: args})
 	}
 	_, err := s.run(ctx, ops)
 	return err

@@ -28,6 +28,13 @@ const (
 	OpDelete    Op = "d"
 	OpRead      Op = "r" // snapshot read: updates state, never mails
 	OpTombstone Op = "tombstone"
+	// OpTruncate is a TRUNCATE of the table (Debezium op "t", no key, no
+	// images): every row of the table stored before it is forgotten.
+	OpTruncate Op = "t"
+	// OpIgnore is a record that carries nothing for portalmail: a logical
+	// decoding message (op "m"), a heartbeat or a transaction-metadata
+	// record; Change.Ignored says which.
+	OpIgnore Op = "ignore"
 )
 
 // ErrUndecodable classifies every decoding failure; the wrapped message says why.
@@ -52,14 +59,17 @@ type Change struct {
 	ID     string
 	Before Row // nil when Debezium gives no before image
 	After  Row // nil on delete and tombstone
-	// Position orders changes of one row: Debezium's source.lsn, or source.ts_ms
-	// when there is no lsn. It is stable across redeliveries at new offsets.
-	Position int64
+	// Position orders changes of one row: Debezium's source.lsn, else a
+	// source time (see Position). It is stable across redeliveries at new
+	// offsets.
+	Position Position
 	// SourceTime is source.ts_ms; TsMs is the envelope's ts_ms (when Debezium
 	// processed the change), which drives the simulated clock.
 	SourceTime time.Time
 	TsMs       time.Time
 	Cause      Cause
+	// Ignored names the kind of an OpIgnore record (IgnoredHeartbeat, ...).
+	Ignored string
 }
 
 // Row is one row image, column name to normalised value. Values are one of:
@@ -72,7 +82,7 @@ type Row map[string]any
 // booleans, decimal for numbers.
 func (r Row) Str(col string) string {
 	switch v := r[col].(type) {
-	case nil:
+	case nil, unavailable:
 		return ""
 	case string:
 		return v
@@ -130,7 +140,8 @@ func (r Row) Bool(col string) bool {
 }
 
 // Time returns a timestamp or date column as a time in UTC. Dates ("2006-01-02")
-// are midnight UTC of that day. ok is false when absent, null or unparsable.
+// are midnight UTC of that day; "infinity" and "-infinity" are Forever and
+// LongAgo. ok is false when absent, null, Unavailable or unparsable.
 func (r Row) Time(col string) (time.Time, bool) {
 	s, isStr := r[col].(string)
 	if !isStr || s == "" {
@@ -156,14 +167,21 @@ func (r Row) Strings(col string) []string {
 	return nil
 }
 
-// Has reports whether the column is present and not null.
-func (r Row) Has(col string) bool { return r != nil && r[col] != nil }
+// Has reports whether the column is present, not null and not Unavailable.
+func (r Row) Has(col string) bool { return r != nil && r[col] != nil && !IsUnavailable(r[col]) }
 
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"}
 
-// ParseTime parses the ISO-8601 forms Debezium and the normaliser produce.
+// ParseTime parses the ISO-8601 forms Debezium and the normaliser produce,
+// and "infinity" / "-infinity" as Forever / LongAgo.
 func ParseTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	switch s {
+	case infinityText:
+		return Forever, true
+	case negInfinityText:
+		return LongAgo, true
+	}
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t.UTC(), true

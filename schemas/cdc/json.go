@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -42,6 +43,8 @@ func appendJSONValue(dst []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
+	case unavailable:
+		return nil, errors.New("unavailable value not merged (see Row.MergeUnavailable)")
 	case string:
 		return AppendJSONString(dst, v), nil
 	case bool:

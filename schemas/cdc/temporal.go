@@ -102,18 +102,32 @@ func checkYear(t time.Time) error {
 // precision, UTC). Strings are ISO-8601 (or, leniently, an integer in
 // decimal); integers are read by sem (see timestampFromInteger); time.Time
 // values come from Avro logical types.
+//
+// PostgreSQL's 'infinity' and '-infinity' normalise to "infinity" and
+// "-infinity". A timestamp is range-checked after conversion to UTC:
+// 9999-12-31T23:00:00-05:00 is in year 10000 and refused.
 func normTimestamp(v any, sem string) (string, error) {
+	if s, ok := infinity(v, false); ok {
+		return s, nil
+	}
 	t, err := temporal(v, sem, "timestamp", timestampFromInteger)
 	if err != nil {
 		return "", err
 	}
-	return t.UTC().Format(time.RFC3339Nano), nil
+	t = t.UTC()
+	if err := checkYear(t); err != nil {
+		return "", fmt.Errorf("%w (in UTC)", err)
+	}
+	return t.Format(time.RFC3339Nano), nil
 }
 
 // normDate normalises a date column value to "2006-01-02". Integers are days
 // since the epoch unless sem names a timestamp encoding; strings are ISO dates
 // (a full timestamp contributes the calendar date it was written with).
 func normDate(v any, sem string) (string, error) {
+	if s, ok := infinity(v, true); ok {
+		return s, nil
+	}
 	t, err := temporal(v, sem, "date", dateFromInteger)
 	if err != nil {
 		return "", err

@@ -1,12 +1,15 @@
--- apply.lua: compare-and-set of one change against a row's history.
--- KEYS[1] row history LIST "<position>|<json>", newest first
--- KEYS[2] parked HASH intent key -> encoded intent (same hash tag)
--- ARGV[1] position (canonical decimal string)
--- ARGV[2] image JSON, "null" for a delete
--- ARGV[3] replayable positions kept (RowHistory); the list holds one more
---         entry so that the oldest replayable position still has its previous image
--- ARGV[4] TTL of the row in milliseconds, 0 for none
--- Returns {outcome, prev, next, parked}: outcome 1 applied, 2 replay, 3 stale;
--- prev/next are images ("" for none; next is "" on applied: it is ARGV[2]); parked is HGETALL of KEYS[2] on applied
--- and replay when next is not "null", else empty.
-return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+-- apply.lua: compare-and-set of one change against a row's history (the
+-- Cluster path: one row's keys per call).
+-- KEYS[1] row history LIST (see common.lua), KEYS[2] parked HASH intent key
+--         -> encoded intent (same hash tag)
+-- ARGV[1] position, ARGV[2] image JSON ("null" for a delete), ARGV[3] the
+--         first-set columns the image has set (comma list), ARGV[4] TTL of
+--         the row in ms (0: none), ARGV[5] TTL of a deleted row in ms, ARGV[6]
+--         the table's truncate position ("" for none)
+-- Returns {outcome, unordered, prev, next, head, set before, parked}:
+-- outcome 1 applied, 2 replay, 3 stale; prev the image before next ("" none);
+-- next the stored image at the position (replay only); head the row's
+-- newest image ("=" for the change's own, "" for none); set before the
+-- first-set columns the row had set before next; parked HGETALL of KEYS[2]
+-- when next is not a delete.
+return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])

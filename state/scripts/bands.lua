@@ -1,7 +1,8 @@
 -- bands.lua: one usage sample against the band state of its key.
 -- KEYS[1] band HASH: u = usage armed ("1"/"0", absent = armed), o = over armed,
 --         p = latest position evaluated, h = recent "position=result,..." newest first
--- ARGV[1] position (canonical decimal string), ARGV[2] X (percent)
+-- ARGV[1] position (cdc.Position text; a position that cannot be ordered
+--         against the latest is evaluated), ARGV[2] X (percent)
 -- ARGV[3] UsageAt, ARGV[4] UsageRearmBelow, ARGV[5] OverAbove,
 -- ARGV[6] OverRearmAtOrBelow, ARGV[7] how many recent results to remember
 -- Returns 0 nothing fired, 1 usage, 2 over.
@@ -15,7 +16,7 @@ local h = st[4] or ''
 for p, r in string.gmatch(h, '([^=,]+)=(%d)') do
   if p == pos then return tonumber(r) end
 end
-if st[3] and pm_cmp(pos, st[3]) < 0 then return 0 end
+if st[3] and pm_order(pos, st[3]) == -1 then return 0 end
 local u = st[1] ~= '0'
 local o = st[2] ~= '0'
 if x < usageRearm then u = true end

@@ -1,8 +1,17 @@
 -- common.lua: helpers prepended to every script of package state (see
 -- scripts.go). Lua 5.1 numbers are doubles, exact only up to 2^53, and source
--- positions (PostgreSQL LSNs) are int64: positions therefore travel as
--- canonical decimal strings (strconv.FormatInt: optional '-', no leading
--- zeros) and are compared here as strings, never with tonumber.
+-- positions (PostgreSQL LSNs, microseconds) are int64: positions therefore
+-- travel as text (cdc.Position.String: "lsn:24024100", "us:<n>~<digest>",
+-- "ms:<n>~<digest>", "none~<digest>"), and their numbers are compared here
+-- as canonical decimal strings, never with tonumber.
+--
+-- Row history LIST (one per row): its entries newest first, then, as the
+-- last element, the index of their positions, newest first, separated by
+-- spaces: [e1, ..., en, "p1 ... pn"]. An entry is
+-- "<position>|<set before>|<set>|<json>": the first-set columns the row had
+-- set before this change, those this image has set (comma lists), and the
+-- image ("null" for a delete). Every entry not yet trimmed by a commit is
+-- replayable; the index lets a script find one without reading the images.
 
 -- pm_cmp compares two canonical decimal integer strings: -1, 0 or 1.
 local function pm_cmp(a, b)
@@ -28,51 +37,164 @@ local function pm_cmp(a, b)
   return r
 end
 
--- pm_split splits a row-history entry "<position>|<json>".
-local function pm_split(e)
-  local bar = string.find(e, '|', 1, true)
-  if not bar then return e, 'null' end
-  return string.sub(e, 1, bar - 1), string.sub(e, bar + 1)
+-- pm_parse splits a position into its kind and number ("" for kind none).
+local function pm_parse(p)
+  local t = string.find(p, '~', 1, true)
+  if t then p = string.sub(p, 1, t - 1) end
+  local c = string.find(p, ':', 1, true)
+  if not c then return p, '' end
+  return string.sub(p, 1, c - 1), string.sub(p, c + 1)
+end
+
+-- pm_order compares positions a and b: -1, 0 or 1 by number when they are
+-- of one kind, nil when they cannot be ordered (kinds differ, or none).
+-- 0 is the same instant, not necessarily the same change.
+local function pm_order(a, b)
+  local ka, na = pm_parse(a)
+  local kb, nb = pm_parse(b)
+  if ka ~= kb or ka == 'none' then return nil end
+  return pm_cmp(na, nb)
+end
+
+-- pm_older: is position p older than the truncate position t ("" or nil: none)?
+local function pm_older(p, t)
+  if t == nil or t == '' then return false end
+  return pm_order(p, t) == -1
+end
+
+-- pm_entry splits a history entry into position, set before, set, image.
+local function pm_entry(e)
+  local a = string.find(e, '|', 1, true)
+  local b = string.find(e, '|', a + 1, true)
+  local c = string.find(e, '|', b + 1, true)
+  return string.sub(e, 1, a - 1), string.sub(e, a + 1, b - 1), string.sub(e, b + 1, c - 1), string.sub(e, c + 1)
+end
+
+-- pm_positions splits a history index into its positions, newest first.
+local function pm_positions(idx)
+  local out = {}
+  if idx then
+    for p in string.gmatch(idx, '[^ ]+') do out[#out + 1] = p end
+  end
+  return out
+end
+
+-- pm_union is the union of two comma lists.
+local function pm_union(a, b)
+  if b == '' then return a end
+  if a == '' then return b end
+  local out, have = a, ',' .. a .. ','
+  for s in string.gmatch(b, '[^,]+') do
+    if not string.find(have, ',' .. s .. ',', 1, true) then
+      out = out .. ',' .. s
+      have = have .. s .. ','
+    end
+  end
+  return out
 end
 
 -- pm_apply is the compare-and-set of one change (see apply.lua).
-local function pm_apply(rowKey, parkedKey, pos, img, keep, ttl)
-  local head = redis.call('LINDEX', rowKey, 0)
-  local outcome, prev, nxt = 3, '', ''
-  if not head then
-    outcome = 1
-  else
-    local hpos, himg = pm_split(head)
-    if pm_cmp(pos, hpos) > 0 then
-      outcome, prev = 1, himg
+local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc)
+  local idx = redis.call('LINDEX', rowKey, -1)
+  local ps = pm_positions(idx)
+  local n = #ps
+  local outcome, unordered, at = 1, 0, nil
+  if n > 0 then
+    for i = 1, n do
+      if ps[i] == pos then at = i; break end
+    end
+    if at then
+      outcome = 2
     else
-      local hist = redis.call('LRANGE', rowKey, 0, keep)
-      local n = #hist
-      if n > keep then n = keep end
-      for i = 1, n do
-        local p, im = pm_split(hist[i])
-        local c = pm_cmp(pos, p)
-        if c == 0 then
-          outcome, nxt = 2, im
-          if hist[i + 1] then
-            local _, pim = pm_split(hist[i + 1])
-            prev = pim
-          end
-          break
-        elseif c > 0 then
-          break
-        end
+      local c = pm_order(pos, ps[1])
+      if c == -1 then
+        outcome = 3
+      elseif c ~= 1 then
+        unordered = 1
       end
     end
   end
-  if outcome == 1 then
-    redis.call('LPUSH', rowKey, pos .. '|' .. img)
-    redis.call('LTRIM', rowKey, 0, keep)
-    if ttl > 0 then redis.call('PEXPIRE', rowKey, ttl) end
+  local prevE, prevPos, headE = nil, nil, nil
+  local nextImg, eps = '', ''
+  if outcome == 2 then
+    local e = redis.call('LINDEX', rowKey, at - 1)
+    local _, s0, _, im = pm_entry(e)
+    nextImg, eps = im, s0
+    if at < n then prevE, prevPos = redis.call('LINDEX', rowKey, at), ps[at + 1] end
+    if at == 1 then headE = e else headE = redis.call('LINDEX', rowKey, 0) end
+  elseif n > 0 then
+    headE = redis.call('LINDEX', rowKey, 0)
+    if outcome == 1 then prevE, prevPos = headE, ps[1] end
   end
+  local prevImg = ''
+  if prevE ~= nil and not pm_older(prevPos, trunc) then
+    local _, pps, pset, pim = pm_entry(prevE)
+    prevImg = pim
+    if outcome == 1 then eps = pm_union(pps, pset) end
+  elseif outcome == 2 then
+    eps = ''
+  end
+  local head = ''
+  if outcome == 1 then
+    redis.call('LPUSH', rowKey, pos .. '|' .. eps .. '|' .. set .. '|' .. img)
+    if idx then
+      redis.call('LSET', rowKey, -1, pos .. ' ' .. idx)
+    else
+      redis.call('RPUSH', rowKey, pos)
+    end
+    if img == 'null' then
+      if delTTL > 0 then redis.call('PEXPIRE', rowKey, delTTL) end
+    elseif ttl > 0 then
+      redis.call('PEXPIRE', rowKey, ttl)
+    elseif headE then
+      local _, _, _, him = pm_entry(headE)
+      if him == 'null' then redis.call('PERSIST', rowKey) end
+    end
+    if not pm_older(pos, trunc) then head = '=' end
+  elseif headE and not pm_older(ps[1], trunc) then
+    local _, _, _, him = pm_entry(headE)
+    head = him
+  end
+  if outcome ~= 3 and pm_older(pos, trunc) then outcome = 3 end
+  if outcome == 3 then return {3, 0, '', '', head, '', {}} end
   local parked = {}
-  if (outcome == 1 and img ~= 'null') or (outcome == 2 and nxt ~= 'null') then
+  if (outcome == 1 and img ~= 'null') or (outcome == 2 and nextImg ~= 'null') then
     parked = redis.call('HGETALL', parkedKey)
   end
-  return {outcome, prev, nxt, parked}
+  return {outcome, unordered, prevImg, nextImg, head, eps, parked}
+end
+
+-- pm_truncate records a TRUNCATE of table tbl at pos in the truncate HASH:
+-- returns outcome (1 applied, 2 replay, 3 stale) and unordered (0/1).
+local function pm_truncate(truncKey, tbl, pos)
+  local cur = redis.call('HGET', truncKey, tbl)
+  if cur then
+    if cur == pos then return 2, 0 end
+    local c = pm_order(pos, cur)
+    if c ~= nil and c <= 0 then return 3, 0 end
+    redis.call('HSET', truncKey, tbl, pos)
+    if c == nil then return 1, 1 end
+    return 1, 0
+  end
+  redis.call('HSET', truncKey, tbl, pos)
+  return 1, 0
+end
+
+-- pm_trim drops the entries older than the one at pos (keeping older ones
+-- of the same instant). Returns how many it dropped.
+local function pm_trim(rowKey, pos)
+  local idx = redis.call('LINDEX', rowKey, -1)
+  if not idx then return 0 end
+  local ps = pm_positions(idx)
+  local at = nil
+  for i = 1, #ps do
+    if ps[i] == pos then at = i; break end
+  end
+  if not at then return 0 end
+  local keep = at
+  while keep < #ps and pm_order(ps[keep + 1], pos) == 0 do keep = keep + 1 end
+  if keep == #ps then return 0 end
+  redis.call('LTRIM', rowKey, 0, keep - 1)
+  redis.call('RPUSH', rowKey, table.concat(ps, ' ', 1, keep))
+  return #ps - keep
 end
