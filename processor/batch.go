@@ -318,7 +318,7 @@ func (b *batch) fireTimers(ctx context.Context) error {
 		b.add(intent{
 			Type: ft.m.Type, Table: ft.m.Table, ID: ft.m.ID,
 			Cause: "due:" + ft.ref.Due.UTC().Format(time.RFC3339),
-			Next: row, Days: ft.m.Days,
+			Next:  row, Days: ft.m.Days,
 			Src: schemas.Cause{Topic: ft.ref.Set, Partition: -1, Offset: -1, Op: "timer",
 				SourceTime: ft.ref.Due, Table: ft.m.Table, EntityID: ft.m.ID},
 			Set: ft.ref.Set,

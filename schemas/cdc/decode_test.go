@@ -718,7 +718,7 @@ func TestDecodeAvro(t *testing.T) {
 			"updated_by_user_id": nil, "price": nil, "created_at": nil,
 		}, nil, avroSource("portal", "license_plans", 1772360200000, nil), "d", 1772360200001)),
 		want: Change{Table: LicensePlans, Op: OpDelete, ID: "lp-3003",
-			Before: Row{"id": "lp-3003"},
+			Before:   Row{"id": "lp-3003"},
 			Position: Position{Kind: SourceMicros, N: 1772360200000000}, SourceTime: ms(1772360200000), TsMs: ms(1772360200001)},
 	}, {
 		name: "update with temporals", topic: "service.public.end_users",

@@ -480,7 +480,9 @@ func testBands(t *testing.T, st processor.State) {
 }
 
 func testBandPositions(t *testing.T, st processor.State) {
-	s := func(p cdc.Position, pct int) processor.BandSample { return processor.BandSample{Position: p, Percent: pct} }
+	s := func(p cdc.Position, pct int) processor.BandSample {
+		return processor.BandSample{Position: p, Percent: pct}
+	}
 	if got := bands(t, st, "k", s(lsn(10), 85), s(lsn(10), 85), s(lsn(5), 85), s(lsn(20), 60), s(lsn(10), 85)); got != "usage usage - - usage" {
 		t.Errorf("replays and late samples: %s", got)
 	}
@@ -509,7 +511,9 @@ func members(refs []processor.TimerRef) string {
 func testTimers(t *testing.T, st processor.State) {
 	day := at("2026-01-05T00:00:00Z")
 	h := func(n int) time.Time { return day.Add(time.Duration(n) * time.Hour) }
-	tr := func(m string, due time.Time) processor.TimerRef { return processor.TimerRef{Set: "s/1", Member: m, Due: due} }
+	tr := func(m string, due time.Time) processor.TimerRef {
+		return processor.TimerRef{Set: "s/1", Member: m, Due: due}
+	}
 	write(t, st, processor.Writes{Schedule: []processor.TimerRef{tr("b", h(9)), tr("a", h(9)), tr("c", h(10)), tr("gone", h(8))}})
 	write(t, st, processor.Writes{Cancel: []processor.TimerRef{tr("gone", time.Time{})}, Schedule: []processor.TimerRef{tr("c", h(11))}})
 	due, err := st.DueTimers(ctx, "s/1", h(10), 10, 5*time.Hour)
