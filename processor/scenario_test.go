@@ -24,6 +24,7 @@ import (
 	"github.com/portalmail/portalmail/processor/simulate"
 	"github.com/portalmail/portalmail/schemas/cdc"
 	"github.com/portalmail/portalmail/state"
+	"github.com/portalmail/portalmail/state/memory"
 	"github.com/portalmail/portalmail/templates"
 )
 
@@ -68,45 +69,39 @@ func scenarioPaths(id catalog.TypeID) (input, want string) {
 	return filepath.Join(scenarioDir, string(id)+".jsonl"), filepath.Join(scenarioDir, string(id)+".want.jsonl")
 }
 
-// TestScenarios runs every catalog type's scenario and compares the emails.
+// TestScenarios runs every catalog type's scenario on each State, the Redis
+// store (a real redis-server in `make test`) and the in-memory one, and
+// compares the emails and the number of dead letters with the want file.
 func TestScenarios(t *testing.T) {
 	t.Parallel()
 	keys := scenarioKeySpace(t)
-	for _, typ := range catalog.Default() {
-		t.Run(string(typ.ID), func(t *testing.T) {
+	for _, store := range []string{"redis", "memory"} {
+		t.Run(store, func(t *testing.T) {
 			t.Parallel()
-			input, wantPath := scenarioPaths(typ.ID)
-			want := readScenarioWant(t, wantPath)
-			if !slices.ContainsFunc(want.Emails, func(e scenarioEmail) bool { return e.Type == string(typ.ID) }) {
-				t.Errorf("%s expects no email of type %s", wantPath, typ.ID)
-			}
-			got := runScenario(t, keys+"-"+string(typ.ID), input, want.Until)
-			diff := diffScenarioEmails(want.Emails, got.Emails)
-			if diff == "" {
-				return
-			}
-			t.Errorf("emails differ from %s (- want, + got):\n%s", wantPath, diff)
-		})
-	}
-}
-
-// TestScenarioDeadLetters checks that no scenario dead-letters anything,
-// unless its want file says how many ({"dlq": N}).
-func TestScenarioDeadLetters(t *testing.T) {
-	t.Parallel()
-	keys := scenarioKeySpace(t)
-	for _, typ := range catalog.Default() {
-		t.Run(string(typ.ID), func(t *testing.T) {
-			t.Parallel()
-			input, wantPath := scenarioPaths(typ.ID)
-			want := readScenarioWant(t, wantPath)
-			got := runScenario(t, keys+"-"+string(typ.ID), input, want.Until)
-			if len(got.DLQ) != want.DLQ {
-				var b strings.Builder
-				for _, d := range got.DLQ {
-					fmt.Fprintf(&b, "\n  line %d %s: %s", d.Line, d.Topic, d.Reason)
-				}
-				t.Errorf("%d dead letters, want %d (%s):%s", len(got.DLQ), want.DLQ, wantPath, b.String())
+			for _, typ := range catalog.Default() {
+				t.Run(string(typ.ID), func(t *testing.T) {
+					t.Parallel()
+					input, wantPath := scenarioPaths(typ.ID)
+					want := readScenarioWant(t, wantPath)
+					if !slices.ContainsFunc(want.Emails, func(e scenarioEmail) bool { return e.Type == string(typ.ID) }) {
+						t.Errorf("%s expects no email of type %s", wantPath, typ.ID)
+					}
+					var st processor.State = memory.New(memory.Options{})
+					if store == "redis" {
+						st = state.New(scenarioRedis(t), state.Options{Prefix: keys + "-" + string(typ.ID)})
+					}
+					got := runScenario(t, st, input, want.Until)
+					if diff := diffScenarioEmails(want.Emails, got.Emails); diff != "" {
+						t.Errorf("emails differ from %s (- want, + got):\n%s", wantPath, diff)
+					}
+					if len(got.DLQ) != want.DLQ {
+						var b strings.Builder
+						for _, d := range got.DLQ {
+							fmt.Fprintf(&b, "\n  line %d %s: %s", d.Line, d.Topic, d.Reason)
+						}
+						t.Errorf("%d dead letters, want %d (%s):%s", len(got.DLQ), want.DLQ, wantPath, b.String())
+					}
+				})
 			}
 		})
 	}
@@ -183,9 +178,8 @@ func readScenarioWant(t *testing.T, path string) scenarioWant {
 var scenarioTemplates = sync.OnceValues(templates.Parse)
 
 // runScenario runs base.jsonl and then input through the engine, built as
-// `portalmail simulate` builds it, on fresh state: a fresh miniredis, or the
-// Redis at $REDIS_URL under the key prefix keys.
-func runScenario(t *testing.T, keys, input string, until time.Time) scenarioResult {
+// `portalmail simulate` builds it, on st (fresh state).
+func runScenario(t *testing.T, st processor.State, input string, until time.Time) scenarioResult {
 	t.Helper()
 	ctx := context.Background()
 	var in bytes.Buffer
@@ -201,7 +195,7 @@ func runScenario(t *testing.T, keys, input string, until time.Time) scenarioResu
 	if err != nil {
 		t.Fatalf("templates: %v", err)
 	}
-	eng, err := processor.New(catalog.Default(), state.New(scenarioRedis(t), state.Options{Prefix: keys}), tmpl, processor.Config{
+	eng, err := processor.New(catalog.Default(), st, tmpl, processor.Config{
 		Zone: time.UTC, ParkFor: 24 * time.Hour, FromAddress: "noreply@mail.pexip.example",
 		Links: map[catalog.Site]string{
 			catalog.SitePortal:    "https://portal.pexip.example",

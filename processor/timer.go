@@ -101,7 +101,8 @@ func (e *Engine) due(tm catalog.Timer, days int, row cdc.Row) (time.Time, bool) 
 		}
 	}
 	date, ok := row.Time(tm.DateField)
-	if !ok {
+	if !ok || date.Equal(cdc.Forever) || date.Equal(cdc.LongAgo) {
+		// 'infinity' is never: no timer; '-infinity' is long past.
 		return time.Time{}, false
 	}
 	if _, isDate := cdc.Contract[tm.Table][tm.DateField]; isDate && cdc.Contract[tm.Table][tm.DateField] == cdc.Date {

@@ -372,13 +372,20 @@ func safeURL(s string) bool {
 	return false
 }
 
+// formatDate prints a date or timestamp value for an email; PostgreSQL's
+// 'infinity' and '-infinity' print as words, not as year 9999 or 1.
 func formatDate(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case string:
-		if x == "" {
+		switch x {
+		case "":
 			return ""
+		case "infinity":
+			return "no end date"
+		case "-infinity":
+			return "long ago"
 		}
 		if len(x) == len(time.DateOnly) {
 			// Date columns; cdc.ParseTime would try the timestamp layouts first.

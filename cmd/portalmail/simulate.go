@@ -8,14 +8,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/portalmail/portalmail/processor"
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/processor/simulate"
 	"github.com/portalmail/portalmail/schemas/cdc"
 	"github.com/portalmail/portalmail/state"
+	"github.com/portalmail/portalmail/state/memory"
 	"github.com/portalmail/portalmail/templates"
 )
 
@@ -32,7 +30,7 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 	f := newFlags("simulate", "simulate --input FILE [--until TIME] [flags]", env)
 	f.String(&c.Input, "input", "", "file of CDC records, JSON lines {\"topic\",\"key\",\"value\"} (- for stdin)")
 	f.String(&c.Until, "until", "", "run the simulated clock on to this time after the input (RFC 3339 or YYYY-MM-DD)")
-	f.String(&c.RedisURL, "redis-url", "", "Redis to keep state in (default: an embedded, empty Redis)")
+	f.String(&c.RedisURL, "redis-url", "", "Redis to keep state in (default: in memory, empty)")
 	c.Engine.register(f)
 	if err := f.parse(args); err != nil {
 		return err
@@ -64,16 +62,20 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 		in = file
 	}
 
-	rc, closeRedis, err := openRedis(ctx, c.RedisURL)
-	if err != nil {
-		return err
+	var st processor.State = memory.New(memory.Options{})
+	if c.RedisURL != "" {
+		rc, err := state.Open(ctx, c.RedisURL)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		st = state.New(rc, state.Options{})
 	}
-	defer closeRedis()
 	tmpl, err := templates.Parse()
 	if err != nil {
 		return err
 	}
-	eng, err := processor.New(catalog.Default(), state.New(rc, state.Options{}), tmpl, engCfg)
+	eng, err := processor.New(catalog.Default(), st, tmpl, engCfg)
 	if err != nil {
 		return err
 	}
@@ -87,21 +89,4 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 			}{d})
 		},
 	})
-}
-
-// openRedis connects to url, or starts an embedded Redis when url is empty.
-func openRedis(ctx context.Context, url string) (redis.UniversalClient, func(), error) {
-	if url == "" {
-		mr, err := miniredis.Run()
-		if err != nil {
-			return nil, nil, fmt.Errorf("start embedded redis: %w", err)
-		}
-		c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		return c, func() { c.Close(); mr.Close() }, nil
-	}
-	c, err := state.Open(ctx, url)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, func() { c.Close() }, nil
 }
