@@ -114,6 +114,7 @@ type Process struct {
 	batch        prometheus.Histogram
 	timers       *prometheus.CounterVec
 	parked       *prometheus.CounterVec
+	cdc          *prometheus.CounterVec
 }
 
 var _ stream.ProcessMetrics = (*Process)(nil)
@@ -137,8 +138,10 @@ func NewProcess(r *Registry) *Process {
 			Help: "Timer events in committed batches: scheduled (added or moved), due (taken by the firing loop), fired (passed the re-check), dropped (failed the re-check or superseded)."}, []string{"event"}),
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "parked_total",
 			Help: "Changes parked to wait for a referenced row (parked), and parked ones whose row never came (expired, dead-lettered)."}, []string{"event"}),
+		cdc: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cdc_events_total",
+			Help: "What the source positions and Debezium's side records did in committed batches: stale (a change older than its row's stored history: skipped), unordered (applied in arrival order: its position could not be compared with the row's newest), truncate (a TRUNCATE forgot a table's older rows), ignored (heartbeats, transaction metadata, logical decoding messages), unavailable_unresolved (an unchanged TOASTed value no stored image held: the column was left out)."}, []string{"event"}),
 	}
-	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.timers, p.parked)
+	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.timers, p.parked, p.cdc)
 	for _, res := range []string{"committed", "aborted", "failed"} {
 		p.transactions.WithLabelValues(res)
 	}
@@ -147,6 +150,9 @@ func NewProcess(r *Registry) *Process {
 	}
 	for _, e := range []string{"parked", "expired"} {
 		p.parked.WithLabelValues(e)
+	}
+	for _, e := range []string{"stale", "unordered", "truncate", "ignored", "unavailable_unresolved"} {
+		p.cdc.WithLabelValues(e)
 	}
 	return p
 }
@@ -186,6 +192,11 @@ func (p *Process) BatchCommitted(s stream.BatchStats) {
 	p.timers.WithLabelValues("dropped").Add(float64(e.TimersDropped))
 	p.parked.WithLabelValues("parked").Add(float64(e.Parked))
 	p.parked.WithLabelValues("expired").Add(float64(e.ParkExpired))
+	p.cdc.WithLabelValues("stale").Add(float64(e.Stale))
+	p.cdc.WithLabelValues("unordered").Add(float64(e.Unordered))
+	p.cdc.WithLabelValues("truncate").Add(float64(e.Truncates))
+	p.cdc.WithLabelValues("ignored").Add(float64(e.Ignored))
+	p.cdc.WithLabelValues("unavailable_unresolved").Add(float64(e.Unresolved))
 }
 
 // BatchAborted implements stream.ProcessMetrics.

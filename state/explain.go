@@ -129,3 +129,30 @@ func (s *Store) ParkedOn(ctx context.Context, table, id string) (map[string]time
 	}
 	return out, nil
 }
+
+// Positions returns, per ref, the source positions its history holds, newest
+// first: the first is the row's current image, the others are changes not
+// yet known to be committed (replayable). Empty for an absent row.
+func (s *Store) Positions(ctx context.Context, refs []processor.RowRef) ([][]string, error) {
+	ops := make([]op, len(refs))
+	for i, ref := range refs {
+		key := s.rowKey(ref.Table, ref.ID)
+		ops[i] = op{plain: func(p redis.Pipeliner) redis.Cmder { return p.LIndex(ctx, key, -1) }}
+	}
+	cmds, err := s.run(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, len(refs))
+	for i, cmd := range cmds {
+		if v, err := cmd.(*redis.StringCmd).Result(); err == nil {
+			out[i] = strings.Fields(v)
+		}
+	}
+	return out, nil
+}
+
+// Truncates returns the truncate position of every truncated table.
+func (s *Store) Truncates(ctx context.Context) (map[string]string, error) {
+	return s.truncPositions(ctx)
+}

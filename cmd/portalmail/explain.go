@@ -26,6 +26,12 @@ type Explanation struct {
 	Bands    map[string]any      `json:"usage_bands"`
 	Parked   map[string]string   `json:"parked_intents"`
 	Emails   []ExplainedEmail    `json:"recent_emails"`
+	// Positions are, per row ("table/id"), the source positions its history
+	// holds, newest first; more than one means changes not yet known to be
+	// committed. A row whose changes keep coming stale shows here why.
+	Positions map[string][]string `json:"positions"`
+	// Truncates are the tables truncated, with the truncate's position.
+	Truncates map[string]string `json:"truncates,omitempty"`
 }
 
 // ExplainedTimer is one pending timer of the company's rows.
@@ -99,7 +105,7 @@ func runExplain(ctx context.Context, env *environ, args []string) error {
 
 // explainState gathers what state holds about a company.
 func explainState(ctx context.Context, st *state.Store, company string) (Explanation, error) {
-	x := Explanation{Entities: map[string][]string{}, Bands: map[string]any{}, Parked: map[string]string{}}
+	x := Explanation{Entities: map[string][]string{}, Bands: map[string]any{}, Parked: map[string]string{}, Positions: map[string][]string{}}
 	rows, err := st.Rows(ctx, []processor.RowRef{{Table: cdc.Companies, ID: company}})
 	if err != nil {
 		return x, err
@@ -145,6 +151,22 @@ func explainState(ctx context.Context, st *state.Store, company string) (Explana
 		x.Timers = append(x.Timers, ExplainedTimer{Type: string(info.Type), Entity: info.Table + "/" + info.ID, Days: info.Days, Due: t.Due, Set: t.Set})
 	}
 	sort.Slice(x.Timers, func(i, j int) bool { return x.Timers[i].Due.Before(x.Timers[j].Due) })
+	refs := make([]processor.RowRef, 0, len(mine))
+	for ref := range mine {
+		refs = append(refs, ref)
+	}
+	positions, err := st.Positions(ctx, refs)
+	if err != nil {
+		return x, err
+	}
+	for i, ref := range refs {
+		if len(positions[i]) > 0 {
+			x.Positions[ref.Table+"/"+ref.ID] = positions[i]
+		}
+	}
+	if x.Truncates, err = st.Truncates(ctx); err != nil {
+		return x, err
+	}
 	parked, err := st.ParkedOn(ctx, cdc.Companies, company)
 	if err != nil {
 		return x, err
@@ -224,6 +246,22 @@ func printExplanation(env *environ, company string, x Explanation) error {
 	sort.Strings(tables)
 	for _, t := range tables {
 		fmt.Fprintf(w, "rows of %s: %s\n", t, strings.Join(x.Entities[t], ", "))
+	}
+	var rows []string
+	for r := range x.Positions {
+		rows = append(rows, r)
+	}
+	sort.Strings(rows)
+	for _, r := range rows {
+		ps := x.Positions[r]
+		note := ""
+		if len(ps) > 1 {
+			note = fmt.Sprintf(" (%d changes not yet known to be committed)", len(ps)-1)
+		}
+		fmt.Fprintf(w, "position of %s: %s%s\n", r, ps[0], note)
+	}
+	for t, p := range x.Truncates {
+		fmt.Fprintf(w, "table %s truncated at %s: its rows stored before are forgotten\n", t, p)
 	}
 	fmt.Fprintf(w, "pending timers: %d\n", len(x.Timers))
 	for _, t := range x.Timers {

@@ -129,7 +129,8 @@ func TestDLQReplayAfterAFix(t *testing.T) {
 	}
 	out, _, err = runCLI(t, nil, append([]string{"explain", "--company", "c1", "--redis-url", "redis://" + mr.Addr()}, flags...)...)
 	for _, want := range []string{"company c1: Acme", "partner p1", "rows of service.public.domains: d1",
-		"renewal.expires_in  portal.public.license_plans/lp1 (45 days)", "2027-11-16T09:00:00Z", "emails emitted: 1", "New calling domain video.acme.test"} {
+		"renewal.expires_in  portal.public.license_plans/lp1 (45 days)", "2027-11-16T09:00:00Z", "emails emitted: 1", "New calling domain video.acme.test",
+		"position of portal.public.companies/c1: ", "position of service.public.domains/d1: "} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("explain lacks %q: %v\n%s", want, err, out)
 		}

@@ -401,7 +401,9 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 			stats.DLQByClass[ClassUndecodable]++
 			continue
 		}
-		stats.Changes[TableOp{ch.Table, string(ch.Op)}]++
+		if ch.Op != cdc.OpIgnore {
+			stats.Changes[TableOp{ch.Table, string(ch.Op)}]++
+		}
 		byCause[ch.Cause] = r
 		changes = append(changes, ch)
 	}
@@ -416,6 +418,10 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	}
 	out = out.Merge(fired)
 	stats.Engine = out.Stats
+	if e := out.Stats; e.Stale+e.Unordered+e.Unresolved > 0 {
+		p.log.Warn("changes that could not be ordered or completed", "stale", e.Stale, "unordered", e.Unordered,
+			"unavailable_unresolved", e.Unresolved, "hint", "portalmail explain shows a row's history positions")
+	}
 	for _, d := range out.DLQ {
 		var key, value []byte = nil, d.Value
 		if src := byCause[d.Cause]; src != nil {
