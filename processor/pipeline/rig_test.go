@@ -430,19 +430,53 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// settle waits until the stages have been quiet for a while.
+// settle waits until the pipeline has demonstrably handled everything
+// produced so far, before a test asserts that nothing more happens: the
+// process group's committed offsets reach the end of every CDC topic, the
+// send stage has a delivery record for every committed job, and then the
+// process stage runs three more loops with nothing new sent. A quiet period
+// alone proves nothing: a stage that had not consumed yet is quiet too.
 func (r *rig) settle() {
 	r.t.Helper()
-	last, stable := -1, 0
-	eventually(r.t, "the pipeline to settle", func() bool {
-		n := r.env.Mailgun.Requests() + int(r.jobs.Load()) + len(r.outcomes())
-		if n == last {
-			stable++
-		} else {
-			last, stable = n, 0
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topics := r.decoder().Topics()
+	consumed := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, topics...)
+		if err != nil {
+			return false
 		}
-		return stable >= 30
+		committed, err := adm.FetchOffsets(ctx, r.name("portalmail-process"))
+		if err != nil {
+			return false
+		}
+		caughtUp := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset == 0 {
+				return
+			}
+			c, ok := committed.Lookup(o.Topic, o.Partition)
+			caughtUp = caughtUp && ok && c.At >= o.Offset
+		})
+		return caughtUp
+	}
+	eventually(r.t, "the process group to consume every CDC record", consumed)
+	eventually(r.t, "a delivery record for every committed job", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return int64(len(r.deliveries)) >= r.jobs.Load()
 	})
+	start, requests := r.loops.Load(), r.env.Mailgun.Requests()
+	eventually(r.t, "three more process loops", func() bool { return r.loops.Load() >= start+3 })
+	if n := r.env.Mailgun.Requests(); n != requests {
+		r.t.Fatalf("Mailgun got %d more requests after the pipeline had handled everything", n-requests)
+	}
 }
 
 // exactlyOnce checks that each of want keys was sent exactly once and nothing else.
