@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,10 +36,12 @@ func TestDLQReplayAfterAFix(t *testing.T) {
 	defer env.Close()
 	store := state.New(rc, state.Options{})
 	seeds := []kgo.Opt{kgo.SeedBrokers(env.Brokers()...)}
+	var records, jobs, loops atomic.Int64 // progress of the process stage
+	onBatch := func(s stream.BatchStats) { records.Add(int64(s.Records)); jobs.Add(int64(s.Jobs)); loops.Add(1) }
 	proc, _, err := pipeline.NewProcess(pipeline.ProcessDeps{Engine: processor.Config{}, Store: store, Serde: env.Serde,
 		Schemas: stream.RegistrySchemas{Client: env.SR},
 		Stream: stream.ProcessConfig{Group: "portalmail-process", TransactionalID: "p1", JobsTopic: pipeline.JobsTopic,
-			DLQTopic: pipeline.DLQTopic, Tick: 20 * time.Millisecond, ClientOpts: seeds}})
+			DLQTopic: pipeline.DLQTopic, Tick: 20 * time.Millisecond, ClientOpts: seeds, OnBatch: onBatch}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,10 +123,18 @@ func TestDLQReplayAfterAFix(t *testing.T) {
 	if m := env.Mailgun.Messages()[0]; m.Subject != "New calling domain video.acme.test" {
 		t.Fatalf("mailed %q", m.Subject)
 	}
+	// The second replay: the process stage must be seen consuming the
+	// re-fed record (and loop on) before its silence means anything.
+	consumed, emitted := records.Load(), jobs.Load()
 	if _, _, err = runCLI(t, nil, replay...); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitUntil(t, func() bool { return records.Load() > consumed })
+	after := loops.Load()
+	waitUntil(t, func() bool { return loops.Load() >= after+3 })
+	if n := jobs.Load() - emitted; n != 0 {
+		t.Fatalf("the second replay emitted %d jobs", n)
+	}
 	if n := len(env.Mailgun.Messages()); n != 1 {
 		t.Fatalf("a second replay mailed again: %d emails", n)
 	}
