@@ -3,10 +3,11 @@
 // the sender's dedup claims (ClaimSend, MarkSent, ReleaseSend).
 //
 // It works against standalone Redis, Sentinel and Cluster through
-// redis.UniversalClient (see Open). Every multi-key script touches keys of one
-// hash tag, hence one Cluster slot; batches are pipelines (one round trip per
-// Redis node), so every method costs a constant number of round trips whatever
-// the batch size. The Lua scripts live in scripts/*.lua and are embedded.
+// redis.UniversalClient (see Open). On Cluster every script call touches the
+// keys of one hash tag, hence one slot; on standalone Redis and Sentinel,
+// apply and trim scripts take a chunk of rows per call. Batches are pipelines
+// (one round trip per Redis node), so every method costs a constant number of
+// round trips whatever the batch size. The Lua scripts live in scripts/*.lua and are embedded.
 //
 // # Key layout
 //
@@ -15,14 +16,20 @@
 // components, '%', '{' and '}' are percent-encoded (and ':' too in a table
 // name), so a tag is always well-formed and keys cannot collide.
 //
-//	pm:{r:<table>:<id>}          LIST   row history, newest first: "<position>|<json>",
-//	                                    json "null" for a delete; RowHistory+1 entries
-//	                                    (RowHistory replayable positions, plus the image
-//	                                    before the oldest of them). Rows of
-//	                                    service.public.cvi_usage expire after UsageTTL.
+//	pm:{r:<table>:<id>}          LIST   row history: its entries newest first, then (last
+//	                                    element) the index of their positions, newest first,
+//	                                    space-separated. Entry:
+//	                                    "<position>|<set before>|<set>|<json>" (first-set
+//	                                    columns as comma lists; json "null" for a delete).
+//	                                    Every entry not yet trimmed by Commit.Rows is
+//	                                    replayable; the oldest kept is the last committed
+//	                                    image. Deleted rows expire after DeletedRetention,
+//	                                    rows of service.public.cvi_usage after UsageTTL.
 //	pm:{r:<table>:<id>}:parked   HASH   intent key -> "<deadline ms>|<len(set)>|<set><data>":
 //	                                    intents parked until the row arrives (same tag as
 //	                                    the row, so the apply script returns them)
+//	pm:{trunc}                   HASH   table -> position of its newest TRUNCATE: rows of
+//	                                    the table stored at older positions read as absent
 //	pm:{b:<key>}                 HASH   usage band of a subscription: u (usage armed),
 //	                                    o (over armed), p (latest position evaluated),
 //	                                    h (recent "position=result,..." for replays, newest first)
@@ -36,9 +43,10 @@
 //	                                    "sent:<provider id>" (delivered or failed
 //	                                    permanently, SentTTL)
 //
-// Positions (Debezium's source.lsn, or ts_ms) are int64 and can exceed 2^53,
-// beyond what Lua's doubles hold exactly: they are stored and compared as
-// decimal strings (scripts/common.lua).
+// Positions (cdc.Position: "lsn:<n>", "us:<n>~<digest>", "ms:<n>~<digest>")
+// hold int64 numbers beyond what Lua's doubles hold exactly: they travel as
+// text and their numbers are compared as decimal strings
+// (scripts/common.lua); positions of different kinds are never compared.
 //
 // Times stored as scores or lease values are unix milliseconds; times
 // returned are in UTC, truncated to the millisecond.

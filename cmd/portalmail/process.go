@@ -24,6 +24,8 @@ type ProcessConfig struct {
 	BatchSize       int
 	Tick            time.Duration
 	ClockOffset     time.Duration
+	// DeletedRetention is how long a deleted row stays in state.
+	DeletedRetention time.Duration
 }
 
 func (c *ProcessConfig) register(f *flags) {
@@ -38,6 +40,7 @@ func (c *ProcessConfig) register(f *flags) {
 	f.Int(&c.BatchSize, "batch-size", 1000, "records per poll, one transaction each")
 	f.Duration(&c.Tick, "tick", time.Second, "how often due timers are fired when no input arrives")
 	f.Duration(&c.ClockOffset, "clock-offset", 0, "shift the clock (tests and replays only)")
+	f.Duration(&c.DeletedRetention, "deleted-retention", state.DefaultDeletedRetention, "how long a deleted row is kept in Redis (long enough for late references and redeliveries)")
 }
 
 func (c ProcessConfig) validate() error {
@@ -52,8 +55,8 @@ func (c ProcessConfig) validate() error {
 	if c.Group == "" || c.TransactionalID == "" {
 		errs = append(errs, errors.New("--group and --transactional-id are required"))
 	}
-	if c.BatchSize <= 0 || c.Tick <= 0 {
-		errs = append(errs, errors.New("--batch-size and --tick must be positive"))
+	if c.BatchSize <= 0 || c.Tick <= 0 || c.DeletedRetention <= 0 {
+		errs = append(errs, errors.New("--batch-size, --tick and --deleted-retention must be positive"))
 	}
 	errs = append(errs, c.Log.validate(), c.HTTP.validate())
 	return errors.Join(errs...)
@@ -80,7 +83,7 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	defer cn.close()
 	offset := c.ClockOffset
 	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
-		Engine: engCfg, Store: state.New(cn.redis, state.Options{}), Serde: cn.serde,
+		Engine: engCfg, Store: state.New(cn.redis, state.Options{DeletedRetention: c.DeletedRetention}), Serde: cn.serde,
 		Schemas: stream.RegistrySchemas{Client: cn.sr}, Log: log,
 		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
 		Stream: stream.ProcessConfig{
