@@ -220,8 +220,9 @@ func startOps(ctx context.Context, c HTTPConfig, log *slog.Logger) (*opsServer, 
 
 // watch makes readiness follow the stage's Redis, Kafka client, registry and
 // group, and exports the group's lag every lagEvery (0: not at all).
-func (o *opsServer) watch(rc redis.UniversalClient, cl *kgo.Client, reg *sr.Client, group string, lagEvery time.Duration, log *slog.Logger) {
-	o.health.setChecks(stageChecks(rc, cl, reg, group)...)
+// extra are the stage's own conditions (the process stage's last batch).
+func (o *opsServer) watch(rc redis.UniversalClient, cl *kgo.Client, reg *sr.Client, group string, lagEvery time.Duration, log *slog.Logger, extra ...check) {
+	o.health.setChecks(append(stageChecks(rc, cl, reg, group), extra...)...)
 	if lagEvery > 0 {
 		go o.reg.RunLag(o.ctx, kadm.NewClient(cl), group, lagEvery, log)
 	}

@@ -96,7 +96,7 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	defer p.Close()
-	ops.watch(cn.redis, p.Client(), cn.sr, c.Group, c.HTTP.LagEvery, log)
+	ops.watch(cn.redis, p.Client(), cn.sr, c.Group, c.HTTP.LagEvery, log, check{"batches", p.Healthy})
 	log.Info("process stage started", "group", c.Group, "transactional_id", c.TransactionalID)
 	err = p.Run(ctx)
 	log.Info("process stage stopped")

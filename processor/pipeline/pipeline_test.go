@@ -434,3 +434,68 @@ func TestAvroCDCThroughTheRegistry(t *testing.T) {
 }
 
 func srSchema(s string) sr.Schema { return sr.Schema{Schema: s, Type: sr.TypeAvro} }
+
+// failCounter is a stream.ProcessMetrics counting failed batches.
+type failCounter struct{ failed atomic.Int64 }
+
+func (f *failCounter) BatchCommitted(stream.BatchStats) {}
+func (f *failCounter) BatchAborted(_ int, failed bool) {
+	if failed {
+		f.failed.Add(1)
+	}
+}
+
+// TestSchemaRegistryOutageDelaysAvroCDC: an Avro record whose schema is not
+// cached arrives while the registry fails every request. It is not
+// dead-lettered: the batch is retried until the registry answers, then the
+// email goes out once.
+func TestSchemaRegistryOutageDelaysAvroCDC(t *testing.T) {
+	r := newRig(t, 1)
+	const schema = `{"type":"record","name":"Envelope","namespace":"service.public.domains","fields":[
+	 {"name":"before","type":["null",{"type":"record","name":"Value","fields":[{"name":"id","type":"string"},
+	   {"name":"company_id","type":"string"},{"name":"name","type":"string"},{"name":"kind","type":"string"}]}],"default":null},
+	 {"name":"after","type":["null","Value"],"default":null},
+	 {"name":"source","type":{"type":"record","name":"Source","fields":[{"name":"lsn","type":"long"},{"name":"ts_ms","type":"long"}]}},
+	 {"name":"op","type":"string"},{"name":"ts_ms","type":"long"}]}`
+	id, _, err := r.env.Registry.RegisterSchema("service.public.domains-value", srSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := goavro.NewCodec(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := codec.BinaryFromNative(nil, map[string]any{"before": nil,
+		"after":  map[string]any{"service.public.domains.Value": map[string]any{"id": "d1", "company_id": "c-globex", "name": "video.globex.test", "kind": "calling"}},
+		"source": map[string]any{"lsn": int64(90_000), "ts_ms": t0.UnixMilli()}, "op": "c", "ts_ms": t0.UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	down.Store(true)
+	r.env.Registry.Intercept(func(w http.ResponseWriter, req *http.Request) bool {
+		if !down.Load() || !strings.HasPrefix(req.URL.Path, "/schemas/ids/") {
+			return false
+		}
+		http.Error(w, `{"error_code":50003,"message":"unavailable"}`, http.StatusServiceUnavailable)
+		return true
+	})
+	fails := &failCounter{}
+	p := r.startProcess("process-1", func(c *stream.ProcessConfig) { c.Metrics = fails })
+	defer p.stop(t)
+	s := r.startSend("s1", nil, nil)
+	defer s.stop(t)
+	r.produce(r.base()...)
+	r.produce(&kgo.Record{Topic: "service.public.domains", Key: []byte(`{"id":"d1"}`), Value: append(binary.BigEndian.AppendUint32([]byte{0}, uint32(id)), body...)})
+	eventually(t, "the stage to retry the batch 3 times", func() bool { return fails.failed.Load() >= 3 })
+	if n := len(r.sentKeys()); n != 0 {
+		t.Fatalf("%d emails while the registry was down", n)
+	}
+	down.Store(false)
+	eventually(t, "the email", func() bool { return len(r.sentKeys()) == 1 })
+	r.settle()
+	exactlyOnce(t, r, 1)
+	if dlq := r.topic(pipeline.DLQTopic); len(dlq) != 0 {
+		t.Fatalf("dead-lettered during the outage: %s", stream.Header(dlq[0], stream.HeaderReason))
+	}
+}

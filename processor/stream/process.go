@@ -193,6 +193,22 @@ type Process struct {
 	mu     sync.Mutex
 	sess   *kgo.GroupTransactSession
 	closed atomic.Bool
+	// lastErr is the failure of the last batch (nil when it succeeded).
+	lastErr atomic.Value // errBox
+}
+
+// errBox holds a possibly nil error in an atomic.Value.
+type errBox struct{ err error }
+
+// Healthy reports why the stage cannot process its input right now: the
+// error of the last batch, which is being retried (the schema registry or
+// Redis unavailable, say); nil when the last batch went through. It is the
+// stage's own readiness condition.
+func (p *Process) Healthy(context.Context) error {
+	if b, ok := p.lastErr.Load().(errBox); ok && b.err != nil {
+		return fmt.Errorf("the last batch failed and is being retried: %w", b.err)
+	}
+	return nil
 }
 
 // NewProcess builds the stage; it connects lazily (Run).
@@ -299,6 +315,7 @@ func (p *Process) Run(ctx context.Context) error {
 func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	out, produce, stats, err := p.batch(ctx, recs)
+	p.lastErr.Store(errBox{err})
 	if err != nil {
 		if p.cfg.Metrics != nil {
 			p.cfg.Metrics.BatchAborted(len(recs), true)
@@ -394,6 +411,11 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	changes := make([]cdc.Change, 0, len(recs))
 	for _, r := range recs {
 		ch, err := p.dec.Decode(ctx, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		if err != nil && !errors.Is(err, cdc.ErrUndecodable) {
+			// Not the record's fault (the schema registry is down): the
+			// batch is retried, nothing is dead-lettered.
+			return processor.Output{}, nil, stats, err
+		}
 		if err != nil {
 			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))

@@ -74,10 +74,13 @@ func (d *Decoder) avroSchema(ctx context.Context, id int) (*avroSchema, error) {
 	}
 	text, err := d.schemas.SchemaByID(ctx, id)
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, &abortError{err: fmt.Errorf("resolving schema id %d: %w", id, ctx.Err())}
+		case errors.Is(err, ErrSchemaNotFound):
+			return nil, fmt.Errorf("unknown schema id %d: %w", id, err)
 		}
-		return nil, fmt.Errorf("unknown schema id %d: %w", id, err)
+		return nil, &abortError{err: fmt.Errorf("resolving schema id %d: %w: %w", id, ErrRegistryUnavailable, err)}
 	}
 	s, err := compileAvro(id, text)
 	if err != nil {

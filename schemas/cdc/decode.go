@@ -20,9 +20,22 @@ const (
 // It must be safe for concurrent use. The Decoder calls it at most once per
 // successfully resolved id and caches the compiled schema; failures are not
 // cached, so a later record with the same id asks again.
+//
+// An error wrapping ErrSchemaNotFound means the registry answered that the
+// id does not exist: the record is undecodable. Any other error (the registry
+// unreachable, a 5xx, a timeout) is an outage: Decode returns it wrapping
+// ErrRegistryUnavailable, not ErrUndecodable, and the caller retries later.
 type SchemaSource interface {
 	SchemaByID(ctx context.Context, id int) (string, error)
 }
+
+// ErrSchemaNotFound is what a SchemaSource wraps when the registry says an id
+// does not exist.
+var ErrSchemaNotFound = errors.New("no such schema id in the registry")
+
+// ErrRegistryUnavailable classifies decoding failures caused by the schema
+// registry being unavailable: not the record's fault, retry later.
+var ErrRegistryUnavailable = errors.New("schema registry unavailable")
 
 // DecoderConfig configures a Decoder.
 type DecoderConfig struct {
@@ -104,8 +117,9 @@ func (d *Decoder) Topics() []string {
 }
 
 // abortError marks a failure that is not the record's fault (the context was
-// cancelled while resolving a schema): Decode returns it without
-// ErrUndecodable so that callers do not dead-letter the record.
+// cancelled while resolving a schema, or the registry is unavailable): Decode
+// returns it without ErrUndecodable so that callers do not dead-letter the
+// record.
 type abortError struct{ err error }
 
 func (e *abortError) Error() string { return e.err.Error() }
@@ -145,7 +159,11 @@ func (d *Decoder) decode(ctx context.Context, topic string, key, value []byte) (
 		return Change{}, errors.New("unknown topic")
 	}
 	if len(value) == 0 {
-		return Change{Table: table, Op: OpTombstone, ID: d.keyID(ctx, key)}, nil
+		id, err := d.keyID(ctx, key)
+		if err != nil {
+			return Change{}, err
+		}
+		return Change{Table: table, Op: OpTombstone, ID: id}, nil
 	}
 
 	var env envelope
@@ -188,7 +206,9 @@ func (d *Decoder) decode(ctx context.Context, topic string, key, value []byte) (
 		ch.ID = rowID(ch.Before)
 	}
 	if ch.ID == "" {
-		ch.ID = d.keyID(ctx, key)
+		if ch.ID, err = d.keyID(ctx, key); err != nil {
+			return Change{}, err
+		}
 	}
 	if ch.ID == "" {
 		return Change{}, fmt.Errorf("no id: neither the images nor the key carry one (op %s)", op)

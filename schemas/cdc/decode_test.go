@@ -39,6 +39,7 @@ func fixture(t testing.TB, name string) []byte {
 type mapSchemas struct {
 	byID  map[int]string
 	calls atomic.Int64
+	down  bool // unreachable: every look-up fails
 }
 
 func (m *mapSchemas) SchemaByID(ctx context.Context, id int) (string, error) {
@@ -46,9 +47,12 @@ func (m *mapSchemas) SchemaByID(ctx context.Context, id int) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	if m.down {
+		return "", errors.New("dial tcp 127.0.0.1:8081: connect: connection refused")
+	}
 	s, ok := m.byID[id]
 	if !ok {
-		return "", fmt.Errorf("subject not found for id %d", id)
+		return "", fmt.Errorf("subject not found for id %d: %w", id, ErrSchemaNotFound)
 	}
 	return s, nil
 }
@@ -796,7 +800,7 @@ func TestDecodeAvroErrors(t *testing.T) {
 	}{
 		{"huge array block", hugeArray, "schema id 104: invalid Avro binary: block of 2147483647 items cannot fit in 1 bytes"},
 		{"bad union index", []byte{0, 0, 0, 0, idLicensePlanValue, 0x04}, "schema id 101: invalid Avro binary: union index 2 out of range"},
-		{"unknown schema id", unknownID, "unknown schema id 999: subject not found for id 999"},
+		{"unknown schema id", unknownID, "unknown schema id 999: subject not found for id 999: no such schema id in the registry"},
 		{"trailing bytes", append(bytes.Clone(good), 0, 0), "schema id 101: 2 trailing bytes after the Avro datum"},
 		{"truncated datum", good[:len(good)-3], "schema id 101: invalid Avro binary"},
 		{"key schema for a value", frame(t, reg, idLicensePlanKey, map[string]any{"id": "lp-1"}), "missing op"},
@@ -1137,5 +1141,31 @@ func TestDecodeRangeChecks(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.reason)
 			}
 		})
+	}
+}
+
+// TestDecodeAvroRegistryOutageIsNotUndecodable: while the registry is
+// unreachable, an Avro record (value or key) whose schema is not cached
+// fails with ErrRegistryUnavailable, to be retried, not dead-lettered; once
+// it is back the same record decodes. Only "no such id" is undecodable.
+func TestDecodeAvroRegistryOutageIsNotUndecodable(t *testing.T) {
+	reg := testRegistry()
+	value := frame(t, reg, idLicensePlanValue, avroEnvelope("portal.public.license_plans", nil, avroLicensePlan,
+		avroSource("portal", "license_plans", 1, goavro.Union("long", int64(77))), "c", 2))
+	key := frame(t, reg, idLicensePlanKey, map[string]any{"id": "lp-1"})
+	d := NewDecoder(DecoderConfig{Schemas: reg})
+	reg.down = true
+	for name, rec := range map[string][2][]byte{"value": {nil, value}, "key of a tombstone": {key, nil}} {
+		_, err := d.Decode(context.Background(), "portal.public.license_plans", 0, 0, rec[0], rec[1])
+		if !errors.Is(err, ErrRegistryUnavailable) || errors.Is(err, ErrUndecodable) {
+			t.Errorf("%s while the registry is down: %v", name, err)
+		}
+	}
+	reg.down = false
+	if ch, err := d.Decode(context.Background(), "portal.public.license_plans", 0, 0, nil, value); err != nil || ch.ID != "lp-3003" {
+		t.Fatalf("after the outage: %+v %v", ch, err)
+	}
+	if ch, err := d.Decode(context.Background(), "portal.public.license_plans", 0, 0, key, nil); err != nil || ch.ID != "lp-1" {
+		t.Fatalf("tombstone after the outage: %+v %v", ch, err)
 	}
 }

@@ -2,30 +2,38 @@ package cdc
 
 import (
 	"context"
+	"errors"
 	"unicode/utf8"
 )
 
 // keyID extracts the id from a record key: Avro (Confluent wire format), JSON
 // ({"id": ..}, the schema/payload wrapper, or a bare string or number), or a
 // plain UTF-8 string. It returns "" when the key holds no id.
-func (d *Decoder) keyID(ctx context.Context, key []byte) string {
+//
+// An Avro key whose schema cannot be resolved because the registry is
+// unavailable is an error (retry), not a missing id.
+func (d *Decoder) keyID(ctx context.Context, key []byte) (string, error) {
 	if len(key) == 0 {
-		return ""
+		return "", nil
 	}
 	if key[0] == 0 {
 		v, _, err := d.decodeAvro(ctx, key)
-		if err != nil {
-			return ""
+		var ae *abortError
+		if errors.As(err, &ae) {
+			return "", err
 		}
-		return idOf(v, 0)
+		if err != nil {
+			return "", nil
+		}
+		return idOf(v, 0), nil
 	}
 	if v, err := parseJSON(key); err == nil {
-		return idOf(v, 0)
+		return idOf(v, 0), nil
 	}
 	if utf8.Valid(key) {
-		return string(key)
+		return string(key), nil
 	}
-	return ""
+	return "", nil
 }
 
 // idOf finds the id in a decoded key.
