@@ -266,3 +266,71 @@ func ownRedis(t *testing.T) redis.UniversalClient {
 	}
 	return c
 }
+
+// TestMemoryPerRow measures what a live row costs in Redis (docs/operations.md
+// quotes it): rows of the three most numerous tables, each committed (one
+// history entry plus its index), on a redis-server of its own so that
+// used_memory moves only with them. It logs FIGURES lines; it fails only if
+// a row costs more than 2 KiB.
+func TestMemoryPerRow(t *testing.T) {
+	c := ownRedis(t)
+	s := New(c, Options{})
+	ctx := context.Background()
+	used := func() int64 {
+		info, err := c.Info(ctx, "memory").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
+				var n int64
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		t.Fatal("no used_memory in INFO")
+		return 0
+	}
+	rows := map[string]func(i int) cdc.Row{
+		"portal.public.companies": func(i int) cdc.Row {
+			return cdc.Row{"id": fmt.Sprintf("3f2a%04d-6c1e-4b7a-9d2e-%012d", i, i), "partner_id": "9b1c0d2e-1111-4a4a-8b8b-000000000001",
+				"name": fmt.Sprintf("Company %d AS", i), "status": "active", "trial_expires_at": nil,
+				"contact_email": fmt.Sprintf("it%d@company%d.example", i, i), "optional_notifications": []string{"service", "trial"},
+				"partner_account_manager_email": "am@partner.example", "pexip_account_manager_email": "pam@pexip.example"}
+		},
+		"service.public.end_users": func(i int) cdc.Row {
+			return cdc.Row{"id": fmt.Sprintf("7c1d%04d-6c1e-4b7a-9d2e-%012d", i, i), "company_id": "3f2a0001-6c1e-4b7a-9d2e-000000000001",
+				"email": fmt.Sprintf("user%d@company.example", i), "display_name": fmt.Sprintf("User Number %d", i), "status": "active",
+				"classic": false, "password_set_at": "2026-01-05T10:01:00.123456Z", "recovery_requested_at": nil, "twofa_reset_at": nil,
+				"trial_expires_at": nil, "activation_token": fmt.Sprintf("tok-%032d", i)}
+		},
+		"service.public.endpoints": func(i int) cdc.Row {
+			return cdc.Row{"id": fmt.Sprintf("e0e0%04d-6c1e-4b7a-9d2e-%012d", i, i), "company_id": "3f2a0001-6c1e-4b7a-9d2e-000000000001",
+				"name": fmt.Sprintf("Meeting room %d", i), "enabled": true}
+		},
+	}
+	const n = 20_000
+	for table, row := range rows {
+		before := used()
+		var batch []processor.RowChange
+		var commit processor.Commit
+		for i := range n {
+			r := row(i)
+			ch := processor.RowChange{Change: cdc.Change{Table: table, ID: r.Str("id"), Op: cdc.OpRead, After: r, Position: lsn(int64(1_000_000 + i))}}
+			batch = append(batch, ch)
+			commit.Rows = append(commit.Rows, processor.RowPosition{RowRef: processor.RowRef{Table: table, ID: ch.ID}, Position: ch.Position})
+			if len(batch) == 1000 {
+				apply(t, s, batch...)
+				batch = nil
+			}
+		}
+		if err := s.Commit(ctx, commit); err != nil {
+			t.Fatal(err)
+		}
+		per := (used() - before) / n
+		t.Logf("FIGURES TestMemoryPerRow: %s: %d bytes per live row (%d rows)", table, per, n)
+		if per > 2048 {
+			t.Errorf("%s: %d bytes per row", table, per)
+		}
+	}
+}
