@@ -61,8 +61,9 @@ type Decoder struct {
 	ignored map[string]string   // Debezium side topic → Ignored kind
 	columns map[string][]string // canonical table → contract columns, sorted
 
-	codecs sync.Map   // schema id (int) → *avroSchema
-	fetch  sync.Mutex // serialises registry look-ups on cache misses
+	codecs  sync.Map    // schema id (int) → *avroSchema
+	fetch   sync.Mutex  // serialises registry look-ups on cache misses
+	connect schemaCache // semantic names of JSON Connect schemas, per topic
 }
 
 // NewDecoder returns a Decoder for the tables of Contract under the configured
@@ -171,7 +172,11 @@ func (d *Decoder) decode(ctx context.Context, topic string, key, value []byte) (
 	if value[0] == 0 {
 		env, err = d.avroEnvelope(ctx, value)
 	} else {
-		env, err = jsonEnvelope(value)
+		var release func()
+		env, release, err = d.jsonEnvelope(topic, value)
+		if err == nil {
+			defer release()
+		}
 	}
 	if err != nil {
 		return Change{}, err
@@ -192,11 +197,11 @@ func (d *Decoder) decode(ctx context.Context, topic string, key, value []byte) (
 		}
 		return ch, nil
 	}
-	if ch.Before, err = d.normRow(table, "before", env.before, env.sem, op == OpDelete); err != nil {
+	if ch.Before, err = d.normRow(table, "before", env.before, env.beforeBad, env.sem, op == OpDelete); err != nil {
 		return Change{}, err
 	}
 	if op != OpDelete {
-		if ch.After, err = d.normRow(table, "after", env.after, env.sem, false); err != nil {
+		if ch.After, err = d.normRow(table, "after", env.after, env.afterBad, env.sem, false); err != nil {
 			return Change{}, err
 		}
 	}

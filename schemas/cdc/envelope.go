@@ -12,17 +12,22 @@ import (
 // or plain Avro values), plus the semantic type names of the image columns
 // when the record carried a schema.
 type envelope struct {
-	before, after any
-	source        map[string]any
-	op            any
-	hasOp         bool
-	tsMs          any
-	sem           map[string]string // column → semantic type name ("io.debezium.time.Date")
+	before, after image // nil when null or absent
+	// beforeBad and afterBad describe an image that is present but not an
+	// object (an error when the image is needed).
+	beforeBad, afterBad string
+	source              map[string]any
+	op                  any
+	hasOp               bool
+	tsMs                any
+	sem                 map[string]string // column → semantic type name ("io.debezium.time.Date")
 }
 
 // newEnvelope reads the envelope fields of a decoded JSON object or Avro record.
 func newEnvelope(obj map[string]any, sem map[string]string) (envelope, error) {
-	env := envelope{before: obj["before"], after: obj["after"], tsMs: obj["ts_ms"], sem: sem}
+	env := envelope{tsMs: obj["ts_ms"], sem: sem}
+	env.before, env.beforeBad = mapImageOf(obj["before"])
+	env.after, env.afterBad = mapImageOf(obj["after"])
 	env.op, env.hasOp = obj["op"]
 	if src := obj["source"]; src != nil {
 		m, ok := src.(map[string]any)
@@ -34,6 +39,17 @@ func newEnvelope(obj map[string]any, sem map[string]string) (envelope, error) {
 	return env, nil
 }
 
+// mapImageOf wraps a decoded image; bad describes one that is not an object.
+func mapImageOf(v any) (img image, bad string) {
+	switch m := v.(type) {
+	case nil:
+		return nil, ""
+	case map[string]any:
+		return mapImage(m), ""
+	}
+	return nil, describe(v)
+}
+
 // rowID returns the normalised id column of r ("" when absent).
 func rowID(r Row) string {
 	s, _ := r["id"].(string)
@@ -41,7 +57,8 @@ func rowID(r Row) string {
 }
 
 // jsonEnvelope decodes a JSON envelope, plain or inside the Kafka Connect
-// {"schema": ..., "payload": ...} wrapper.
+// {"schema": ..., "payload": ...} wrapper, with encoding/json (the slow path
+// of Decoder.jsonEnvelope).
 func jsonEnvelope(value []byte) (envelope, error) {
 	v, err := parseJSON(value)
 	if err != nil {

@@ -17,17 +17,17 @@ import (
 // from the before image or the stored one. With idOnly, only the id column is
 // read: a delete's before image under the default replica identity holds the
 // key and schema defaults in the NOT NULL columns, which are not data.
-func (d *Decoder) normRow(table, which string, img any, sem map[string]string, idOnly bool) (Row, error) {
+func (d *Decoder) normRow(table, which string, img image, bad string, sem map[string]string, idOnly bool) (Row, error) {
+	if bad != "" {
+		return nil, fmt.Errorf("%s image is %s, not an object", which, bad)
+	}
 	if img == nil {
 		return nil, nil
 	}
-	m, ok := img.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s image is %s, not an object", which, describe(img))
-	}
 	types := Contract[table]
 	if idOnly {
-		v, err := normValue(m["id"], Text, "")
+		id, _ := img.field("id")
+		v, err := normValue(id, Text, "")
 		if err != nil {
 			return nil, fmt.Errorf("%s column %s.id: %w", which, table, err)
 		}
@@ -35,7 +35,7 @@ func (d *Decoder) normRow(table, which string, img any, sem map[string]string, i
 	}
 	row := make(Row, len(types))
 	for _, col := range d.columns[table] {
-		v, present := m[col]
+		v, present := img.field(col)
 		if !present {
 			continue
 		}
