@@ -114,6 +114,7 @@ type Process struct {
 	batch        prometheus.Histogram
 	timers       *prometheus.CounterVec
 	parked       *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 }
 
 var _ stream.ProcessMetrics = (*Process)(nil)
@@ -137,8 +138,10 @@ func NewProcess(r *Registry) *Process {
 			Help: "Timer events in committed batches: scheduled (added or moved), due (taken by the firing loop), fired (passed the re-check), dropped (failed the re-check or superseded)."}, []string{"event"}),
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "parked_total",
 			Help: "Changes parked to wait for a referenced row (parked), and parked ones whose row never came (expired, dead-lettered)."}, []string{"event"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "addresses_refused_total",
+			Help: "Addresses from the data refused by the address rule, in committed batches, by field: recipient (not mailed; an email left with none is dead-lettered as no_recipient) or reply_to (the email goes without a Reply-To)."}, []string{"field"}),
 	}
-	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.timers, p.parked)
+	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.timers, p.parked, p.refused)
 	for _, res := range []string{"committed", "aborted", "failed"} {
 		p.transactions.WithLabelValues(res)
 	}
@@ -147,6 +150,9 @@ func NewProcess(r *Registry) *Process {
 	}
 	for _, e := range []string{"parked", "expired"} {
 		p.parked.WithLabelValues(e)
+	}
+	for _, f := range []string{"recipient", "reply_to"} {
+		p.refused.WithLabelValues(f)
 	}
 	return p
 }
@@ -186,6 +192,8 @@ func (p *Process) BatchCommitted(s stream.BatchStats) {
 	p.timers.WithLabelValues("dropped").Add(float64(e.TimersDropped))
 	p.parked.WithLabelValues("parked").Add(float64(e.Parked))
 	p.parked.WithLabelValues("expired").Add(float64(e.ParkExpired))
+	p.refused.WithLabelValues("recipient").Add(float64(e.RecipientsRefused))
+	p.refused.WithLabelValues("reply_to").Add(float64(e.ReplyToRefused))
 }
 
 // BatchAborted implements stream.ProcessMetrics.

@@ -41,7 +41,22 @@ type Config struct {
 	FromAddress string
 	// Bands are the usage-band thresholds (default catalog.DefaultBands).
 	Bands catalog.Bands
+	// MaxRecipients caps the distinct valid recipients of one email (default
+	// DefaultMaxRecipients); an email with more is dead-lettered, none sent.
+	MaxRecipients int
+	// MaxChangeOutput caps, in bytes of subject and bodies, the jobs derived
+	// from one source change, fired timer or parked intent (default
+	// DefaultMaxChangeOutput); over it, every email of that change is
+	// dead-lettered. A transaction's output is then bounded by batch size ×
+	// MaxChangeOutput.
+	MaxChangeOutput int
 }
+
+// Defaults of Config's output caps.
+const (
+	DefaultMaxRecipients   = 50
+	DefaultMaxChangeOutput = 4 << 20
+)
 
 func (c *Config) setDefaults() {
 	if c.Zone == nil {
@@ -65,6 +80,12 @@ func (c *Config) setDefaults() {
 	if c.Bands == (catalog.Bands{}) {
 		c.Bands = catalog.DefaultBands
 	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = DefaultMaxRecipients
+	}
+	if c.MaxChangeOutput == 0 {
+		c.MaxChangeOutput = DefaultMaxChangeOutput
+	}
 }
 
 // Validate reports every problem of the configuration.
@@ -75,6 +96,9 @@ func (c Config) Validate() error {
 	}
 	if c.ParkFor < 0 || c.LeaseFor < 0 || c.FireLimit < 0 {
 		errs = append(errs, errors.New("park, lease and fire limit must not be negative"))
+	}
+	if c.MaxRecipients < 0 || c.MaxChangeOutput < 0 {
+		errs = append(errs, errors.New("max recipients and max change output must not be negative"))
 	}
 	for site, base := range c.Links {
 		u, err := url.Parse(base)
@@ -121,6 +145,11 @@ type Stats struct {
 	Parked int
 	// ParkExpired are parked intents whose row never came (dead-lettered).
 	ParkExpired int
+	// RecipientsRefused are recipient addresses refused by the address rule
+	// (package address); ReplyToRefused are partner reply-to addresses
+	// refused (the email goes without a Reply-To).
+	RecipientsRefused int
+	ReplyToRefused    int
 }
 
 // Add returns the sum of s and o.
@@ -129,6 +158,7 @@ func (s Stats) Add(o Stats) Stats {
 		TimersScheduled: s.TimersScheduled + o.TimersScheduled, TimersDue: s.TimersDue + o.TimersDue,
 		TimersFired: s.TimersFired + o.TimersFired, TimersDropped: s.TimersDropped + o.TimersDropped,
 		Parked: s.Parked + o.Parked, ParkExpired: s.ParkExpired + o.ParkExpired,
+		RecipientsRefused: s.RecipientsRefused + o.RecipientsRefused, ReplyToRefused: s.ReplyToRefused + o.ReplyToRefused,
 	}
 }
 

@@ -47,8 +47,9 @@ func TestInvalidConfigListsEveryProblem(t *testing.T) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
 	}
-	_, _, err = runCLI(t, nil, "process", "--zone", "Mars/Base", "--park-for", "-1h", "--batch-size", "0")
-	for _, want := range []string{"Mars/Base", "--park-for", "--batch-size"} {
+	_, _, err = runCLI(t, nil, "process", "--zone", "Mars/Base", "--park-for", "-1h", "--batch-size", "0",
+		"--max-recipients", "0", "--from-address", `"noreply,x"@mail.example`)
+	for _, want := range []string{"Mars/Base", "--park-for", "--batch-size", "--max-recipients", "--from-address: quoted"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("process error does not mention %q: %v", want, err)
 		}
