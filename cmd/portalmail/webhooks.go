@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/portalmail/portalmail/processor/webhooks"
@@ -90,10 +92,16 @@ type deliveryProducer struct {
 }
 
 // Record produces the update and waits for the brokers to acknowledge it.
+// An update that does not encode, or that the client or brokers refuse as
+// too large, is webhooks.ErrNotRecordable; other failures are retryable.
 func (p deliveryProducer) Record(ctx context.Context, d schemas.EmailDelivery) error {
 	v, err := p.serde.EncodeDelivery(d)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode: %v: %w", err, webhooks.ErrNotRecordable)
 	}
-	return p.cl.ProduceSync(ctx, &kgo.Record{Topic: p.topic, Key: []byte(d.Key), Value: v}).FirstErr()
+	err = p.cl.ProduceSync(ctx, &kgo.Record{Topic: p.topic, Key: []byte(d.Key), Value: v}).FirstErr()
+	if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+		return fmt.Errorf("produce: %v: %w", err, webhooks.ErrNotRecordable)
+	}
+	return err
 }
