@@ -24,6 +24,8 @@ type WebhooksConfig struct {
 	Path       string
 	SigningKey string
 	MaxAge     time.Duration
+	// limits bound the server's clients (webhookLimits by default).
+	limits serverLimits
 }
 
 func (c WebhooksConfig) validate() error {
@@ -66,10 +68,7 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle(c.Path, h)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	srv := &http.Server{Addr: c.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(c.Listen, webhookMux(c.Path, h), c.limits.or(webhookLimits))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("webhooks listening", "addr", c.Listen, "path", c.Path)
@@ -81,6 +80,14 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// webhookMux serves the webhook handler on path, and /healthz.
+func webhookMux(path string, h http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	return mux
 }
 
 // deliveryProducer records webhook updates on the delivery topic, keyed by
