@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/portalmail/portalmail/internal/redact"
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
@@ -101,9 +102,13 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("max recipients and max change output must not be negative"))
 	}
 	for site, base := range c.Links {
+		// Link bases are mailed to customers: no credentials, shown redacted.
 		u, err := url.Parse(base)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("link base for %s: %q is not an http(s) URL", site, base))
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			errs = append(errs, fmt.Errorf("link base for %s: %s is not an http(s) URL", site, redact.URL(base)))
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+			errs = append(errs, fmt.Errorf("link base for %s: %s must not carry credentials, a query or a fragment", site, redact.URL(base)))
 		}
 	}
 	return errors.Join(errs...)

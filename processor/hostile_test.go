@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas/cdc"
 )
 
@@ -202,5 +203,27 @@ func TestReplyToAndNamesAreValidatedAsWhatTheyAre(t *testing.T) {
 				t.Errorf("%s: From %q", c.name, j.From)
 			}
 		}
+	}
+}
+
+// TestLinkBasesCarryNoSecrets: link bases are mailed to customers; one with
+// credentials, a query or a fragment is refused, and the error shows it
+// redacted.
+func TestLinkBasesCarryNoSecrets(t *testing.T) {
+	for _, base := range []string{
+		"https://u:S3cret@portal.example", "https://portal.example/?token=S3cret", "https://portal.example/#S3cret",
+		"https://u:S3cret%zz@portal.example", "https://u:S3c ret@portal.example", "ftp://u:S3cret@portal.example",
+	} {
+		err := processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: base}}.Validate()
+		if err == nil {
+			t.Errorf("link base %q accepted", base)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3c") || strings.Contains(err.Error(), "%zz") {
+			t.Errorf("link base %q: error %q shows the secret", base, err)
+		}
+	}
+	if err := (processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: "https://portal.example/base"}}).Validate(); err != nil {
+		t.Errorf("a plain link base refused: %v", err)
 	}
 }

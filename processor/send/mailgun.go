@@ -18,6 +18,7 @@ import (
 
 	"github.com/mailgun/mailgun-go/v4"
 
+	"github.com/portalmail/portalmail/internal/redact"
 	"github.com/portalmail/portalmail/processor/address"
 	"github.com/portalmail/portalmail/schemas"
 )
@@ -79,15 +80,18 @@ func (c MailgunConfig) Validate() error {
 		}
 	} else {
 		u, err := url.Parse(c.APIBase)
+		shown := redact.URL(c.APIBase) // never the credentials or query it may carry
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("mailgun: API base %q is not a URL", c.APIBase))
-		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			errs = append(errs, fmt.Errorf("mailgun: API base %q must be an absolute http(s) URL", c.APIBase))
+			errs = append(errs, fmt.Errorf("mailgun: API base %s is not a URL: %s", shown, redact.ParseError(err)))
 		case u.User != nil:
-			errs = append(errs, errors.New("mailgun: API base must not carry credentials"))
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must not carry credentials", shown))
+		case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must not carry a query or fragment", shown))
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must be an absolute http(s) URL", shown))
 		case !versionedPath.MatchString(u.Path):
-			errs = append(errs, fmt.Errorf("mailgun: API base %q must end with an API version such as /v3", c.APIBase))
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must end with an API version such as /v3", shown))
 		}
 	}
 	if c.Timeout < 0 {
@@ -124,7 +128,7 @@ func redactKey(key string) string {
 // String describes the configuration with the API key redacted.
 func (c MailgunConfig) String() string {
 	return fmt.Sprintf("MailgunConfig{Domain:%q APIKey:%s Region:%q APIBase:%q Timeout:%s}",
-		c.Domain, redactKey(c.APIKey), c.Region, c.APIBase, c.Timeout)
+		c.Domain, redactKey(c.APIKey), c.Region, redact.URL(c.APIBase), c.Timeout)
 }
 
 // GoString is String, so that %#v does not print the API key either.
@@ -136,7 +140,7 @@ func (c MailgunConfig) LogValue() slog.Value {
 		slog.String("domain", c.Domain),
 		slog.String("api_key", redactKey(c.APIKey)),
 		slog.String("region", c.Region),
-		slog.String("api_base", c.APIBase),
+		slog.String("api_base", redact.URL(c.APIBase)),
 		slog.Duration("timeout", c.Timeout),
 	)
 }

@@ -553,6 +553,10 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"absolute http(s) URL"}},
 		{"api base with credentials", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "https://api:" + testKey + "@example.com/v3"},
 			[]string{"must not carry credentials"}},
+		{"api base malformed with credentials", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "https://api:" + testKey + "%zz@example.com/v3"},
+			[]string{"is not a URL: an invalid %-escape", "https://***@example.com/v3"}},
+		{"api base with a query", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "https://example.com/v3?key=" + testKey},
+			[]string{"must not carry a query", "https://example.com/v3?***"}},
 		{"ok us", MailgunConfig{Domain: testDomain, APIKey: testKey}, nil},
 		{"ok eu", MailgunConfig{Domain: testDomain, APIKey: testKey, Region: "EU"}, nil},
 		{"ok api base", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "http://127.0.0.1:1234/v3"}, nil},
@@ -573,7 +577,7 @@ func TestConfigValidate(t *testing.T) {
 						t.Errorf("error %q lacks %q", err, w)
 					}
 				}
-				if strings.Contains(err.Error(), testKey) {
+				if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), "%zz") {
 					t.Errorf("error shows the API key: %q", err)
 				}
 				if _, nerr := NewMailgun(c.cfg); nerr == nil || nerr.Error() != err.Error() {
