@@ -115,6 +115,7 @@ type Process struct {
 	timers       *prometheus.CounterVec
 	parked       *prometheus.CounterVec
 	cdc          *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 }
 
 var _ stream.ProcessMetrics = (*Process)(nil)
@@ -140,8 +141,10 @@ func NewProcess(r *Registry) *Process {
 			Help: "Changes parked to wait for a referenced row (parked), and parked ones whose row never came (expired, dead-lettered)."}, []string{"event"}),
 		cdc: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "cdc_events_total",
 			Help: "What the source positions and Debezium's side records did in committed batches: stale (a change older than its row's stored history: skipped), unordered (applied in arrival order: its position could not be compared with the row's newest), truncate (a TRUNCATE forgot a table's older rows), ignored (heartbeats, transaction metadata, logical decoding messages), unavailable_unresolved (an unchanged TOASTed value no stored image held: the column was left out)."}, []string{"event"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "addresses_refused_total",
+			Help: "Addresses from the data refused by the address rule, in committed batches, by field: recipient (not mailed; an email left with none is dead-lettered as no_recipient) or reply_to (the email goes without a Reply-To)."}, []string{"field"}),
 	}
-	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.timers, p.parked, p.cdc)
+	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.timers, p.parked, p.cdc, p.refused)
 	for _, res := range []string{"committed", "aborted", "failed"} {
 		p.transactions.WithLabelValues(res)
 	}
@@ -153,6 +156,9 @@ func NewProcess(r *Registry) *Process {
 	}
 	for _, e := range []string{"stale", "unordered", "truncate", "ignored", "unavailable_unresolved"} {
 		p.cdc.WithLabelValues(e)
+	}
+	for _, f := range []string{"recipient", "reply_to"} {
+		p.refused.WithLabelValues(f)
 	}
 	return p
 }
@@ -197,6 +203,8 @@ func (p *Process) BatchCommitted(s stream.BatchStats) {
 	p.cdc.WithLabelValues("truncate").Add(float64(e.Truncates))
 	p.cdc.WithLabelValues("ignored").Add(float64(e.Ignored))
 	p.cdc.WithLabelValues("unavailable_unresolved").Add(float64(e.Unresolved))
+	p.refused.WithLabelValues("recipient").Add(float64(e.RecipientsRefused))
+	p.refused.WithLabelValues("reply_to").Add(float64(e.ReplyToRefused))
 }
 
 // BatchAborted implements stream.ProcessMetrics.

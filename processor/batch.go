@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/portalmail/portalmail/processor/address"
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
@@ -394,7 +396,9 @@ type pending struct {
 }
 
 // build resolves intents to recipients (or parks them), drops keys already
-// emitted, renders and emits jobs.
+// emitted, renders and emits jobs. An intent left with no valid recipient, or
+// with more than Config.MaxRecipients, is dead-lettered; so is every email of
+// a change whose jobs together pass Config.MaxChangeOutput.
 func (b *batch) build(ctx context.Context, intents []intent) error {
 	var ps []pending
 	var keys []string
@@ -409,8 +413,14 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 		if in.from != nil {
 			b.commit.Unpark = append(b.commit.Unpark, *in.from)
 		}
+		res := recipients(t.EmailType, in, r)
+		b.counts.RecipientsRefused += len(res.refused)
+		if reason := b.refuseRecipients(t, res); reason != "" {
+			b.dlq = append(b.dlq, DeadLetter{Cause: in.dlqCause(), Reason: reason})
+			continue
+		}
 		p := pending{in: in, t: t, r: r}
-		for _, to := range recipients(t.EmailType, in, r) {
+		for _, to := range res.to {
 			k := jobKey(in.base(), to.Address)
 			if seen[k] {
 				continue
@@ -435,20 +445,90 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 	for i, k := range keys {
 		done[k] = emitted[i]
 	}
+	// Jobs are kept per change and emitted whole, or dead-lettered whole when
+	// the change's output passes the cap.
+	type output struct {
+		jobs  []schemas.EmailJob
+		size  int
+		types []string
+		cause cdc.Cause
+	}
+	var order []string
+	byChange := map[string]*output{}
 	for _, p := range ps {
-		b.emit(p, done)
+		jobs := b.emit(p, done)
+		if len(jobs) == 0 {
+			continue
+		}
+		c := changeOf(p.in)
+		o := byChange[c]
+		if o == nil {
+			o = &output{cause: p.in.dlqCause()}
+			byChange[c] = o
+			order = append(order, c)
+		}
+		o.jobs = append(o.jobs, jobs...)
+		o.types = append(o.types, string(p.t.ID))
+		for _, j := range jobs {
+			o.size += len(j.Subject) + len(j.HTML) + len(j.Text)
+		}
+	}
+	for _, c := range order {
+		o := byChange[c]
+		if o.size > b.e.cfg.MaxChangeOutput {
+			b.dlq = append(b.dlq, DeadLetter{Cause: o.cause, Reason: fmt.Sprintf(
+				"output cap: %d jobs of %d bytes from one change (%s), more than %d (--max-change-output): none sent",
+				len(o.jobs), o.size, strings.Join(o.types, ", "), b.e.cfg.MaxChangeOutput)})
+			continue
+		}
+		for _, j := range o.jobs {
+			b.jobs = append(b.jobs, j)
+			b.commit.Emitted = append(b.commit.Emitted, j.Key)
+		}
 	}
 	return nil
 }
 
-// emit renders one intent and appends a job per recipient not yet emitted.
-func (b *batch) emit(p pending, done map[string]bool) {
+// changeOf names the source change an intent came from: its record, or, for
+// a fired timer (no offset), the intent itself.
+func changeOf(in intent) string {
+	if in.Src.Offset < 0 {
+		return in.base()
+	}
+	return fmt.Sprintf("%s/%d/%d", in.Src.Topic, in.Src.Partition, in.Src.Offset)
+}
+
+// refuseRecipients is the dead-letter reason of an email whose recipients
+// cannot be mailed ("" when they can): none valid, or more than the cap.
+func (b *batch) refuseRecipients(t *entry, res resolved) string {
+	switch {
+	case len(res.to) == 0 && len(res.refused) == 0:
+		return fmt.Sprintf("no valid recipient for %s: no address given", t.ID)
+	case len(res.to) == 0:
+		return fmt.Sprintf("no valid recipient for %s: %d refused (%s)", t.ID, len(res.refused), firstReasons(res.refused, 5))
+	case len(res.to) > b.e.cfg.MaxRecipients:
+		return fmt.Sprintf("too many recipients for %s: %d, at most %d (--max-recipients): none sent", t.ID, len(res.to), b.e.cfg.MaxRecipients)
+	}
+	return ""
+}
+
+// firstReasons joins up to n reasons and says how many more there are.
+func firstReasons(reasons []string, n int) string {
+	if len(reasons) <= n {
+		return strings.Join(reasons, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(reasons[:n], "; "), len(reasons)-n)
+}
+
+// emit renders one intent and returns a job per recipient not yet emitted.
+// A render failure is dead-lettered.
+func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 	fresh := false
 	for _, k := range p.keys {
 		fresh = fresh || !done[k]
 	}
 	if !fresh {
-		return
+		return nil
 	}
 	brand := templates.BrandingOf(p.r.partner)
 	d := templates.Data{
@@ -460,26 +540,37 @@ func (b *batch) emit(p pending, done map[string]bool) {
 	var subj bytes.Buffer
 	if err := p.t.subject.Execute(&subj, d); err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render subject of %s: %v", p.t.ID, err)})
-		return
+		return nil
 	}
 	d.Subject = templates.SanitizeHeader(subj.String())
 	html, text, err := b.e.r.Render(p.t.Template, d)
 	if err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
-		return
+		return nil
 	}
-	from := (&mail.Address{Name: templates.SanitizeHeader(brand.FromName), Address: b.e.cfg.FromAddress}).String()
+	from := (&mail.Address{Name: address.DisplayName(brand.FromName), Address: b.e.cfg.FromAddress}).String()
+	// The reply-to is an address like any other: one that the rule refuses
+	// is left out (replies go to the sender) and counted, the email goes.
+	var replyTo string
+	if brand.ReplyTo != "" {
+		if c, err := address.Canonical(brand.ReplyTo); err == nil {
+			replyTo = c
+		} else {
+			b.counts.ReplyToRefused++
+		}
+	}
+	var jobs []schemas.EmailJob
 	for i, to := range p.to {
 		if done[p.keys[i]] {
 			continue
 		}
-		b.jobs = append(b.jobs, schemas.EmailJob{
+		jobs = append(jobs, schemas.EmailJob{
 			Key: p.keys[i], Type: string(p.t.ID), Section: string(p.t.Section),
-			CompanyID: b.companyID(p.in), To: to, From: from, ReplyTo: templates.SanitizeHeader(brand.ReplyTo),
+			CompanyID: b.companyID(p.in), To: to, From: from, ReplyTo: replyTo,
 			Subject: d.Subject, HTML: html, Text: text,
 			Tags:  []string{string(p.t.ID), string(p.t.Section)},
 			Cause: p.in.Src, CreatedAt: b.now,
 		})
-		b.commit.Emitted = append(b.commit.Emitted, p.keys[i])
 	}
+	return jobs
 }

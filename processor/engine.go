@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/portalmail/portalmail/internal/redact"
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
@@ -41,7 +42,22 @@ type Config struct {
 	FromAddress string
 	// Bands are the usage-band thresholds (default catalog.DefaultBands).
 	Bands catalog.Bands
+	// MaxRecipients caps the distinct valid recipients of one email (default
+	// DefaultMaxRecipients); an email with more is dead-lettered, none sent.
+	MaxRecipients int
+	// MaxChangeOutput caps, in bytes of subject and bodies, the jobs derived
+	// from one source change, fired timer or parked intent (default
+	// DefaultMaxChangeOutput); over it, every email of that change is
+	// dead-lettered. A transaction's output is then bounded by batch size ×
+	// MaxChangeOutput.
+	MaxChangeOutput int
 }
+
+// Defaults of Config's output caps.
+const (
+	DefaultMaxRecipients   = 50
+	DefaultMaxChangeOutput = 4 << 20
+)
 
 func (c *Config) setDefaults() {
 	if c.Zone == nil {
@@ -65,6 +81,12 @@ func (c *Config) setDefaults() {
 	if c.Bands == (catalog.Bands{}) {
 		c.Bands = catalog.DefaultBands
 	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = DefaultMaxRecipients
+	}
+	if c.MaxChangeOutput == 0 {
+		c.MaxChangeOutput = DefaultMaxChangeOutput
+	}
 }
 
 // Validate reports every problem of the configuration.
@@ -76,10 +98,17 @@ func (c Config) Validate() error {
 	if c.ParkFor < 0 || c.LeaseFor < 0 || c.FireLimit < 0 {
 		errs = append(errs, errors.New("park, lease and fire limit must not be negative"))
 	}
+	if c.MaxRecipients < 0 || c.MaxChangeOutput < 0 {
+		errs = append(errs, errors.New("max recipients and max change output must not be negative"))
+	}
 	for site, base := range c.Links {
+		// Link bases are mailed to customers: no credentials, shown redacted.
 		u, err := url.Parse(base)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("link base for %s: %q is not an http(s) URL", site, base))
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			errs = append(errs, fmt.Errorf("link base for %s: %s is not an http(s) URL", site, redact.URL(base)))
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+			errs = append(errs, fmt.Errorf("link base for %s: %s must not carry credentials, a query or a fragment", site, redact.URL(base)))
 		}
 	}
 	return errors.Join(errs...)
@@ -136,6 +165,11 @@ type Stats struct {
 	// Unresolved are unavailable (unchanged TOASTed) values that neither
 	// the before image nor the stored image held: the column was left out.
 	Unresolved int
+	// RecipientsRefused are recipient addresses refused by the address rule
+	// (package address); ReplyToRefused are partner reply-to addresses
+	// refused (the email goes without a Reply-To).
+	RecipientsRefused int
+	ReplyToRefused    int
 }
 
 // Add returns the sum of s and o.
@@ -146,6 +180,7 @@ func (s Stats) Add(o Stats) Stats {
 		Parked: s.Parked + o.Parked, ParkExpired: s.ParkExpired + o.ParkExpired,
 		Stale: s.Stale + o.Stale, Unordered: s.Unordered + o.Unordered, Truncates: s.Truncates + o.Truncates,
 		Ignored: s.Ignored + o.Ignored, Unresolved: s.Unresolved + o.Unresolved,
+		RecipientsRefused: s.RecipientsRefused + o.RecipientsRefused, ReplyToRefused: s.ReplyToRefused + o.ReplyToRefused,
 	}
 }
 

@@ -3,6 +3,7 @@ package processor_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +203,13 @@ func TestUsageBandsHysteresis(t *testing.T) {
 		{12, "", ""},                             // 60%: re-arms both
 		{24, "interop.teams_oversubscribed", ""}, // 120% from armed: over only, disarms both
 		{17, "", ""},                             // 85%: usage was disarmed by the over
+		{12, "", ""},                             // 60%: re-arms both
+		// Extremes: 100 × calls must not wrap around int64 (2^62+18 used to
+		// come out as "90% usage").
+		{1<<62 + 18, "interop.teams_oversubscribed", ""}, // ~2^62 calls: over, not 90%
+		{math.MaxInt64, "", ""},                          // disarmed, no overflow either
+		{12, "", ""},                                     // 60%: re-arms both
+		{math.MaxInt64, "interop.teams_oversubscribed", ""},
 	}
 	for i, s := range steps {
 		out := h.apply(t0, h.change(cdc.CVIUsage, cdc.OpCreate, cdc.Row{"id": "u" + string(rune('a'+i)),

@@ -48,6 +48,12 @@ func (h roundHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessConfig(t, processor.Config{})
+}
+
+// newHarnessConfig is newHarness with engine settings (Links are set here).
+func newHarnessConfig(t testing.TB, cfg processor.Config) *harness {
+	t.Helper()
 	var rc *redis.Client
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		opt, err := redis.ParseURL(url)
@@ -71,9 +77,10 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := processor.New(catalog.Default(), store, tmpl, processor.Config{Links: map[catalog.Site]string{
+	cfg.Links = map[catalog.Site]string{
 		catalog.SitePortal: "https://portal.test", catalog.SiteService: "https://service.test", catalog.SiteAnalytics: "https://analytics.test",
-	}})
+	}
+	eng, err := processor.New(catalog.Default(), store, tmpl, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

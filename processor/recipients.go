@@ -1,13 +1,13 @@
 package processor
 
 import (
-	"net/mail"
+	"errors"
 	"strings"
 
+	"github.com/portalmail/portalmail/processor/address"
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
-	"github.com/portalmail/portalmail/templates"
 )
 
 // refs are the rows an intent's recipients and branding are resolved from.
@@ -15,30 +15,41 @@ type refs struct {
 	company, partner, user, subscription cdc.Row
 }
 
+// resolved is a recipient policy evaluated: the recipients, and the
+// addresses the address rule refused, as "<role>: <reason>" (no address:
+// reasons reach the DLQ headers and warn-level logs).
+type resolved struct {
+	to      []schemas.Recipient
+	refused []string
+}
+
 // recipients evaluates a recipient policy: one recipient per distinct address
-// (case-insensitive), in role order; invalid or empty addresses are skipped.
-func recipients(t catalog.EmailType, in intent, r refs) []schemas.Recipient {
-	var out []schemas.Recipient
+// (case-insensitive), in role order, in the canonical form of package
+// address. Empty addresses are skipped (an unset column is no address);
+// addresses the rule refuses are listed in refused.
+func recipients(t catalog.EmailType, in intent, r refs) resolved {
+	var out resolved
 	seen := map[string]bool{}
 	add := func(role catalog.Role, addr, name string) {
-		addr = strings.TrimSpace(addr)
-		if addr == "" {
+		if strings.TrimSpace(addr) == "" {
 			return
 		}
-		parsed, err := mail.ParseAddress(addr)
+		canon, err := address.Canonical(addr)
 		if err != nil {
+			why := err.Error()
+			if bad := (*address.Error)(nil); errors.As(err, &bad) {
+				why = bad.Reason
+			}
+			out.refused = append(out.refused, string(role)+": "+why)
 			return
 		}
-		key := strings.ToLower(parsed.Address)
+		key := strings.ToLower(canon)
 		if seen[key] {
 			return
 		}
 		seen[key] = true
-		if name == "" {
-			name = parsed.Name
-		}
-		name = templates.SanitizeHeader(name) // it goes into the To header
-		out = append(out, schemas.Recipient{Address: parsed.Address, Name: name, Role: string(jobRole(role))})
+		// The name goes into the To header beside the address.
+		out.to = append(out.to, schemas.Recipient{Address: canon, Name: address.DisplayName(name), Role: string(jobRole(role))})
 	}
 	addAll := func(role catalog.Role, list []string) {
 		for _, a := range list {

@@ -1,6 +1,9 @@
 package processor
 
 import (
+	"math"
+	"math/bits"
+
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas/cdc"
 )
@@ -31,7 +34,14 @@ func (e *Engine) thresholdTypes(table string) (catalog.Threshold, map[catalog.Le
 	return t.th, t.byLevel
 }
 
-// percent is floor(100 × value / capacity); ok is false below the minimum capacity.
+// maxPercent is where percent saturates: far above every band line, and
+// small enough for any int.
+const maxPercent = math.MaxInt32
+
+// percent is floor(100 × value / capacity), saturating at maxPercent; ok is
+// false below the minimum capacity or for a negative value. The product is
+// computed in 128 bits: 100 × a value near 2^62 must not wrap around into a
+// small percentage.
 func percent(th catalog.Threshold, sampleRow, capacityRow cdc.Row) (int, bool) {
 	capacity, ok := capacityRow.Int(th.CapacityField)
 	if !ok || capacity < int64(th.MinCapacity) || capacity <= 0 {
@@ -41,5 +51,10 @@ func percent(th catalog.Threshold, sampleRow, capacityRow cdc.Row) (int, bool) {
 	if !ok || v < 0 {
 		return 0, false
 	}
-	return int(100 * v / capacity), true
+	hi, lo := bits.Mul64(100, uint64(v))
+	if hi >= uint64(capacity) {
+		return maxPercent, true // the quotient does not even fit 64 bits
+	}
+	q, _ := bits.Div64(hi, lo, uint64(capacity))
+	return int(min(q, maxPercent)), true
 }

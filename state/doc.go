@@ -38,7 +38,9 @@
 //	                                    members too: ParkMember's ["p",table,id,intentKey].
 //	pm:{t:<set>}:lease           HASH   member -> lease expiry (unix ms) of fired timers
 //	pm:{k:<idempotency key>}     STRING "1": the key's job was committed (EmittedTTL)
-//	pm:{w:<webhook token>}       STRING "1": a Mailgun webhook token already used (replay guard)
+//	pm:{w:<webhook token>}       STRING <claim owner>: a Mailgun webhook token claimed by one
+//	                                    request (replay guard, 2 × max-age + 1 min); deleted
+//	                                    again only when recording its event failed retryably
 //	pm:{s:<idempotency key>}     STRING "sending:<owner>" (claimed, with a lease) or
 //	                                    "sent:<provider id>" (delivered or failed
 //	                                    permanently, SentTTL)

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portalmail/portalmail/processor"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portalmail/portalmail/internal/redact"
+	"github.com/portalmail/portalmail/processor"
 )
 
 var _ processor.State = (*Store)(nil)
@@ -118,7 +120,8 @@ func (s *Store) Client() redis.UniversalClient { return s.c }
 //	                                                     Sentinel; the password is the master's
 //
 // The caller closes the client. On a failed ping the client is closed and
-// the error returned.
+// the error returned. No error shows a password or query of rawURL (they
+// are redacted before formatting, see package redact).
 func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
 	c, err := newClient(rawURL)
 	if err != nil {
@@ -126,7 +129,7 @@ func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
 	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("state: redis ping %s: %w", redactURL(rawURL), err)
+		return nil, fmt.Errorf("state: redis ping %s: %w", redact.URL(rawURL), err)
 	}
 	return c, nil
 }
@@ -140,19 +143,19 @@ func newClient(rawURL string) (redis.UniversalClient, error) {
 	case strings.HasPrefix(lower, "redis+sentinel://"):
 		o, err := parseSentinelURL(raw[len("redis+sentinel://"):])
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("state: redis+sentinel URL %s: %w", redact.URL(raw), err)
 		}
 		return redis.NewUniversalClient(o), nil
 	case strings.Contains(raw, ","):
 		o, err := parseClusterList(raw)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("state: redis cluster URL %s: %w", redact.URL(raw), err)
 		}
 		return redis.NewUniversalClient(o), nil
 	case strings.Contains(raw, "://"):
-		o, err := redis.ParseURL(raw)
+		o, err := parseURL(raw)
 		if err != nil {
-			return nil, fmt.Errorf("state: redis URL %s: %w", redactURL(raw), err)
+			return nil, fmt.Errorf("state: redis URL %s: %w", redact.URL(raw), err)
 		}
 		return redis.NewClient(o), nil
 	default:
@@ -171,9 +174,9 @@ func parseClusterList(raw string) (*redis.UniversalOptions, error) {
 			o.Addrs = append(o.Addrs, part)
 			continue
 		}
-		po, err := redis.ParseURL(part)
+		po, err := parseURL(part)
 		if err != nil {
-			return nil, fmt.Errorf("state: redis cluster address %s: %w", redactURL(part), err)
+			return nil, fmt.Errorf("address %d: %w", i+1, err)
 		}
 		o.Addrs = append(o.Addrs, po.Addr)
 		if i == 0 {
@@ -181,7 +184,7 @@ func parseClusterList(raw string) (*redis.UniversalOptions, error) {
 		}
 	}
 	if len(o.Addrs) == 0 {
-		return nil, errors.New("state: redis cluster URL names no address")
+		return nil, errors.New("names no address")
 	}
 	return o, nil
 }
@@ -194,18 +197,19 @@ func parseSentinelURL(rest string) (*redis.UniversalOptions, error) {
 	}
 	slash := strings.IndexByte(rest, '/')
 	if slash < 0 {
-		return nil, errors.New("state: redis+sentinel URL lacks /mastername")
+		return nil, errors.New("lacks /mastername")
 	}
 	hosts, path := rest[:slash], strings.Trim(rest[slash+1:], "/")
 	if at := strings.LastIndexByte(hosts, '@'); at >= 0 {
 		user, pass, hasPass := strings.Cut(hosts[:at], ":")
 		var err error
+		// Unescape errors quote the bad escape, part of the secret: not shown.
 		if o.Username, err = url.PathUnescape(user); err != nil {
-			return nil, fmt.Errorf("state: redis+sentinel URL user: %w", err)
+			return nil, errors.New("the user has an invalid %-escape")
 		}
 		if hasPass {
 			if o.Password, err = url.PathUnescape(pass); err != nil {
-				return nil, fmt.Errorf("state: redis+sentinel URL password: %w", err)
+				return nil, errors.New("the password has an invalid %-escape")
 			}
 		}
 		hosts = hosts[at+1:]
@@ -219,23 +223,23 @@ func parseSentinelURL(rest string) (*redis.UniversalOptions, error) {
 		}
 	}
 	if len(o.Addrs) == 0 {
-		return nil, errors.New("state: redis+sentinel URL names no sentinel")
+		return nil, errors.New("names no sentinel")
 	}
 	master, db, hasDB := strings.Cut(path, "/")
 	if master == "" {
-		return nil, errors.New("state: redis+sentinel URL lacks the master name")
+		return nil, errors.New("lacks the master name")
 	}
 	o.MasterName = master
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return nil, fmt.Errorf("state: redis+sentinel URL query: %w", err)
+		return nil, errors.New("the query has an invalid %-escape") // it may hold sentinel_password
 	}
 	if v := q.Get("db"); v != "" {
 		db, hasDB = v, true
 	}
 	if hasDB && db != "" {
 		if o.DB, err = strconv.Atoi(db); err != nil {
-			return nil, fmt.Errorf("state: redis+sentinel URL db %q: %w", db, err)
+			return nil, fmt.Errorf("db %q is not a number", db)
 		}
 	}
 	o.SentinelUsername = q.Get("sentinel_username")
@@ -243,15 +247,17 @@ func parseSentinelURL(rest string) (*redis.UniversalOptions, error) {
 	return o, nil
 }
 
-// redactURL hides a password in an URL for error messages.
-func redactURL(raw string) string {
-	if at := strings.LastIndexByte(raw, '@'); at >= 0 {
-		if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
-			return raw[:scheme+3] + "***" + raw[at:]
-		}
-		return "***" + raw[at:]
+// parseURL is redis.ParseURL with errors that quote nothing secret: net/url's
+// errors repeat the whole URL, and go-redis's may repeat parts of it.
+func parseURL(raw string) (*redis.Options, error) {
+	if _, err := url.Parse(raw); err != nil {
+		return nil, fmt.Errorf("malformed: %s", redact.ParseError(err))
 	}
-	return raw
+	o, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, errors.New(redact.Scrub(err.Error(), raw))
+	}
+	return o, nil
 }
 
 // op is one command of a batch: a script call, or a plain command.

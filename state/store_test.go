@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,9 +107,6 @@ func TestParseURLs(t *testing.T) {
 				t.Errorf("got %s %v master=%q pass=%q db=%d sentinel_password=%q", kind, addrs, master, pass, db, sp)
 			}
 		})
-	}
-	if got := redactURL("redis://u:secret@h:1/0"); got != "redis://***@h:1/0" {
-		t.Errorf("redactURL = %s", got)
 	}
 }
 
@@ -265,4 +263,43 @@ func benchApplyChanges(b *testing.B, o Options) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "changes/s")
+}
+
+// TestOpenErrorsShowNoSecret: whatever is wrong with a Redis URL (malformed,
+// unreachable), the error names it with its user, password and query
+// hidden, and quotes no part of them.
+func TestOpenErrorsShowNoSecret(t *testing.T) {
+	const pw = "S3cr3tPw"
+	cases := []struct{ name, url, want string }{
+		{"bad escape in the password", "redis://u:" + pw + "%zz@h:1/0", "redis://***@h:1/0: malformed: an invalid %-escape"},
+		{"space in the password", "redis://u:S3cr3t Pw@h:1/0", "redis://***@h:1/0: malformed: an invalid character in the user or password"},
+		{"control character", "redis://u:" + pw + "\x01@h:1/0", "malformed: a control character"},
+		{"bad database", "rediss://u:" + pw + "@h:1/x", `redis URL rediss://***@h:1/x: redis: invalid database number: "x"`},
+		{"unknown option", "redis://u:" + pw + "@h:1/0?S3cr3tPw=1", "redis URL redis://***@h:1/0?***: redis: unexpected option: ***"},
+		{"sentinel bad escape", "redis+sentinel://u:" + pw + "%zz@h/m", "redis+sentinel://***@h/m: the password has an invalid %-escape"},
+		{"sentinel query bad escape", "redis+sentinel://h/m?sentinel_password=" + pw + "%zz", "redis+sentinel://h/m?***: the query has an invalid %-escape"},
+		{"cluster element malformed", "h1:1,redis://u:" + pw + "%zz@h2:1", "redis cluster URL ***@h2:1: address 2: malformed"},
+		{"cluster, comma in the password", "redis://u:S3c,r3tPw@h2:1", "malformed"},
+		{"unreachable with a password", "redis://u:" + pw + "@127.0.0.1:1/0", "redis ping redis://***@127.0.0.1:1/0: "},
+		{"unreachable sentinel with a password", "redis+sentinel://127.0.0.1:1/m?sentinel_password=" + pw, "redis ping redis+sentinel://127.0.0.1:1/m?***: "},
+	}
+	for _, c := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		rc, err := Open(ctx, c.url)
+		cancel()
+		if err == nil {
+			rc.Close()
+			t.Errorf("%s: Open succeeded", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q, want it to hold %q", c.name, err, c.want)
+		}
+		for _, part := range []string{"S3c", "r3t", "Pw", "zz"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("%s: error %q shows %q", c.name, err, part)
+			}
+		}
+	}
+	t.Logf("%d URLs", len(cases))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/address"
 	"github.com/portalmail/portalmail/processor/catalog"
 )
 
@@ -19,6 +20,10 @@ type EngineConfig struct {
 	AnalyticsURL  string
 	FromAddress   string
 	ParkFor       time.Duration
+	// MaxRecipients and MaxChangeOutput cap one email's recipients and one
+	// change's output (see processor.Config).
+	MaxRecipients   int
+	MaxChangeOutput int
 }
 
 func (c *EngineConfig) register(f *flags) {
@@ -30,6 +35,9 @@ func (c *EngineConfig) register(f *flags) {
 	f.String(&c.AnalyticsURL, "analytics-url", "https://analytics.pexip.example", "base URL of Analytics links")
 	f.String(&c.FromAddress, "from-address", "noreply@mail.pexip.example", "sender address (the display name is the partner's)")
 	f.Duration(&c.ParkFor, "park-for", 24*time.Hour, "how long a change waits for referenced rows before it is dead-lettered")
+	f.Int(&c.MaxRecipients, "max-recipients", processor.DefaultMaxRecipients, "most recipients of one email; an email with more is dead-lettered, none sent")
+	f.Int(&c.MaxChangeOutput, "max-change-output", processor.DefaultMaxChangeOutput,
+		"most bytes (subjects and bodies) of the jobs of one change; over it every email of the change is dead-lettered")
 }
 
 // engine turns the configuration into the engine's Config; errors list every problem.
@@ -45,8 +53,15 @@ func (c EngineConfig) engine() (processor.Config, error) {
 	if c.ParkFor <= 0 {
 		errs = append(errs, errors.New("--park-for must be positive"))
 	}
+	if c.MaxRecipients <= 0 || c.MaxChangeOutput <= 0 {
+		errs = append(errs, errors.New("--max-recipients and --max-change-output must be positive"))
+	}
+	if why := address.Refusal(c.FromAddress); why != "" {
+		errs = append(errs, fmt.Errorf("--from-address: %s", why))
+	}
 	cfg := processor.Config{
 		Zone: zone, ParkFor: c.ParkFor, FromAddress: c.FromAddress,
+		MaxRecipients: c.MaxRecipients, MaxChangeOutput: c.MaxChangeOutput,
 		Links: map[catalog.Site]string{
 			catalog.SitePortal: c.PortalURL, catalog.SiteService: c.ServiceURL, catalog.SiteAnalytics: c.AnalyticsURL,
 		},

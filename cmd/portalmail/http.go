@@ -25,6 +25,9 @@ type HTTPConfig struct {
 	Addr       string
 	LagEvery   time.Duration
 	CheckLimit time.Duration
+	// limits bound the server's clients (opsLimits by default; tests
+	// shorten them). Writes always outlast a readiness check.
+	limits serverLimits
 }
 
 func (c *HTTPConfig) register(f *flags, defAddr string) {
@@ -130,7 +133,9 @@ func startHTTP(ctx context.Context, c HTTPConfig, reg *metrics.Registry, h *heal
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h.handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	l := c.limits.or(opsLimits)
+	l.Write = max(l.Write, c.CheckLimit+5*time.Second)
+	srv := newServer("", h.handler(reg), l)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/portalmail/portalmail/internal/redact"
 )
 
 // KafkaConfig is how a stage reaches Kafka and the schema registry.
@@ -74,6 +77,8 @@ func (c KafkaConfig) validate() error {
 	}
 	if c.Registry == "" {
 		errs = append(errs, errors.New("--schema-registry is required"))
+	} else if _, err := c.registryAuth(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SessionTimeout < 6*time.Second {
 		errs = append(errs, errors.New("--session-timeout must be at least 6s (the brokers' minimum)"))
@@ -125,11 +130,61 @@ func (c KafkaConfig) clientOpts(log *slog.Logger) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
+// registryConn is where and how the schema registry is reached: URLs without
+// credentials, and the basic-auth credentials (from the flags, or taken out
+// of the URLs).
+type registryConn struct {
+	urls       []string
+	user, pass string
+}
+
+// registryAuth takes --schema-registry apart. Credentials in the URLs
+// (http://user:pass@host) become basic auth, so that no URL the registry
+// client formats into its errors (start-up, /readyz) holds them. Malformed
+// URLs, queries and fragments are refused; errors show the flag redacted.
+func (c KafkaConfig) registryAuth() (registryConn, error) {
+	shown := redact.URL(c.Registry)
+	rc := registryConn{user: c.RegistryUser, pass: c.RegistryPass}
+	parts := strings.Split(c.Registry, ",")
+	var fromURL *url.Userinfo
+	for i, raw := range parts {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		switch {
+		case err != nil:
+			return rc, fmt.Errorf("--schema-registry %s: URL %d of %d is malformed: %s", shown, i+1, len(parts), redact.ParseError(err))
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return rc, fmt.Errorf("--schema-registry %s: URL %d of %d is not an absolute http(s) URL", shown, i+1, len(parts))
+		case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+			return rc, fmt.Errorf("--schema-registry %s: URL %d of %d has a query or fragment (credentials go in --schema-registry-user and --schema-registry-password)", shown, i+1, len(parts))
+		}
+		if u.User != nil {
+			if fromURL != nil && fromURL.String() != u.User.String() {
+				return rc, fmt.Errorf("--schema-registry %s: the URLs carry different credentials", shown)
+			}
+			fromURL = u.User
+			u.User = nil
+		}
+		rc.urls = append(rc.urls, u.String())
+	}
+	if fromURL != nil {
+		if c.RegistryUser != "" {
+			return rc, fmt.Errorf("--schema-registry %s carries credentials, and --schema-registry-user is set too: use one", shown)
+		}
+		rc.user = fromURL.Username()
+		rc.pass, _ = fromURL.Password()
+	}
+	return rc, nil
+}
+
 // registry is the schema-registry client.
 func (c KafkaConfig) registry() (*sr.Client, error) {
-	opts := []sr.ClientOpt{sr.URLs(strings.Split(c.Registry, ",")...)}
-	if c.RegistryUser != "" {
-		opts = append(opts, sr.BasicAuth(c.RegistryUser, c.RegistryPass))
+	rc, err := c.registryAuth()
+	if err != nil {
+		return nil, err
+	}
+	opts := []sr.ClientOpt{sr.URLs(rc.urls...)}
+	if rc.user != "" {
+		opts = append(opts, sr.BasicAuth(rc.user, rc.pass))
 	}
 	return sr.NewClient(opts...)
 }

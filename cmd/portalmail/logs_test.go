@@ -18,7 +18,7 @@ var neverLogged = []string{
 	"demo-key", // the demo's Mailgun API key
 }
 
-var address = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}`)
+var addressPattern = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}`)
 
 // checkJSONLogs fails on a line that is not a JSON object, or that holds
 // any of never; with noAddresses, on a line holding an email address.
@@ -40,7 +40,7 @@ func checkJSONLogs(t *testing.T, logs string, never []string, noAddresses bool) 
 			}
 		}
 		if noAddresses {
-			if a := address.FindString(line); a != "" {
+			if a := addressPattern.FindString(line); a != "" {
 				t.Errorf("log line at info holds the address %q: %s", a, line)
 			}
 		}

@@ -286,3 +286,55 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	}
 	r.waitReady(t)
 }
+
+// TestRefusedAddressesAreCountedAndDeadLettered runs both stages over branding
+// orders whose notify_emails are partly and wholly refused by the address
+// rule: the valid address is mailed (once, bare, in canonical form), the
+// refused ones are counted, the order left with none is a dead letter of
+// class no_recipient, and the partner's malformed reply_to is counted and
+// left out.
+func TestRefusedAddressesAreCountedAndDeadLettered(t *testing.T) {
+	r := startOpsRig(t, nil)
+	r.waitReady(t)
+	r.produce(t,
+		cdcRecord("portal.public.partners", "p1", "c", map[string]any{
+			"id": "p1", "name": "Northwind", "type": "direct", "contact_email": "partner@p1.example",
+			"reply_to": "support@p1.example, attacker@evil.test"}, 100),
+		cdcRecord("portal.public.companies", "c1", "c", map[string]any{
+			"id": "c1", "partner_id": "p1", "name": "Acme", "status": "active", "contact_email": "it@c1.example"}, 101),
+		cdcRecord("portal.public.branding_orders", "bo1", "c", map[string]any{"id": "bo1", "company_id": "c1", "status": "placed",
+			"notify_emails": []string{`"attacker@evil.test,x"@c1.example`, "Brand@C1.Example"}}, 102),
+		cdcRecord("portal.public.branding_orders", "bo2", "c", map[string]any{"id": "bo2", "company_id": "c1", "status": "placed",
+			"notify_emails": []string{"a@evil.test;b@c1.example", "not an address"}}, 103),
+	)
+	want := map[string]map[string]string{
+		r.procAddr: {
+			`portalmail_jobs_emitted_total{email_type="branding.instructions"}`: "1",
+			`portalmail_addresses_refused_total{field="recipient"}`:             "3",
+			`portalmail_addresses_refused_total{field="reply_to"}`:              "1",
+			`portalmail_dead_letters_total{reason="no_recipient"}`:              "1",
+			`portalmail_dead_letters_total{reason="too_many_recipients"}`:       "0",
+		},
+		r.sendAddr: {`portalmail_sends_total{email_type="branding.instructions",outcome="sent"}`: "1"},
+	}
+	for addr, series := range want {
+		waitFor(t, 20*time.Second, func() string {
+			_, scrape := get(t, "http://"+addr+"/metrics")
+			for s, v := range series {
+				if got, _ := metricValue(scrape, s); got != v {
+					return fmt.Sprintf("%s: %s = %q, want %s", addr, s, got, v)
+				}
+			}
+			return ""
+		})
+	}
+	msgs := r.env.Mailgun.Messages()
+	if len(msgs) != 1 || msgs[0].To != "Brand@c1.example" || msgs[0].ReplyTo != "" {
+		t.Fatalf("posted %+v, want one message to Brand@c1.example without Reply-To", msgs)
+	}
+	logs := r.logs.String()
+	if !strings.Contains(logs, "no valid recipient for branding.instructions: 2 refused") {
+		t.Errorf("the dead letter is not logged with its reason:\n%s", logs)
+	}
+	checkJSONLogs(t, logs, []string{"evil.test"}, true)
+}

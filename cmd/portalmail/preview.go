@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/portalmail/portalmail/processor/catalog"
@@ -26,7 +25,7 @@ func runPreview(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(listen, h, opsLimits)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	fmt.Fprintf(env.stdout, "preview of every email type at http://%s/ (?brand=northwind|fabrikam|default)\n", listen)

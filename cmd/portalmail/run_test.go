@@ -47,8 +47,9 @@ func TestInvalidConfigListsEveryProblem(t *testing.T) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
 	}
-	_, _, err = runCLI(t, nil, "process", "--zone", "Mars/Base", "--park-for", "-1h", "--batch-size", "0")
-	for _, want := range []string{"Mars/Base", "--park-for", "--batch-size"} {
+	_, _, err = runCLI(t, nil, "process", "--zone", "Mars/Base", "--park-for", "-1h", "--batch-size", "0",
+		"--max-recipients", "0", "--from-address", `"noreply,x"@mail.example`)
+	for _, want := range []string{"Mars/Base", "--park-for", "--batch-size", "--max-recipients", "--from-address: quoted"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("process error does not mention %q: %v", want, err)
 		}
@@ -105,3 +106,30 @@ func TestSimulateAndCatalog(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// TestSimulateSurvivesHostileLines: the bundled sample saved with a BOM and
+// a 17 MB line in the middle still mails every one of its emails; the long
+// line is one dead letter on stderr and the exit status is 0.
+func TestSimulateSurvivesHostileLines(t *testing.T) {
+	sample, err := os.ReadFile("../../examples/sample.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(sample), "\n")
+	huge := `{"topic":"portal.public.partners","key":{"id":"x"},"value":{"op":"c","after":{"name":"` + strings.Repeat("x", 17<<20) + "\"}}}\n"
+	hostile := "\xEF\xBB\xBF" + strings.Join(lines[:10], "") + huge + strings.Join(lines[10:], "")
+	file := t.TempDir() + "/hostile.jsonl"
+	if err := writeFile(file, hostile); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(t, nil, "simulate", "--input", file, "--until", "2027-01-31")
+	if err != nil {
+		t.Fatalf("exit status not 0: %v", err)
+	}
+	if n := strings.Count(out, "\n"); n != 113 {
+		t.Errorf("%d emails, want the sample's 113", n)
+	}
+	if strings.Count(errOut, `"dlq"`) != 2 || strings.Count(errOut, "line longer than") != 1 || !strings.Contains(errOut, `"line":11`) {
+		t.Errorf("stderr: %s", errOut)
+	}
+}

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/portalmail/portalmail/processor/webhooks"
@@ -22,6 +24,8 @@ type WebhooksConfig struct {
 	Path       string
 	SigningKey string
 	MaxAge     time.Duration
+	// limits bound the server's clients (webhookLimits by default).
+	limits serverLimits
 }
 
 func (c WebhooksConfig) validate() error {
@@ -64,10 +68,7 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle(c.Path, h)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	srv := &http.Server{Addr: c.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(c.Listen, webhookMux(c.Path, h), c.limits.or(webhookLimits))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("webhooks listening", "addr", c.Listen, "path", c.Path)
@@ -81,6 +82,14 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 	return srv.Shutdown(shutdown)
 }
 
+// webhookMux serves the webhook handler on path, and /healthz.
+func webhookMux(path string, h http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	return mux
+}
+
 // deliveryProducer records webhook updates on the delivery topic, keyed by
 // the job key like the sender's own records.
 type deliveryProducer struct {
@@ -90,10 +99,16 @@ type deliveryProducer struct {
 }
 
 // Record produces the update and waits for the brokers to acknowledge it.
+// An update that does not encode, or that the client or brokers refuse as
+// too large, is webhooks.ErrNotRecordable; other failures are retryable.
 func (p deliveryProducer) Record(ctx context.Context, d schemas.EmailDelivery) error {
 	v, err := p.serde.EncodeDelivery(d)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode: %v: %w", err, webhooks.ErrNotRecordable)
 	}
-	return p.cl.ProduceSync(ctx, &kgo.Record{Topic: p.topic, Key: []byte(d.Key), Value: v}).FirstErr()
+	err = p.cl.ProduceSync(ctx, &kgo.Record{Topic: p.topic, Key: []byte(d.Key), Value: v}).FirstErr()
+	if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+		return fmt.Errorf("produce: %v: %w", err, webhooks.ErrNotRecordable)
+	}
+	return err
 }

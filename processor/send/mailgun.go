@@ -14,9 +14,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/mailgun/mailgun-go/v4"
 
+	"github.com/portalmail/portalmail/internal/redact"
+	"github.com/portalmail/portalmail/processor/address"
 	"github.com/portalmail/portalmail/schemas"
 )
 
@@ -77,15 +80,18 @@ func (c MailgunConfig) Validate() error {
 		}
 	} else {
 		u, err := url.Parse(c.APIBase)
+		shown := redact.URL(c.APIBase) // never the credentials or query it may carry
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("mailgun: API base %q is not a URL", c.APIBase))
-		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			errs = append(errs, fmt.Errorf("mailgun: API base %q must be an absolute http(s) URL", c.APIBase))
+			errs = append(errs, fmt.Errorf("mailgun: API base %s is not a URL: %s", shown, redact.ParseError(err)))
 		case u.User != nil:
-			errs = append(errs, errors.New("mailgun: API base must not carry credentials"))
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must not carry credentials", shown))
+		case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must not carry a query or fragment", shown))
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must be an absolute http(s) URL", shown))
 		case !versionedPath.MatchString(u.Path):
-			errs = append(errs, fmt.Errorf("mailgun: API base %q must end with an API version such as /v3", c.APIBase))
+			errs = append(errs, fmt.Errorf("mailgun: API base %s must end with an API version such as /v3", shown))
 		}
 	}
 	if c.Timeout < 0 {
@@ -122,7 +128,7 @@ func redactKey(key string) string {
 // String describes the configuration with the API key redacted.
 func (c MailgunConfig) String() string {
 	return fmt.Sprintf("MailgunConfig{Domain:%q APIKey:%s Region:%q APIBase:%q Timeout:%s}",
-		c.Domain, redactKey(c.APIKey), c.Region, c.APIBase, c.Timeout)
+		c.Domain, redactKey(c.APIKey), c.Region, redact.URL(c.APIBase), c.Timeout)
 }
 
 // GoString is String, so that %#v does not print the API key either.
@@ -134,7 +140,7 @@ func (c MailgunConfig) LogValue() slog.Value {
 		slog.String("domain", c.Domain),
 		slog.String("api_key", redactKey(c.APIKey)),
 		slog.String("region", c.Region),
-		slog.String("api_base", c.APIBase),
+		slog.String("api_base", redact.URL(c.APIBase)),
 		slog.Duration("timeout", c.Timeout),
 	)
 }
@@ -269,13 +275,27 @@ var errRequestTimeout = errors.New("mailgun request timeout")
 // VarEmailType and VarCompanyID (each when non-empty) and at most MaxTags
 // non-empty tags. A job that cannot make a valid message gives an error
 // wrapping ErrPermanent.
+//
+// The addresses are checked again here, whatever produced the job (defence
+// in depth behind the engine): the recipient and Reply-To must be in the
+// canonical form of package address, From must be one such address with an
+// optional display name, and the subject must hold no control character.
+// They are posted in that form, so Mailgun reads exactly one recipient.
 func BuildMessage(job schemas.EmailJob) (*mailgun.Message, error) {
 	var problems []string
-	if strings.TrimSpace(job.To.Address) == "" {
-		problems = append(problems, "no recipient address")
+	to, err := FormatRecipient(job.To)
+	if err != nil {
+		problems = append(problems, "recipient: "+err.Error())
 	}
-	if strings.TrimSpace(job.From) == "" {
-		problems = append(problems, "no from address")
+	from, err := formatFrom(job.From)
+	if err != nil {
+		problems = append(problems, "from: "+err.Error())
+	}
+	if job.ReplyTo != "" && !address.Valid(job.ReplyTo) {
+		problems = append(problems, "reply-to: "+address.Refusal(job.ReplyTo))
+	}
+	if strings.ContainsFunc(job.Subject, unicode.IsControl) {
+		problems = append(problems, "control character in the subject")
 	}
 	if job.Text == "" && job.HTML == "" {
 		problems = append(problems, "no text or HTML body")
@@ -283,7 +303,7 @@ func BuildMessage(job schemas.EmailJob) (*mailgun.Message, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("mailgun: invalid job %q: %s: %w", job.Key, strings.Join(problems, ", "), ErrPermanent)
 	}
-	msg := mailgun.NewMessage(job.From, job.Subject, job.Text, FormatRecipient(job.To))
+	msg := mailgun.NewMessage(from, job.Subject, job.Text, to)
 	if job.HTML != "" {
 		msg.SetHTML(job.HTML)
 	}
@@ -311,15 +331,35 @@ func BuildMessage(job schemas.EmailJob) (*mailgun.Message, error) {
 	return msg, nil
 }
 
-// FormatRecipient formats a job's recipient for the To field: the bare address,
-// or `Name <address>` (quoted and encoded as RFC 5322 requires) when a name
-// is set.
-func FormatRecipient(r schemas.Recipient) string {
-	addr := strings.TrimSpace(r.Address)
-	if strings.TrimSpace(r.Name) == "" {
-		return addr
+// FormatRecipient formats a job's recipient for the To field: the bare
+// address, or `Name <address>` (quoted and encoded as RFC 5322 requires) when
+// a name is set. The address must be in the canonical form of package
+// address; the name is passed through address.DisplayName.
+func FormatRecipient(r schemas.Recipient) (string, error) {
+	if !address.Valid(r.Address) {
+		return "", errors.New(address.Refusal(r.Address))
 	}
-	return (&mail.Address{Name: strings.TrimSpace(r.Name), Address: addr}).String()
+	name := address.DisplayName(r.Name)
+	if name == "" {
+		return r.Address, nil
+	}
+	return (&mail.Address{Name: name, Address: r.Address}).String(), nil
+}
+
+// formatFrom re-formats a From value: exactly one address, canonical, with
+// its display name passed through address.DisplayName.
+func formatFrom(from string) (string, error) {
+	if strings.TrimSpace(from) == "" {
+		return "", errors.New("no from address")
+	}
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return "", errors.New("not one address")
+	}
+	if !address.Valid(a.Address) {
+		return "", errors.New(address.Refusal(a.Address))
+	}
+	return (&mail.Address{Name: address.DisplayName(a.Name), Address: a.Address}).String(), nil
 }
 
 // LimitTags returns the job tags Mailgun will accept: the non-empty ones, at most

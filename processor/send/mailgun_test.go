@@ -36,7 +36,7 @@ func TestSendRecordsOneMessage(t *testing.T) {
 	}
 	checks := []struct{ field, got, want string }{
 		{"Domain", got.Domain, testDomain},
-		{"From", got.From, job.From},
+		{"From", got.From, `"Acme Video" <noreply@mg.example.com>`},
 		{"To", got.To, `"Pat Partner" <p@example.org>`},
 		{"Subject", got.Subject, job.Subject},
 		{"Text", got.Text, job.Text},
@@ -102,15 +102,18 @@ func TestSendOptionalFields(t *testing.T) {
 func TestSendRecipientQuoting(t *testing.T) {
 	srv := newFake(t)
 	m := newClient(t, srv)
+	// Display names lose the characters that delimit or make up addresses:
+	// no parser, however naive, can read a second recipient in them.
 	cases := []struct {
-		name, display, want string
+		name, display, want, wantName string
 	}{
-		{"plain", "Jane Doe", `"Jane Doe" <jane@example.org>`},
-		{"comma", "Doe, Jane", `"Doe, Jane" <jane@example.org>`},
-		{"quotes", `Jane "JJ" Doe`, `"Jane \"JJ\" Doe" <jane@example.org>`},
-		{"angle", "Jane <Boss>", `"Jane <Boss>" <jane@example.org>`},
-		{"non-ascii", "Jöns Åberg", "=?utf-8?q?J=C3=B6ns_=C3=85berg?= <jane@example.org>"},
-		{"no name", "", "jane@example.org"},
+		{"plain", "Jane Doe", `"Jane Doe" <jane@example.org>`, "Jane Doe"},
+		{"comma", "Doe, Jane", `"Doe Jane" <jane@example.org>`, "Doe Jane"},
+		{"quotes", `Jane "JJ" Doe`, `"Jane JJ Doe" <jane@example.org>`, "Jane JJ Doe"},
+		{"angle", "Jane <Boss>", `"Jane Boss" <jane@example.org>`, "Jane Boss"},
+		{"injection", `x" <attacker@evil.test>, "y`, `"x attackerevil.test y" <jane@example.org>`, "x attackerevil.test y"},
+		{"non-ascii", "Jöns Åberg", "=?utf-8?q?J=C3=B6ns_=C3=85berg?= <jane@example.org>", "Jöns Åberg"},
+		{"no name", "", "jane@example.org", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,12 +127,12 @@ func TestSendRecipientQuoting(t *testing.T) {
 			if got != c.want {
 				t.Errorf("To = %q, want %q", got, c.want)
 			}
-			a, err := mail.ParseAddress(got)
-			if err != nil {
-				t.Fatalf("recorded To %q does not parse: %v", got, err)
+			list, err := mail.ParseAddressList(got)
+			if err != nil || len(list) != 1 {
+				t.Fatalf("recorded To %q is not one address: %v %v", got, list, err)
 			}
-			if a.Name != c.display || a.Address != "jane@example.org" {
-				t.Errorf("To parses as (%q, %q), want (%q, jane@example.org)", a.Name, a.Address, c.display)
+			if a := list[0]; a.Name != c.wantName || a.Address != "jane@example.org" {
+				t.Errorf("To parses as (%q, %q), want (%q, jane@example.org)", a.Name, a.Address, c.wantName)
 			}
 		})
 	}
@@ -446,9 +449,23 @@ func TestSendInvalidJobIsPermanentWithoutRequest(t *testing.T) {
 		mod  func(*schemas.EmailJob)
 		want string
 	}{
-		{"no address", func(j *schemas.EmailJob) { j.To.Address = "" }, "no recipient address"},
+		{"no address", func(j *schemas.EmailJob) { j.To.Address = "" }, "recipient: no address"},
 		{"no from", func(j *schemas.EmailJob) { j.From = " " }, "no from address"},
 		{"no body", func(j *schemas.EmailJob) { j.Text, j.HTML = "", "" }, "no text or HTML body"},
+		// Addresses are checked again at the edge, whatever made the job.
+		{"quoted comma recipient", func(j *schemas.EmailJob) { j.To.Address = `"attacker@evil.test,x"@acme.example` }, "recipient: quoted or escaped local part"},
+		{"recipient list", func(j *schemas.EmailJob) { j.To.Address = "a@acme.example,attacker@evil.test" }, "recipient: comma or semicolon"},
+		{"recipient with a name", func(j *schemas.EmailJob) { j.To.Address = "Bob <bob@acme.example>" }, "recipient: white space inside"},
+		{"recipient header injection", func(j *schemas.EmailJob) { j.To.Address = "p@example.org\r\nBcc: x@evil.test" }, "recipient: control character"},
+		{"recipient not canonical", func(j *schemas.EmailJob) { j.To.Address = "p@Example.ORG" }, "recipient: not in canonical form"},
+		{"recipient padded", func(j *schemas.EmailJob) { j.To.Address = " p@example.org" }, "recipient: not in canonical form"},
+		{"reply-to list", func(j *schemas.EmailJob) { j.ReplyTo = "support@acme.example,attacker@evil.test" }, "reply-to: comma or semicolon"},
+		{"reply-to injection", func(j *schemas.EmailJob) { j.ReplyTo = "r@acme.example\r\nCc: x@evil.test" }, "reply-to: control character"},
+		{"reply-to with a name", func(j *schemas.EmailJob) { j.ReplyTo = "Support <support@acme.example>" }, "reply-to: white space inside"},
+		{"from list", func(j *schemas.EmailJob) { j.From = "a@mg.example.com, attacker@evil.test" }, "from: not one address"},
+		// net/mail unquotes the local part: posted bare, its comma would split.
+		{"from quoted local part", func(j *schemas.EmailJob) { j.From = `Acme <"a,b"@mg.example.com>` }, "from: comma or semicolon"},
+		{"subject injection", func(j *schemas.EmailJob) { j.Subject = "Hi\r\nBcc: x@evil.test" }, "control character in the subject"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -536,6 +553,10 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"absolute http(s) URL"}},
 		{"api base with credentials", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "https://api:" + testKey + "@example.com/v3"},
 			[]string{"must not carry credentials"}},
+		{"api base malformed with credentials", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "https://api:" + testKey + "%zz@example.com/v3"},
+			[]string{"is not a URL: an invalid %-escape", "https://***@example.com/v3"}},
+		{"api base with a query", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "https://example.com/v3?key=" + testKey},
+			[]string{"must not carry a query", "https://example.com/v3?***"}},
 		{"ok us", MailgunConfig{Domain: testDomain, APIKey: testKey}, nil},
 		{"ok eu", MailgunConfig{Domain: testDomain, APIKey: testKey, Region: "EU"}, nil},
 		{"ok api base", MailgunConfig{Domain: testDomain, APIKey: testKey, APIBase: "http://127.0.0.1:1234/v3"}, nil},
@@ -556,7 +577,7 @@ func TestConfigValidate(t *testing.T) {
 						t.Errorf("error %q lacks %q", err, w)
 					}
 				}
-				if strings.Contains(err.Error(), testKey) {
+				if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), "%zz") {
 					t.Errorf("error shows the API key: %q", err)
 				}
 				if _, nerr := NewMailgun(c.cfg); nerr == nil || nerr.Error() != err.Error() {

@@ -9,7 +9,6 @@
 package simulate
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,16 +62,27 @@ type Sink struct {
 
 // Run reads JSON lines from in and drives eng with a simulated clock until the
 // input ends, then runs the clock on to until (if it is later). It returns an
-// error only when the input cannot be read or state fails; undecodable lines
-// are reported to sink.DeadLetter and skipped.
+// error only when the input cannot be read or state fails; undecodable lines,
+// and lines longer than MaxLine, are reported to sink.DeadLetter and skipped.
+// A UTF-8 byte order mark at the start of the input is ignored.
 func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, until time.Time, sink Sink) error {
 	s := &run{eng: eng, sink: sink, sent: map[string]bool{}, sets: map[string]bool{}}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	line := 0
-	for sc.Scan() {
-		line++
-		raw := sc.Bytes()
+	lines := newLineReader(in, MaxLine)
+	for {
+		raw, tooLong, err := lines.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read input: %w", err)
+		}
+		line := lines.n
+		if tooLong {
+			if err := s.dead(DeadLetter{Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)}); err != nil {
+				return err
+			}
+			continue
+		}
 		if len(trimSpace(raw)) == 0 {
 			continue
 		}
@@ -108,9 +118,6 @@ func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, 
 		if err := s.emit(ctx, out, line); err != nil {
 			return err
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read input: %w", err)
 	}
 	if until.After(s.clock) {
 		return s.fireUntil(ctx, until)

@@ -46,21 +46,25 @@ func Header(r *kgo.Record, key string) string {
 // Reason classes: the short, bounded names of why a record was dead-lettered
 // (metric labels; the free-text reason stays in the HeaderReason header).
 const (
-	ClassUndecodable      = "undecodable"       // a CDC record that does not decode
-	ClassUnknownTable     = "unknown_table"     // a topic outside the source contract
-	ClassMissingReference = "missing_reference" // a referenced row did not arrive within --park-for
-	ClassRender           = "render"            // a subject or body failed to render
-	ClassPark             = "park"              // an intent could not be parked
-	ClassBadTimer         = "bad_timer"         // a malformed timer or one of an unknown type
-	ClassBadParked        = "bad_parked"        // a parked intent that no longer decodes
-	ClassUndecodableJob   = "undecodable_job"   // a job the send stage cannot decode
-	ClassPermanentFailure = "permanent_failure" // Mailgun refused the email for good
+	ClassUndecodable      = "undecodable"         // a CDC record that does not decode
+	ClassUnknownTable     = "unknown_table"       // a topic outside the source contract
+	ClassMissingReference = "missing_reference"   // a referenced row did not arrive within --park-for
+	ClassRender           = "render"              // a subject or body failed to render
+	ClassPark             = "park"                // an intent could not be parked
+	ClassBadTimer         = "bad_timer"           // a malformed timer or one of an unknown type
+	ClassBadParked        = "bad_parked"          // a parked intent that no longer decodes
+	ClassNoRecipient      = "no_recipient"        // an email left with no valid recipient address
+	ClassTooMany          = "too_many_recipients" // an email with more than --max-recipients recipients
+	ClassOutputCap        = "output_cap"          // one change's emails pass --max-change-output
+	ClassUndecodableJob   = "undecodable_job"     // a job the send stage cannot decode
+	ClassPermanentFailure = "permanent_failure"   // Mailgun refused the email for good
 	ClassOther            = "other"
 )
 
 // ReasonClasses lists every class ReasonClass returns.
 var ReasonClasses = []string{ClassUndecodable, ClassUnknownTable, ClassMissingReference, ClassRender,
-	ClassPark, ClassBadTimer, ClassBadParked, ClassUndecodableJob, ClassPermanentFailure, ClassOther}
+	ClassPark, ClassBadTimer, ClassBadParked, ClassNoRecipient, ClassTooMany, ClassOutputCap,
+	ClassUndecodableJob, ClassPermanentFailure, ClassOther}
 
 // ReasonClass maps a free-text dead-letter reason to its class.
 func ReasonClass(reason string) string {
@@ -73,6 +77,9 @@ func ReasonClass(reason string) string {
 		{"timer of unknown type", ClassBadTimer},
 		{"malformed timer member", ClassBadTimer},
 		{"unknown timer kind", ClassBadTimer},
+		{"no valid recipient ", ClassNoRecipient},
+		{"too many recipients ", ClassTooMany},
+		{"output cap: ", ClassOutputCap},
 		{"undecodable job", ClassUndecodableJob},
 		{"permanent delivery failure", ClassPermanentFailure},
 	} {

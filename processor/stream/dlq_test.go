@@ -14,7 +14,11 @@ func TestReasonClass(t *testing.T) {
 		`malformed timer member "x"`:                                  ClassBadTimer,
 		"undecodable job: short":                                      ClassUndecodableJob,
 		"permanent delivery failure: 400":                             ClassPermanentFailure,
-		"something new":                                               ClassOther,
+		"no valid recipient for branding.active: 2 refused (order_contacts: quoted or escaped local part)": ClassNoRecipient,
+		"no valid recipient for trial.user_reminder: no address given":                                     ClassNoRecipient,
+		"too many recipients for branding.instructions: 20000, at most 50 (--max-recipients): none sent":   ClassTooMany,
+		"output cap: 40 jobs of 5000000 bytes from one change (order.new), more than 4194304":              ClassOutputCap,
+		"something new": ClassOther,
 	} {
 		if got := ReasonClass(reason); got != want {
 			t.Errorf("ReasonClass(%q) = %s, want %s", reason, got, want)

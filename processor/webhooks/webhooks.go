@@ -6,13 +6,26 @@
 //
 // A request is accepted only when its HMAC-SHA256 signature (over timestamp
 // and token, keyed with the webhook signing key) is right, its timestamp is
-// recent, and its token was not used before. Refused requests change nothing:
-// unsigned or unreadable ones get 406 (Mailgun does not retry a 406), forged,
-// stale or replayed ones 401.
+// recent, and its token was not used before. Unsigned or unreadable requests
+// get 406 (Mailgun does not retry a 406), forged, stale or replayed ones 401.
+//
+// # Tokens
+//
+// A genuine, fresh signature is spent as soon as it is seen: the token is
+// claimed before the event is even parsed, so a signature captured from a
+// request whose body was refused (406) cannot be replayed with a forged
+// event. The claim is released only when recording the event fails for a
+// reason worth retrying (503: Mailgun retries the same signed request, and
+// it is accepted). An event that can never be recorded is refused with 406
+// and its token stays spent. Identifying fields over their limits (job key,
+// email type, message id) are refused with 406; the free-text failure
+// reason is cut to MaxReason bytes.
 package webhooks
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +33,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mailgun/mailgun-go/v4"
@@ -35,11 +49,28 @@ type Recorder interface {
 	Record(ctx context.Context, d schemas.EmailDelivery) error
 }
 
-// Tokens guards against replays: FirstUse reports whether token is seen for
-// the first time (and remembers it for ttl). *state.Store implements it.
+// Recorder errors that wrap ErrNotRecordable are permanent (the update can
+// never be recorded: it does not encode, or is too large for the topic); any
+// other Recorder error is worth retrying.
+var ErrNotRecordable = errors.New("delivery update cannot be recorded")
+
+// Tokens guards against replays. *state.Store implements it.
 type Tokens interface {
-	FirstUse(ctx context.Context, token string, ttl time.Duration) (bool, error)
+	// ClaimToken claims token for owner (unique per request) for ttl and
+	// reports whether it was free.
+	ClaimToken(ctx context.Context, token, owner string, ttl time.Duration) (bool, error)
+	// ReleaseToken gives up owner's claim, if owner still holds it.
+	ReleaseToken(ctx context.Context, token, owner string) error
 }
+
+// Field limits of an event: identifying fields above them are refused (406),
+// the failure reason is cut.
+const (
+	MaxKey        = 1024 // v:portalmail_key (a job key is ~120 bytes)
+	MaxEmailType  = 128  // v:email_type
+	MaxProviderID = 1024 // the Message-Id header
+	MaxReason     = 2048 // the failure reason, cut beyond
+)
 
 // Config configures a Handler.
 type Config struct {
@@ -50,8 +81,11 @@ type Config struct {
 	MaxAge time.Duration
 	// MaxBody caps the request body (default 1 MiB).
 	MaxBody int64
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// RecordTimeout bounds recording one event (default 10s); running out
+	// of it is a retryable failure (503).
+	RecordTimeout time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Handler is the webhook endpoint (an http.Handler for POST requests).
@@ -72,6 +106,9 @@ func New(cfg Config, tokens Tokens, rec Recorder) (*Handler, error) {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 20
+	}
+	if cfg.RecordTimeout == 0 {
+		cfg.RecordTimeout = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -140,21 +177,49 @@ func (h *Handler) handle(r *http.Request) (schemas.EmailDelivery, error) {
 	if at := time.Unix(secs, 0); now.Sub(at) > h.cfg.MaxAge || at.Sub(now) > time.Minute {
 		return d, refusal{http.StatusUnauthorized, "stale timestamp"}
 	}
-	d, err = delivery(p.EventData, now)
+	// The signature is genuine and fresh: spend it now, whatever the body
+	// turns out to hold.
+	ctx := r.Context()
+	owner := newOwner()
+	first, err := h.tokens.ClaimToken(ctx, sig.Token, owner, 2*h.cfg.MaxAge+time.Minute)
 	if err != nil {
-		return d, refusal{http.StatusNotAcceptable, err.Error()}
-	}
-	first, err := h.tokens.FirstUse(r.Context(), sig.Token, 2*h.cfg.MaxAge+time.Minute)
-	if err != nil {
-		return d, fmt.Errorf("check token: %w", err)
+		h.release(ctx, sig.Token, owner) // the claim may have been written
+		return d, fmt.Errorf("claim token: %w", err)
 	}
 	if !first {
 		return d, refusal{http.StatusUnauthorized, "token already used"}
 	}
-	if err := h.rec.Record(r.Context(), d); err != nil {
+	d, err = delivery(p.EventData, now)
+	if err != nil {
+		return d, refusal{http.StatusNotAcceptable, err.Error()}
+	}
+	rctx, cancel := context.WithTimeout(ctx, h.cfg.RecordTimeout)
+	defer cancel()
+	if err := h.rec.Record(rctx, d); err != nil {
+		if errors.Is(err, ErrNotRecordable) {
+			h.cfg.Logger.Error("webhook event cannot be recorded; refused", "idempotency_key", d.Key, "err", err)
+			return d, refusal{http.StatusNotAcceptable, "event cannot be recorded"}
+		}
+		h.release(ctx, sig.Token, owner)
 		return d, fmt.Errorf("record %s: %w", d.Key, err)
 	}
 	return d, nil
+}
+
+// release gives the token back after a retryable failure, so that
+// Mailgun's retry of the same request is accepted. A failed release is
+// logged: the retry is then refused as a replay until the claim expires.
+func (h *Handler) release(ctx context.Context, token, owner string) {
+	if err := h.tokens.ReleaseToken(context.WithoutCancel(ctx), token, owner); err != nil {
+		h.cfg.Logger.Error("webhook token not released; Mailgun's retry will be refused as a replay", "err", err)
+	}
+}
+
+// newOwner is a random id for one request's token claim.
+func newOwner() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // delivery turns a Mailgun event into the delivery update of its job.
@@ -196,5 +261,17 @@ func delivery(raw events.RawJSON, now time.Time) (schemas.EmailDelivery, error) 
 		return d, errors.New("no " + send.VarKey + " user variable: not a portalmail email")
 	}
 	d.ProviderID = msgID
+	for _, f := range []struct {
+		name  string
+		value string
+		max   int
+	}{{send.VarKey, d.Key, MaxKey}, {send.VarEmailType, d.Type, MaxEmailType}, {"message-id", d.ProviderID, MaxProviderID}} {
+		if len(f.value) > f.max {
+			return d, fmt.Errorf("%s of %d bytes, more than %d", f.name, len(f.value), f.max)
+		}
+	}
+	if len(d.LastError) > MaxReason {
+		d.LastError = strings.ToValidUTF8(d.LastError[:MaxReason], "") + " [cut]"
+	}
 	return d, nil
 }

@@ -39,6 +39,15 @@ func (m *memRecorder) Record(_ context.Context, d schemas.EmailDelivery) error {
 
 func newServer(t *testing.T, now time.Time) (*httptest.Server, *memRecorder) {
 	t.Helper()
+	rec := &memRecorder{}
+	return newServerWith(t, now, rec, nil, nil), rec
+}
+
+// newServerWith serves a Handler over real state (the Redis at REDIS_URL,
+// else miniredis) recording into rec; wrap, if set, wraps the token store,
+// and mod adjusts the configuration.
+func newServerWith(t *testing.T, now time.Time, rec webhooks.Recorder, wrap func(webhooks.Tokens) webhooks.Tokens, mod func(*webhooks.Config)) *httptest.Server {
+	t.Helper()
 	var rc *redis.Client
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		opt, err := redis.ParseURL(url)
@@ -50,15 +59,21 @@ func newServer(t *testing.T, now time.Time) (*httptest.Server, *memRecorder) {
 		rc = redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	}
 	t.Cleanup(func() { rc.Close() })
-	rec := &memRecorder{}
-	h, err := webhooks.New(webhooks.Config{SigningKey: signingKey, Now: func() time.Time { return now }},
-		state.New(rc, state.Options{Prefix: "wh-" + strconv.FormatInt(time.Now().UnixNano(), 36)}), rec)
+	var tokens webhooks.Tokens = state.New(rc, state.Options{Prefix: "wh-" + strconv.FormatInt(time.Now().UnixNano(), 36)})
+	if wrap != nil {
+		tokens = wrap(tokens)
+	}
+	cfg := webhooks.Config{SigningKey: signingKey, Now: func() time.Time { return now }}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h, err := webhooks.New(cfg, tokens, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, rec
+	return srv
 }
 
 // payload builds a Mailgun webhook body signed with key at ts.
