@@ -52,6 +52,12 @@ go vet ./...
 scripts/compose-check.sh
 go test -count=1 -timeout 20m "$@" ./...
 
+# Bounded fuzzing: whole CDC streams through the engine (no panic, replays
+# exact, no key twice, redelivered prefixes emit nothing new) and the
+# decoder on arbitrary records. The executions run are printed.
+go test -run '^$' -fuzz '^FuzzCDCStream$' -fuzztime "${FUZZ_TIME:-45s}" ./processor/ 2>&1 | tail -n 3
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "${FUZZ_TIME_DECODE:-20s}" ./schemas/cdc/ 2>&1 | tail -n 3
+
 if [ "${SKIP_FAULTS:-}" != 1 ]; then
 	scripts/faults.sh
 fi
