@@ -470,7 +470,7 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 		o.jobs = append(o.jobs, jobs...)
 		o.types = append(o.types, string(p.t.ID))
 		for _, j := range jobs {
-			o.size += len(j.Subject) + len(j.HTML) + len(j.Text)
+			o.size += len(j.Subject) + len(j.HTML) + len(j.Text) + len(j.Data)
 		}
 	}
 	for _, c := range order {
@@ -520,8 +520,10 @@ func firstReasons(reasons []string, n int) string {
 	return fmt.Sprintf("%s; and %d more", strings.Join(reasons[:n], "; "), len(reasons)-n)
 }
 
-// emit renders one intent and returns a job per recipient not yet emitted.
-// A render failure is dead-lettered.
+// emit builds the jobs of one intent, one per recipient not yet emitted:
+// the subject rendered, the bodies' template data (the send stage renders
+// them). A subject that does not render, or a link the templates would
+// refuse, is dead-lettered.
 func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 	fresh := false
 	for _, k := range p.keys {
@@ -543,11 +545,18 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 		return nil
 	}
 	d.Subject = templates.SanitizeHeader(subj.String())
-	html, text, err := b.e.r.Render(p.t.Template, d)
+	// The bodies are rendered by the send stage from the job's data; what
+	// would make rendering fail for sure is refused here.
+	if err := templates.CheckLink(d.Link); err != nil {
+		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
+		return nil
+	}
+	raw, err := templates.JobData{Template: p.t.Template, Data: d}.AppendJSON(nil)
 	if err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
 		return nil
 	}
+	data := string(raw)
 	from := (&mail.Address{Name: address.DisplayName(brand.FromName), Address: b.e.cfg.FromAddress}).String()
 	// The reply-to is an address like any other: one that the rule refuses
 	// is left out (replies go to the sender) and counted, the email goes.
@@ -567,7 +576,7 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 		jobs = append(jobs, schemas.EmailJob{
 			Key: p.keys[i], Type: string(p.t.ID), Section: string(p.t.Section),
 			CompanyID: b.companyID(p.in), To: to, From: from, ReplyTo: replyTo,
-			Subject: d.Subject, HTML: html, Text: text,
+			Subject: d.Subject, Data: data,
 			Tags:  []string{string(p.t.ID), string(p.t.Section)},
 			Cause: p.in.Src, CreatedAt: b.now,
 		})

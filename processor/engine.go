@@ -14,13 +14,13 @@ import (
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
-	"github.com/portalmail/portalmail/templates"
 )
 
-// Renderer renders the bodies of one email. *templates.Set implements it.
+// Renderer is what the engine needs of the templates: which exist (the
+// catalog is validated against it at start-up). The bodies are rendered by
+// the send stage from the jobs' data. *templates.Set implements it.
 type Renderer interface {
 	Has(name string) bool
-	Render(name string, d templates.Data) (html, text string, err error)
 }
 
 // Config holds the engine's settings. Zero values take the defaults.

@@ -308,6 +308,7 @@ func TestHostileValuesAreRenderedInert(t *testing.T) {
 		t.Fatal("no trial.company_ended")
 	}
 	for _, j := range out.Jobs {
+		j = rendered(t, j)
 		if strings.ContainsAny(j.Subject, "\r\n") || strings.ContainsAny(j.From+j.ReplyTo+j.To.Name, "\r\n") {
 			t.Fatalf("CR/LF in a header: %q", j.Subject)
 		}

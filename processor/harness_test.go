@@ -228,3 +228,19 @@ func deleteKeys(rc *redis.Client, pattern string) {
 		rc.Unlink(ctx, batch...)
 	}
 }
+
+// rendered renders a job's bodies from its template data, as the send stage
+// does.
+func rendered(t testing.TB, j schemas.EmailJob) schemas.EmailJob {
+	t.Helper()
+	tmpl, err := scenarioTemplates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, text, _, err := tmpl.RenderJobData([]byte(j.Data))
+	if err != nil {
+		t.Fatalf("render %s: %v", j.Key, err)
+	}
+	j.HTML, j.Text = html, text
+	return j
+}

@@ -123,7 +123,8 @@ func TestTooManyRecipientsIsADeadLetter(t *testing.T) {
 }
 
 // TestChangeOutputIsCapped: the jobs of one change are emitted whole or, when
-// their subjects and bodies pass MaxChangeOutput, dead-lettered whole.
+// their subjects and bodies (or template data) pass MaxChangeOutput,
+// dead-lettered whole.
 func TestChangeOutputIsCapped(t *testing.T) {
 	order := func(h *harness) processor.Output {
 		h.seed()
@@ -132,7 +133,7 @@ func TestChangeOutputIsCapped(t *testing.T) {
 	out := order(newHarness(t))
 	size := 0
 	for _, j := range out.Jobs {
-		size += len(j.Subject) + len(j.HTML) + len(j.Text)
+		size += len(j.Subject) + len(j.HTML) + len(j.Text) + len(j.Data)
 	}
 	if len(out.Jobs) != 4 || len(out.DLQ) != 0 {
 		t.Fatalf("order.new: jobs %v dlq %+v", summary(out.Jobs), out.DLQ)

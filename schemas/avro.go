@@ -210,8 +210,8 @@ func jobToNative(j *EmailJob) (map[string]any, error) {
 		"from":     j.From,
 		"reply_to": optString(j.ReplyTo),
 		"subject":  j.Subject,
-		"html":     j.HTML,
-		"text":     j.Text,
+		"html":     optString(j.HTML),
+		"text":     optString(j.Text),
 		"tags":     tags,
 		"cause": map[string]any{
 			"topic":       j.Cause.Topic,
@@ -223,6 +223,7 @@ func jobToNative(j *EmailJob) (map[string]any, error) {
 			"entity_id":   j.Cause.EntityID,
 		},
 		"created_at": millis(j.CreatedAt),
+		"data":       optString(j.Data),
 	}, nil
 }
 
@@ -243,6 +244,7 @@ func deliveryToNative(d *EmailDelivery) (map[string]any, error) {
 		"first_try":   optMillis(d.FirstTry),
 		"at":          millis(d.At),
 		"event":       optString(d.Event),
+		"body_sha256": optString(d.BodySHA256),
 	}, nil
 }
 
@@ -378,8 +380,8 @@ func jobFromNative(m map[string]any, j *EmailJob) error {
 		From:    f.str("from"),
 		ReplyTo: f.optStr("reply_to"),
 		Subject: f.str("subject"),
-		HTML:    f.str("html"),
-		Text:    f.str("text"),
+		HTML:    f.optStr("html"),
+		Text:    f.optStr("text"),
 		Tags:    f.strs("tags"),
 		Cause: Cause{
 			Topic:      cause.str("topic"),
@@ -391,6 +393,7 @@ func jobFromNative(m map[string]any, j *EmailJob) error {
 			EntityID:   cause.str("entity_id"),
 		},
 		CreatedAt: f.time("created_at"),
+		Data:      f.optStr("data"),
 	}
 	return err
 }
@@ -408,6 +411,7 @@ func deliveryFromNative(m map[string]any, d *EmailDelivery) error {
 		FirstTry:   f.optTime("first_try"),
 		At:         f.time("at"),
 		Event:      f.optStr("event"),
+		BodySHA256: f.optStr("body_sha256"),
 	}
 	return err
 }

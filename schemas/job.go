@@ -35,11 +35,16 @@ type EmailJob struct {
 	From      string    `json:"from"`
 	ReplyTo   string    `json:"reply_to,omitempty"`
 	Subject   string    `json:"subject"`
-	HTML      string    `json:"html"`
-	Text      string    `json:"text"`
+	// HTML and Text are the rendered bodies: empty in a job that carries
+	// Data until the send stage renders it.
+	HTML      string    `json:"html,omitempty"`
+	Text      string    `json:"text,omitempty"`
 	Tags      []string  `json:"tags"`
 	Cause     Cause     `json:"cause"`
 	CreatedAt time.Time `json:"created_at"`
+	// Data is the template data (JSON) the send stage renders the bodies
+	// from (package templates); empty in a job with rendered bodies.
+	Data string `json:"data,omitempty"`
 }
 
 // PartitionKey is the Kafka record key of the job: the company id, or the
@@ -72,4 +77,7 @@ type EmailDelivery struct {
 	// Event is the provider event a webhook reported ("delivered",
 	// "opened", ...); empty for the sender's own records.
 	Event string `json:"event,omitempty"`
+	// BodySHA256 is the hex SHA-256 of the bodies the sender rendered and
+	// sent (HTML, a zero byte, text); empty when it did not render them.
+	BodySHA256 string `json:"body_sha256,omitempty"`
 }

@@ -328,9 +328,21 @@ func TestGolden(t *testing.T) {
 	for _, id := range typeIDs {
 		name := NameOf(id)
 		t.Run(name, func(t *testing.T) {
-			html, text, err := s.Render(name, sample(id))
+			// Rendered from the job-data form, as the send stage renders.
+			data, err := JobData{Template: name, Data: sample(id)}.AppendJSON(nil)
 			if err != nil {
-				t.Fatalf("Render: %v", err)
+				t.Fatal(err)
+			}
+			html, text, digest, err := s.RenderJobData(data)
+			if err != nil {
+				t.Fatalf("RenderJobData: %v", err)
+			}
+			direct, directText, err := s.Render(name, sample(id))
+			if err != nil || direct != html || directText != text {
+				t.Fatalf("the job-data form renders differently from the data itself (%v)", err)
+			}
+			if digest != BodyDigest(html, text) || len(digest) != 64 {
+				t.Fatalf("digest %q", digest)
 			}
 			for _, g := range []struct{ ext, got string }{{"html", html}, {"txt", text}} {
 				path := filepath.Join(dir, name+"."+g.ext+".golden")

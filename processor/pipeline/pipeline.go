@@ -93,5 +93,13 @@ func NewSend(d SendDeps) (*stream.Send, error) {
 			})
 		}
 	}
-	return stream.NewSend(d.Stream, m, d.Store, d.Serde)
+	cfg := d.Stream
+	if cfg.Render == nil {
+		tmpl, err := templates.Parse()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Render = tmpl.RenderJobData
+	}
+	return stream.NewSend(cfg, m, d.Store, d.Serde)
 }

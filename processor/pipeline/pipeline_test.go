@@ -499,3 +499,61 @@ func TestSchemaRegistryOutageDelaysAvroCDC(t *testing.T) {
 		t.Fatalf("dead-lettered during the outage: %s", stream.Header(dlq[0], stream.HeaderReason))
 	}
 }
+
+// TestSendRendersFromJobData: jobs carry template data, not bodies; the send
+// stage renders them, and each delivery record carries the SHA-256 of the
+// bodies Mailgun received. A job whose data does not render is refused
+// permanently and dead-lettered, not retried.
+func TestSendRendersFromJobData(t *testing.T) {
+	r := newRig(t, 1)
+	p := r.startProcess("process-1", nil)
+	defer p.stop(t)
+	s := r.startSend("s1", nil, nil)
+	defer s.stop(t)
+	r.produce(r.base()...)
+	r.produce(r.endpoints(0, 2)...)
+	eventually(t, "4 emails", func() bool { return len(r.sentKeys()) == 4 })
+	for _, rec := range r.topic(pipeline.JobsTopic) {
+		j, err := r.env.Serde.DecodeJob(rec.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Data == "" || j.HTML != "" || j.Text != "" {
+			t.Fatalf("job %s: data %d bytes, html %d, text %d", j.Key, len(j.Data), len(j.HTML), len(j.Text))
+		}
+	}
+	bodies := map[string]string{}
+	for _, m := range r.env.Mailgun.Messages() {
+		if !strings.Contains(m.Text, "Room 0") && !strings.Contains(m.Text, "Room 1") {
+			t.Errorf("message text lacks the endpoint's name:\n%s", m.Text)
+		}
+		bodies[m.Vars[send.VarKey]] = templates.BodyDigest(m.HTML, m.Text)
+	}
+	eventually(t, "4 delivery records", func() bool { return r.outcomes()[schemas.OutcomeSent] == 4 })
+	r.mu.Lock()
+	for _, d := range r.deliveries {
+		if d.BodySHA256 == "" || d.BodySHA256 != bodies[d.Key] {
+			t.Errorf("delivery %s: body_sha256 %q, the body Mailgun got hashes to %q", d.Key, d.BodySHA256, bodies[d.Key])
+		}
+	}
+	r.mu.Unlock()
+	// A job whose data names no template.
+	bad, err := r.env.Serde.EncodeJob(schemas.EmailJob{Key: "bad-data", Type: "service.endpoint_enabled", Section: "service",
+		To: schemas.Recipient{Address: "x@acme.test", Role: "customer"}, From: "noreply@mail.test", Subject: "s",
+		Data: `{"template":"no_such_template","type":"service.endpoint_enabled"}`, Tags: []string{}, CreatedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.produce(&kgo.Record{Topic: pipeline.JobsTopic, Key: []byte("c-acme"), Value: bad})
+	var dlq []*kgo.Record
+	eventually(t, "the DLQ record", func() bool { dlq = r.topic(pipeline.DLQTopic); return len(dlq) == 1 })
+	if reason := stream.Header(dlq[0], stream.HeaderReason); !strings.Contains(reason, "render") || !strings.Contains(reason, "unknown template") {
+		t.Fatalf("DLQ reason %q", reason)
+	}
+	if o := r.outcomes(); o[schemas.OutcomeFailedPermanent] != 1 {
+		t.Fatalf("outcomes %v", o)
+	}
+	if n := r.env.Mailgun.Requests(); n != 4 {
+		t.Fatalf("%d Mailgun requests, want 4 (the bad job is not sent)", n)
+	}
+}

@@ -52,6 +52,11 @@ type SendConfig struct {
 	OnDelivery func(schemas.EmailDelivery)
 	// Metrics, if set, observes the stage (package metrics implements it).
 	Metrics SendMetrics
+	// Render renders the bodies of a job that carries template data
+	// (EmailJob.Data) and returns them with their digest
+	// ((*templates.Set).RenderJobData). A job with data is refused
+	// (permanently) when Render is nil or fails.
+	Render func(data []byte) (html, text, digest string, err error)
 }
 
 // SendMetrics observes the send stage. Delivered sees every delivery record
@@ -248,6 +253,17 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 		d.Outcome = schemas.OutcomeDuplicateSuppressed
 		log.Info("duplicate suppressed")
 	default:
+		if job.Data != "" && job.HTML == "" && job.Text == "" {
+			if err := s.render(&job, &d); err != nil {
+				d.Outcome, d.LastError = schemas.OutcomeFailedPermanent, err.Error()
+				if err := s.mark(ctx, job.Key, "failed"); err != nil {
+					return nil, err
+				}
+				log.Warn("rendering failed; job dead-lettered", "err", err)
+				extra = append(extra, dead("render: "+err.Error()))
+				break // out of the switch: nothing to send
+			}
+		}
 		// An attempt under way is not cancelled by shutdown: cut short, Mailgun
 		// may have taken the email without us knowing, and the next owner
 		// would send it again. Shutdown waits for it (bounded by the Mailgun
@@ -299,6 +315,20 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 		s.cfg.Metrics.Delivered(string(d.Type), string(d.Outcome))
 	}
 	return append([]*kgo.Record{{Topic: s.cfg.DeliveriesTopic, Key: []byte(job.Key), Value: v}}, extra...), nil
+}
+
+// render fills in the bodies of a job from its template data and records
+// their digest on the delivery.
+func (s *Send) render(job *schemas.EmailJob, d *schemas.EmailDelivery) error {
+	if s.cfg.Render == nil {
+		return errors.New("the job carries template data and this sender has no templates")
+	}
+	html, text, digest, err := s.cfg.Render([]byte(job.Data))
+	if err != nil {
+		return err
+	}
+	job.HTML, job.Text, d.BodySHA256 = html, text, digest
+	return nil
 }
 
 // claim claims a key, waiting while another instance holds it and retrying
