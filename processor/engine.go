@@ -35,6 +35,9 @@ type Config struct {
 	LeaseFor time.Duration
 	// FireLimit caps the timers leased per set per Fire (default 1000).
 	FireLimit int
+	// DrainChunk is how many intents parked on a row one Fire releases when
+	// the row's arrival released only part of them (default 500).
+	DrainChunk int
 	// Links are the base URLs of the call-to-action links, per site.
 	Links map[catalog.Site]string
 	// FromAddress is the sender address; the display name is the partner's
@@ -74,6 +77,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FireLimit == 0 {
 		c.FireLimit = 1000
+	}
+	if c.DrainChunk == 0 {
+		c.DrainChunk = 500
 	}
 	if c.FromAddress == "" {
 		c.FromAddress = "noreply@portalmail.invalid"
@@ -341,6 +347,12 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 		}
 		for _, p := range r.Parked {
 			b.retryParked(p)
+		}
+		if r.MoreParked {
+			// Many intents wait for this row: the rest are released in
+			// chunks by Fire, so a batch's memory stays bounded.
+			b.writes.Schedule = append(b.writes.Schedule, TimerRef{Set: TimerSet(ch.Cause.Topic, ch.Cause.Partition),
+				Member: drainMember(ref), Due: b.now})
 		}
 		if ch.Op == cdc.OpRead || ch.Op == cdc.OpDelete || r.Next == nil {
 			continue // snapshot reads and deletes never mail

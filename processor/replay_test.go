@@ -411,3 +411,56 @@ func TestParkOrResolveIsAtomicAcrossInstances(t *testing.T) {
 		t.Fatalf("dead letter after the wait: %v", out.DLQ)
 	}
 }
+
+// TestManyParkedIntentsAreReleasedInChunks: a row that 1,100 changes waited
+// for releases them in chunks (about 500 per batch: the first with its
+// arrival, the rest by Fire), not all in one batch; every email goes out
+// once, and nothing is left waiting for a dead letter.
+func TestManyParkedIntentsAreReleasedInChunks(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	const n = 1100
+	var plans []cdc.Change
+	for i := range n {
+		plans = append(plans, h.change(cdc.LicensePlans, cdc.OpCreate, plan(fmt.Sprintf("lp%04d", i), "2027-06-30", cdc.Row{"company_id": "c-late"})))
+	}
+	if out := h.apply(t0, plans...); len(out.Jobs) != 0 || out.Stats.Parked != n {
+		t.Fatalf("parked %d of %d, jobs %d", out.Stats.Parked, n, len(out.Jobs))
+	}
+	company := h.acme()
+	company["id"], company["name"] = "c-late", "Late Inc"
+	out := h.apply(t0.Add(time.Minute), h.change(cdc.Companies, cdc.OpCreate, company))
+	keysSeen := map[string]bool{}
+	count := func(out processor.Output) int {
+		for _, j := range out.Jobs {
+			if keysSeen[j.Key] {
+				t.Fatalf("key emitted twice: %s", j.Key)
+			}
+			keysSeen[j.Key] = true
+		}
+		return len(out.Jobs) / 4
+	}
+	first := count(out)
+	if first == 0 || first > 1000 {
+		t.Fatalf("the arrival released %d intents at once", first)
+	}
+	batches := 1
+	for released := first; released < n; batches++ {
+		out := h.fire(t0.Add(time.Minute + time.Duration(batches)*time.Second)) // the clock moves on
+		got := count(out)
+		if got == 0 || got > 1000 {
+			t.Fatalf("drain %d released %d", batches, got)
+		}
+		released += got
+		if batches > 10 {
+			t.Fatal("the drain does not end")
+		}
+	}
+	if len(keysSeen) != 4*n {
+		t.Fatalf("%d emails, want %d", len(keysSeen), 4*n)
+	}
+	if out := h.fire(t0.Add(25 * time.Hour)); len(out.DLQ) != 0 || len(out.Jobs) != 0 {
+		t.Fatalf("after the drain: %d jobs, dlq %v", len(out.Jobs), out.DLQ)
+	}
+	t.Logf("1,100 parked intents released in %d batches", batches)
+}

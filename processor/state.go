@@ -76,9 +76,11 @@ type ApplyResult struct {
 	// follow it.
 	Head cdc.Row
 	// Parked holds the intents parked on this row (waiting for it to arrive),
-	// returned on Applied and Replay when Next is not nil. They stay parked
-	// until Commit.Unpark removes them.
-	Parked []Parked
+	// returned on Applied and Replay when Next is not nil, at most about
+	// ParkChunk of them; MoreParked says more wait (State.Parked drains
+	// them). They stay parked until Commit.Unpark removes them.
+	Parked     []Parked
+	MoreParked bool
 }
 
 // Parked is an email intent waiting for a referenced row.
@@ -186,6 +188,9 @@ type State interface {
 	Write(ctx context.Context, w Writes) (WriteResult, error)
 	// StillParked reports, per intent, whether it is still parked on its row.
 	StillParked(ctx context.Context, ps []Parked) ([]bool, error)
+	// Parked returns about limit of the intents parked on a row, and whether
+	// more remain.
+	Parked(ctx context.Context, on RowRef, limit int) ([]Parked, bool, error)
 	// DueTimers returns up to limit timers of set due at or before now that are
 	// not leased, in due order, and leases them for leaseFor: a leased timer is
 	// not returned again until the lease runs out or it is acked.

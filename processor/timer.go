@@ -48,11 +48,23 @@ func ParkMember(p Parked) string {
 	return string(append(b, ']'))
 }
 
-// parseMember decodes a timer-set member: a timer (kind "t") or a parked
-// intent's expiry (kind "p": table, id, intent key).
+// drainMember is the timer-set member that releases the rest of the intents
+// parked on ref: ["d", table, id].
+func drainMember(ref RowRef) string {
+	b := make([]byte, 0, 16+len(ref.Table)+len(ref.ID))
+	b = append(b, `["d",`...)
+	b = cdc.AppendJSONString(b, ref.Table)
+	b = append(b, ',')
+	b = cdc.AppendJSONString(b, ref.ID)
+	return string(append(b, ']'))
+}
+
+// parseMember decodes a timer-set member: a timer (kind "t"), a parked
+// intent's expiry (kind "p": table, id, intent key) or the drain of a row's
+// parked intents (kind "d": table, id).
 func parseMember(s string) (kind string, t timerMember, park Parked, err error) {
 	var parts []json.RawMessage
-	if err := json.Unmarshal([]byte(s), &parts); err != nil || len(parts) < 4 {
+	if err := json.Unmarshal([]byte(s), &parts); err != nil || len(parts) < 3 {
 		return "", t, park, fmt.Errorf("malformed timer member %q", s)
 	}
 	if err := json.Unmarshal(parts[0], &kind); err != nil {
@@ -68,8 +80,16 @@ func parseMember(s string) (kind string, t timerMember, park Parked, err error) 
 			json.Unmarshal(parts[3], &t.ID), json.Unmarshal(parts[4], &t.Days))
 		t.Type = catalog.TypeID(typ)
 	case "p":
+		if len(parts) != 4 {
+			return "", t, park, fmt.Errorf("malformed timer member %q", s)
+		}
 		err = firstErr(json.Unmarshal(parts[1], &park.On.Table), json.Unmarshal(parts[2], &park.On.ID),
 			json.Unmarshal(parts[3], &park.Key))
+	case "d":
+		if len(parts) != 3 {
+			return "", t, park, fmt.Errorf("malformed timer member %q", s)
+		}
+		err = firstErr(json.Unmarshal(parts[1], &park.On.Table), json.Unmarshal(parts[2], &park.On.ID))
 	default:
 		err = fmt.Errorf("unknown timer kind %q", kind)
 	}
@@ -147,6 +167,7 @@ func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row) {
 func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output, error) {
 	b := newBatch(e, now)
 	var expired []Parked // park expiries due
+	var drains []TimerRef // rows whose parked intents are released in chunks
 	type series struct {
 		catalog.TypeID
 		table, id string
@@ -169,6 +190,11 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 			if kind == "p" {
 				park.Set = set
 				expired = append(expired, park)
+				b.commit.Acked = append(b.commit.Acked, ref)
+				continue
+			}
+			if kind == "d" {
+				drains = append(drains, ref)
 				b.commit.Acked = append(b.commit.Acked, ref)
 				continue
 			}
@@ -195,10 +221,36 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 	if err := b.expire(ctx, expired); err != nil {
 		return Output{}, err
 	}
+	if err := b.drain(ctx, drains); err != nil {
+		return Output{}, err
+	}
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err
 	}
 	return Output{Jobs: b.jobs, DLQ: b.dlq, Commit: b.commit, Stats: b.stats()}, nil
+}
+
+// drain releases the next chunk of intents parked on each row of refs (drain
+// members) and schedules the drain again while more remain.
+func (b *batch) drain(ctx context.Context, refs []TimerRef) error {
+	for _, ref := range refs {
+		_, _, park, err := parseMember(ref.Member)
+		if err != nil {
+			return err
+		}
+		ps, more, err := b.e.st.Parked(ctx, park.On, b.e.cfg.DrainChunk)
+		if err != nil {
+			return fmt.Errorf("parked intents of %s/%s: %w", park.On.Table, park.On.ID, err)
+		}
+		for _, p := range ps {
+			b.retryParked(p)
+		}
+		if more {
+			// A new due time: the ack of this one keeps it.
+			b.writes.Schedule = append(b.writes.Schedule, TimerRef{Set: ref.Set, Member: ref.Member, Due: b.now.Add(time.Millisecond)})
+		}
+	}
+	return nil
 }
 
 // expire dead-letters the parked intents whose deadline passed and that are
@@ -234,7 +286,8 @@ func timerCause(set string) cdc.Cause { return cdc.Cause{Topic: set, Partition: 
 
 // TimerInfo describes one timer-set member, for operators.
 type TimerInfo struct {
-	// Kind is "timer" for an email timer, "park" for a parked intent's expiry.
+	// Kind is "timer" for an email timer, "park" for a parked intent's
+	// expiry, "drain" for the release of a row's remaining parked intents.
 	Kind  string
 	Type  catalog.TypeID
 	Table string
@@ -250,8 +303,11 @@ func DescribeTimer(member string) (TimerInfo, error) {
 	if err != nil {
 		return TimerInfo{}, err
 	}
-	if kind == "p" {
+	switch kind {
+	case "p":
 		return TimerInfo{Kind: "park", Table: park.On.Table, ID: park.On.ID, ParkKey: park.Key}, nil
+	case "d":
+		return TimerInfo{Kind: "drain", Table: park.On.Table, ID: park.On.ID}, nil
 	}
 	return TimerInfo{Kind: "timer", Type: tm.Type, Table: tm.Table, ID: tm.ID, Days: tm.Days}, nil
 }

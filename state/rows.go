@@ -44,6 +44,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 		return nil, err
 	}
 	delTTL := strconv.FormatInt(durMillis(s.opts.DeletedRetention), 10)
+	parkChunk := strconv.Itoa(s.opts.ParkChunk)
 	var ops []op
 	if s.perKeyScripts() {
 		trunc, err := s.truncPositions(ctx)
@@ -60,7 +61,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 				continue
 			}
 			ops[i] = op{script: scriptApply, keys: []string{e.row, e.parked},
-				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table]}}
+				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table], parkChunk}}
 		}
 	} else {
 		// One script call per chunk: the per-call cost of EVALSHA dominates
@@ -70,7 +71,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 			keys := make([]string, 0, 1+2*len(chunk))
 			args := make([]any, 0, 1+6*len(chunk))
 			keys = append(keys, s.truncKey())
-			args = append(args, delTTL)
+			args = append(args, delTTL, parkChunk)
 			for _, e := range chunk {
 				kind := "c"
 				if e.truncate {
@@ -203,7 +204,7 @@ func decodeApply(vals []any, ch processor.RowChange, img string) (processor.Appl
 		}
 		return r, nil
 	}
-	if len(vals) != 7 {
+	if len(vals) != 8 {
 		return r, fmt.Errorf("apply script returned %d values", len(vals))
 	}
 	code, _ := vals[0].(int64)
@@ -256,14 +257,23 @@ func decodeApply(vals []any, ch processor.RowChange, img string) (processor.Appl
 		return r, err
 	}
 	flat, _ := vals[6].([]any)
-	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
+	r.Parked = decodeParkedList(processor.RowRef{Table: ch.Table, ID: ch.ID}, flat)
+	more, _ := vals[7].(int64)
+	r.MoreParked = more == 1
+	return r, nil
+}
+
+// decodeParkedList decodes a flat field, value, ... list of a parked hash,
+// sorted by intent key.
+func decodeParkedList(ref processor.RowRef, flat []any) []processor.Parked {
+	var out []processor.Parked
 	for j := 0; j+1 < len(flat); j += 2 {
 		k, _ := flat[j].(string)
 		v, _ := flat[j+1].(string)
-		r.Parked = append(r.Parked, decodePark(ref, k, v))
+		out = append(out, decodePark(ref, k, v))
 	}
-	slices.SortFunc(r.Parked, func(a, b processor.Parked) int { return strings.Compare(a.Key, b.Key) })
-	return r, nil
+	slices.SortFunc(out, func(a, b processor.Parked) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 // decodeRow decodes a stored image: nil for "" (none) and "null" (deleted).

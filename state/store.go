@@ -37,6 +37,10 @@ type Options struct {
 	// days): long enough for late references and redeliveries to find the
 	// delete, short enough that deleted rows do not fill Redis.
 	DeletedRetention time.Duration
+	// ParkChunk is about how many parked intents an arriving row releases at
+	// once (default 500): a row thousands of intents wait for releases them
+	// in chunks, bounding a batch's memory, and the engine drains the rest.
+	ParkChunk int
 	// UsageTTL is the TTL of rows of UsageTable (default 48h), refreshed on
 	// every applied change.
 	UsageTTL time.Duration
@@ -54,6 +58,7 @@ const (
 	DefaultUsageTTL   = 48 * time.Hour
 
 	DefaultDeletedRetention = 7 * 24 * time.Hour
+	DefaultParkChunk        = 500
 
 	// recentBandResults is how many (position → result) pairs a band keeps
 	// for replays.
@@ -73,6 +78,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DeletedRetention <= 0 {
 		o.DeletedRetention = DefaultDeletedRetention
+	}
+	if o.ParkChunk <= 0 {
+		o.ParkChunk = DefaultParkChunk
 	}
 	if o.UsageTTL <= 0 {
 		o.UsageTTL = DefaultUsageTTL
@@ -346,6 +354,7 @@ var (
 	scriptTruncate  = loadScript("truncate")
 	scriptTrim      = loadScript("trim")
 	scriptPark      = loadScript("park")
+	scriptParked    = loadScript("parked")
 	scriptBands     = loadScript("bands")
 	scriptDue       = loadScript("due")
 	scriptNextDue   = loadScript("nextdue")

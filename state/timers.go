@@ -71,6 +71,21 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteR
 	return res, nil
 }
 
+// Parked implements processor.State with scripts/parked.lua (one round trip).
+func (s *Store) Parked(ctx context.Context, on processor.RowRef, limit int) ([]processor.Parked, bool, error) {
+	cmds, err := s.run(ctx, []op{{script: scriptParked, keys: []string{s.parkedKey(on.Table, on.ID)}, args: []any{strconv.Itoa(max(1, limit))}}})
+	if err != nil {
+		return nil, false, err
+	}
+	vals, err := cmds[0].(*redis.Cmd).Slice()
+	if err != nil || len(vals) != 2 {
+		return nil, false, fmt.Errorf("state: parked on %s/%s: %v", on.Table, on.ID, err)
+	}
+	flat, _ := vals[0].([]any)
+	more, _ := vals[1].(int64)
+	return decodeParkedList(on, flat), more == 1, nil
+}
+
 // StillParked implements processor.State: HEXISTS per intent, one round trip.
 func (s *Store) StillParked(ctx context.Context, ps []processor.Parked) ([]bool, error) {
 	if len(ps) == 0 {

@@ -36,6 +36,9 @@ type Options struct {
 	// UsageTable is the table whose rows expire after UsageTTL (default
 	// service.public.cvi_usage).
 	UsageTable string
+	// ParkChunk is how many parked intents an arriving row releases at once
+	// (default 500, as the Redis store).
+	ParkChunk int
 	// Now is the clock that judges expiry (default time.Now).
 	Now func() time.Time
 }
@@ -61,6 +64,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.UsageTable == "" {
 		o.UsageTable = cdc.CVIUsage
+	}
+	if o.ParkChunk <= 0 {
+		o.ParkChunk = 500
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -248,12 +254,35 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) processor.ApplyResu
 		return res
 	}
 	if res.Next != nil {
-		for _, p := range s.parked[ref] {
-			res.Parked = append(res.Parked, p)
-		}
-		slices.SortFunc(res.Parked, func(a, b processor.Parked) int { return cmpString(a.Key, b.Key) })
+		res.Parked, res.MoreParked = s.parkedOn(ref, s.opts.ParkChunk)
 	}
 	return res
+}
+
+// parkedOn returns the first limit intents parked on ref by key, and whether
+// more remain.
+func (s *Store) parkedOn(ref processor.RowRef, limit int) ([]processor.Parked, bool) {
+	m := s.parked[ref]
+	if len(m) == 0 {
+		return nil, false
+	}
+	out := make([]processor.Parked, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b processor.Parked) int { return cmpString(a.Key, b.Key) })
+	if len(out) > limit {
+		return out[:limit], true
+	}
+	return out, false
+}
+
+// Parked implements processor.State.
+func (s *Store) Parked(_ context.Context, on processor.RowRef, limit int) ([]processor.Parked, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, more := s.parkedOn(on, max(1, limit))
+	return ps, more, nil
 }
 
 func cmpString(a, b string) int {

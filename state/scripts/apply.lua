@@ -5,11 +5,13 @@
 -- ARGV[1] position, ARGV[2] image JSON ("null" for a delete), ARGV[3] the
 --         first-set columns the image has set (comma list), ARGV[4] TTL of
 --         the row in ms (0: none), ARGV[5] TTL of a deleted row in ms, ARGV[6]
---         the table's truncate position ("" for none)
--- Returns {outcome, unordered, prev, next, head, set before, parked}:
+--         the table's truncate position ("" for none), ARGV[7] how many parked
+--         intents to return at most (about)
+-- Returns {outcome, unordered, prev, next, head, set before, parked, more}:
 -- outcome 1 applied, 2 replay, 3 stale; prev the image before next ("" none);
 -- next the stored image at the position (replay only); head the row's
 -- newest image ("=" for the change's own, "" for none); set before the
--- first-set columns the row had set before next; parked HGETALL of KEYS[2]
--- when next is not a delete.
-return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])
+-- first-set columns the row had set before next; parked: up to about
+-- ARGV[7] entries of KEYS[2] (field, value, ...) when next is not a delete,
+-- more 1 when the hash holds more.
+return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]))

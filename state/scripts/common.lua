@@ -93,8 +93,27 @@ local function pm_union(a, b)
   return out
 end
 
+-- pm_parked returns about n entries (a flat field, value list) of a parked
+-- HASH, and 1 when more remain: a row many intents wait for releases them in
+-- chunks (the engine drains the rest), never all at once.
+local function pm_parked(parkedKey, n)
+  local total = redis.call('HLEN', parkedKey)
+  if total == 0 then return {}, 0 end
+  if total <= n then return redis.call('HGETALL', parkedKey), 0 end
+  local out, cursor = {}, '0'
+  repeat
+    local r = redis.call('HSCAN', parkedKey, cursor, 'COUNT', n)
+    cursor = r[1]
+    for i = 1, #r[2] do out[#out + 1] = r[2][i] end
+  until cursor == '0' or #out >= 2 * n
+  for i = #out, 2 * n + 1, -1 do out[i] = nil end
+  local more = 0
+  if #out / 2 < total then more = 1 end
+  return out, more
+end
+
 -- pm_apply is the compare-and-set of one change (see apply.lua).
-local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc)
+local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk)
   local idx = redis.call('LINDEX', rowKey, -1)
   local ps = pm_positions(idx)
   local n = #ps
@@ -156,12 +175,12 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc)
     head = him
   end
   if outcome ~= 3 and pm_older(pos, trunc) then outcome = 3 end
-  if outcome == 3 then return {3, 0, '', '', head, '', {}} end
-  local parked = {}
+  if outcome == 3 then return {3, 0, '', '', head, '', {}, 0} end
+  local parked, more = {}, 0
   if (outcome == 1 and img ~= 'null') or (outcome == 2 and nextImg ~= 'null') then
-    parked = redis.call('HGETALL', parkedKey)
+    parked, more = pm_parked(parkedKey, chunk)
   end
-  return {outcome, unordered, prevImg, nextImg, head, eps, parked}
+  return {outcome, unordered, prevImg, nextImg, head, eps, parked, more}
 end
 
 -- pm_truncate records a TRUNCATE of table tbl at pos in the truncate HASH:

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Open) {
 		{"RowsAreIndependent", testRowsIndependent},
 		{"RowImagesRoundTrip", testRoundTrip},
 		{"ParkingIsAtomicWithArrival", testParking},
+		{"ManyParkedAreReleasedInChunks", testParkChunks},
 		{"Bands", testBands},
 		{"BandPositions", testBandPositions},
 		{"Timers", testTimers},
@@ -428,6 +429,53 @@ func testParking(t *testing.T, st processor.State) {
 	apply(t, st, truncate(companies, lsn(50)))
 	if res := write(t, st, processor.Writes{Park: []processor.Parked{p2}}); len(res.Arrived) != 0 {
 		t.Fatalf("park on a truncated row refused: %+v", res.Arrived)
+	}
+}
+
+// testParkChunks: a row thousands of intents wait for releases about
+// ParkChunk (500) of them when it arrives; Parked drains the rest in chunks
+// until none remain; every intent comes out.
+func testParkChunks(t *testing.T, st processor.State) {
+	c1 := ref(companies, "c1")
+	const n = 1700
+	var ps []processor.Parked
+	for i := range n {
+		ps = append(ps, parked(c1, fmt.Sprintf("i%04d", i)))
+	}
+	write(t, st, processor.Writes{Park: ps})
+	res := apply(t, st, upd("c1", lsn(1), "active"))[0]
+	if len(res.Parked) < 100 || len(res.Parked) > 1000 || !res.MoreParked {
+		t.Fatalf("arrival released %d (more %v), want a chunk of about 500 and more", len(res.Parked), res.MoreParked)
+	}
+	seen := map[string]bool{}
+	take := func(got []processor.Parked) {
+		for _, p := range got {
+			seen[p.Key] = true
+		}
+		commit(t, st, processor.Commit{Unpark: got})
+	}
+	take(res.Parked)
+	for round := 0; ; round++ {
+		got, more, err := st.Parked(ctx, c1, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 1000 {
+			t.Fatalf("a drain returned %d", len(got))
+		}
+		take(got)
+		if !more {
+			break
+		}
+		if round > 20 {
+			t.Fatal("the drain does not end")
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d intents released", len(seen), n)
+	}
+	if got, more, _ := st.Parked(ctx, c1, 500); len(got) != 0 || more {
+		t.Fatalf("after the drain: %d, more %v", len(got), more)
 	}
 }
 
