@@ -215,7 +215,6 @@ func raw(b []byte) json.RawMessage {
 	return json.RawMessage(b)
 }
 
-
 // order places a captured record in source order, which Kafka keeps only per
 // partition: snapshot reads first (by topic, partition, offset), then every
 // record with a source position by that position (source.lsn; a transaction
