@@ -101,7 +101,10 @@ func (w *world) delivered() {
 	}
 }
 
-var recordsField = regexp.MustCompile(`records=(\d+)`)
+var (
+	recordsField = regexp.MustCompile(`records=(\d+)`)
+	recordPos    = regexp.MustCompile(`decode \S+/\d+@\d+: `)
+)
 
 // faultLine is the last line of p's log containing s, and its records=N.
 func faultLine(p *stage.Proc, s string) (line string, records int, last bool) {
@@ -246,9 +249,12 @@ func (w *world) check(sc scenario, start time.Time) {
 			placeholders++
 		}
 	}
+	// DLQ entries by stage, table and reason, without the run's prefix and
+	// the record's position.
 	dlqBy := map[string]int{}
 	for _, d := range dls {
-		dlqBy[fmt.Sprintf("%s [%s, %s] %s", stream.ReasonClass(d.reason), d.stage, d.topic, d.reason)]++
+		reason := strings.ReplaceAll(recordPos.ReplaceAllString(d.reason, ""), w.id, "")
+		dlqBy[fmt.Sprintf("%s %s %s: %s", d.stage, strings.TrimPrefix(d.topic, w.id), stream.ReasonClass(d.reason), reason)]++
 	}
 
 	t.Logf("FIGURES %s: expected %d emails (%d types), got %d, missing %d %s, unexpected or duplicated %d %s, keys sent twice %d, emails with the unavailable placeholder %d, DLQ %d %s, in %s",
