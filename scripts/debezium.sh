@@ -220,7 +220,8 @@ start_pg() {
   local t0
   t0="$(now_ms)"
   STARTED_PG=1
-  if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t "$TIMEOUT" -s start >&2; then
+  # 9>&-: the server must not inherit (and hold) the lock of this script.
+  if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t "$TIMEOUT" -s start >&2 9>&-; then
     tail -n 30 "$PGLOG" >&2 || true
     die "PostgreSQL did not start (log: $PGLOG)"
   fi
