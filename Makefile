@@ -1,7 +1,7 @@
 # portalmail — common tasks. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: all build test test-faults test-quick bench demo catalog simulate kafka-up kafka-down fmt vet
+.PHONY: all build test test-faults test-debezium test-quick bench demo catalog simulate kafka-up kafka-down debezium-up debezium-down fmt vet
 
 all: build
 
@@ -15,6 +15,11 @@ test:
 ## test-faults: the fault suite (test/faults) against a real Kafka broker (started unless KAFKA_BROKERS is set)
 test-faults:
 	scripts/faults.sh
+
+## test-debezium: test/debezium against the servers of kafka-up and debezium-up (docs/debezium.md)
+test-debezium:
+	eval "$$(scripts/kafka.sh status)" && eval "$$(scripts/debezium.sh status)" && \
+		PORTALMAIL_DEBEZIUM=1 $(GO) test -count=1 -v -timeout 15m ./test/debezium/
 
 ## test-quick: go test with embedded fakes only (miniredis), nothing to install
 test-quick:
@@ -40,6 +45,13 @@ kafka-up:
 
 kafka-down:
 	scripts/kafka.sh down
+
+## debezium-up: PostgreSQL and Kafka Connect with Debezium on the broker of kafka-up
+debezium-up:
+	scripts/debezium.sh up
+
+debezium-down:
+	scripts/debezium.sh down
 
 fmt:
 	gofmt -w .

@@ -2,19 +2,23 @@
 # The whole test suite, as `make test` and .ci/run run it: starts a real
 # redis-server and a real Apache Kafka broker (scripts/kafka.sh: KRaft, jars
 # from Maven Central) on loopback, installing redis-server and kcat from
-# Debian's packages if missing, runs every Go test against them (REDIS_URL,
-# KAFKA_BROKERS), validates docker-compose.yml (scripts/compose-check.sh),
-# then runs the fault suite (scripts/faults.sh), and stops both
-# again, also on failure. A broker that does not start fails the run (with its
-# log); there is no fall back to kfake here.
+# Debian's packages if missing, then PostgreSQL with Kafka Connect and the
+# Debezium connector on that broker (scripts/debezium.sh), runs every Go test
+# against them (REDIS_URL, KAFKA_BROKERS; PG_URL, CONNECT_URL and
+# PORTALMAIL_DEBEZIUM=1 for test/debezium), validates docker-compose.yml
+# (scripts/compose-check.sh), then runs the fault suite (scripts/faults.sh),
+# and stops everything again, also on failure. A server that does not start
+# fails the run (with its log); there is no fall back to kfake here.
 #
-# Environment: SKIP_FAULTS=1 skips the fault suite; KAFKA_PORT picks the
-# broker's port (default: 9092, or the next free one).
+# Environment: SKIP_FAULTS=1 skips the fault suite; SKIP_DEBEZIUM=1 skips
+# PostgreSQL, Connect and test/debezium; KAFKA_PORT picks the broker's port
+# (default: 9092, or the next free one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export PORTALMAIL_RUN_DIR="${PORTALMAIL_RUN_DIR:-$(mktemp -d /tmp/portalmail-run.XXXXXX)}"
 cleanup() {
+	scripts/debezium.sh down >/dev/null 2>&1 || true
 	scripts/kafka.sh down >/dev/null 2>&1 || true
 	scripts/redis.sh stop >/dev/null 2>&1 || true
 }
@@ -47,6 +51,17 @@ KAFKA_BROKERS=*) export "${kafka_line?}" ;;
 *) echo "test: the Kafka broker did not start" >&2; exit 1 ;;
 esac
 echo "test: real Kafka broker at ${KAFKA_BROKERS}" >&2
+
+if [ "${SKIP_DEBEZIUM:-}" != 1 ]; then
+	debezium_out=$(scripts/debezium.sh up | tail -n 2)
+	case "$debezium_out" in
+	PG_URL=*CONNECT_URL=*) ;;
+	*) echo "test: PostgreSQL and Kafka Connect with Debezium did not start" >&2; exit 1 ;;
+	esac
+	while read -r line; do export "${line?}"; done <<<"$debezium_out"
+	export PORTALMAIL_DEBEZIUM=1
+	echo "test: PostgreSQL at ${PG_URL}, Kafka Connect with Debezium at ${CONNECT_URL}" >&2
+fi
 
 go vet ./...
 scripts/compose-check.sh

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/portalmail/portalmail/metrics"
@@ -82,6 +85,10 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	}
 	defer cn.close()
 	offset := c.ClockOffset
+	beforeCommit, err := faultHook(env.getenv, log)
+	if err != nil {
+		return err
+	}
 	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
 		Engine: engCfg, Store: state.New(cn.redis, state.Options{DeletedRetention: c.DeletedRetention}), Serde: cn.serde,
 		Schemas: stream.RegistrySchemas{Client: cn.sr}, Log: log,
@@ -89,7 +96,7 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 		Stream: stream.ProcessConfig{
 			Group: c.Group, TransactionalID: c.TransactionalID, JobsTopic: c.Kafka.JobsTopic, DLQTopic: c.Kafka.DLQTopic,
 			MaxPollRecords: c.BatchSize, Tick: c.Tick, Now: func() time.Time { return time.Now().Add(offset) },
-			ClientOpts: cn.opts, Logger: log, Metrics: metrics.NewProcess(ops.reg),
+			ClientOpts: cn.opts, Logger: log, Metrics: metrics.NewProcess(ops.reg), BeforeCommit: beforeCommit,
 		},
 	})
 	if err != nil {
@@ -101,4 +108,54 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	err = p.Run(ctx)
 	log.Info("process stage stopped")
 	return err
+}
+
+// faultHook builds the stage's BeforeCommit hook from two hidden, test-only
+// environment variables (test/debezium uses them; they are not flags and not
+// for production):
+//
+//	PORTALMAIL_FAULT_HOLD_BEFORE_COMMIT=D  every transaction carrying records is
+//	    held open for D after its output is flushed, logging
+//	    "fault: holding transaction open" first (a kill -9 then lands inside
+//	    an open transaction)
+//	PORTALMAIL_FAULT_ABORT=N  the first N transactions carrying records are
+//	    aborted, logging "fault: aborting transaction"
+//
+// It returns nil when neither is set.
+func faultHook(getenv func(string) string, log *slog.Logger) (func(records int) error, error) {
+	var hold time.Duration
+	if s := getenv("PORTALMAIL_FAULT_HOLD_BEFORE_COMMIT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("PORTALMAIL_FAULT_HOLD_BEFORE_COMMIT=%q: want a positive duration", s)
+		}
+		hold = d
+	}
+	aborts := 0
+	if s := getenv("PORTALMAIL_FAULT_ABORT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("PORTALMAIL_FAULT_ABORT=%q: want a count", s)
+		}
+		aborts = n
+	}
+	if hold == 0 && aborts == 0 {
+		return nil, nil
+	}
+	log.Warn("fault injection enabled (test only)", "hold_before_commit", hold, "abort", aborts)
+	return func(records int) error {
+		if records == 0 {
+			return nil
+		}
+		if aborts > 0 {
+			aborts--
+			log.Warn("fault: aborting transaction", "records", records)
+			return errors.New("fault injection: PORTALMAIL_FAULT_ABORT")
+		}
+		if hold > 0 {
+			log.Warn("fault: holding transaction open", "records", records, "hold", hold)
+			time.Sleep(hold)
+		}
+		return nil
+	}, nil
 }

@@ -153,10 +153,11 @@ func TestProcessCrashMidTransaction(t *testing.T) {
 	var crashed atomic.Bool
 	var p1 *stage
 	p1 = r.startProcess("process-1", func(c *stream.ProcessConfig) {
-		c.BeforeCommit = func() {
+		c.BeforeCommit = func(int) error {
 			if crash.Load() && crashed.CompareAndSwap(false, true) {
 				p1.close() // the client goes away with the transaction open
 			}
+			return nil
 		}
 	})
 	r.produce(r.base()...)

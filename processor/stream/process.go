@@ -48,8 +48,11 @@ type ProcessConfig struct {
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
 	// BeforeCommit, if set, runs after the batch's records are flushed and
-	// before its transaction ends (a seam for crash tests).
-	BeforeCommit func()
+	// before its transaction ends (a seam for fault tests). records is the
+	// number of consumed records the transaction carries (0 for a
+	// transaction that only fired timers); an error aborts the transaction,
+	// and the batch is consumed again.
+	BeforeCommit func(records int) error
 	// OnBatch, if set, is called after every committed transaction, also an
 	// empty one (tests, metrics, the demo's clock).
 	OnBatch func(BatchStats)
@@ -334,7 +337,7 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 		return nil
 	}
 	if len(recs) > 0 || len(produce) > 0 {
-		committed, err := p.produce(ctx, produce)
+		committed, err := p.produce(ctx, produce, len(recs))
 		if err != nil {
 			if p.cfg.Metrics != nil {
 				p.cfg.Metrics.BatchAborted(len(recs), false)
@@ -366,8 +369,9 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 }
 
 // produce writes the records in one transaction that also commits the
-// consumed offsets; committed is false when it was aborted.
-func (p *Process) produce(ctx context.Context, recs []*kgo.Record) (committed bool, err error) {
+// consumed offsets of the batch of consumed records; committed is false when
+// it was aborted.
+func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int) (committed bool, err error) {
 	if err := p.sess.Begin(); err != nil {
 		return false, fmt.Errorf("begin transaction: %w", err)
 	}
@@ -388,13 +392,15 @@ func (p *Process) produce(ctx context.Context, recs []*kgo.Record) (committed bo
 	mu.Lock()
 	failed := produceErr
 	mu.Unlock()
-	if p.cfg.BeforeCommit != nil {
-		p.cfg.BeforeCommit()
-	}
 	end := kgo.TryCommit
 	if failed != nil {
 		p.log.Error("producing failed; aborting the transaction", "err", failed)
 		end = kgo.TryAbort
+	} else if p.cfg.BeforeCommit != nil {
+		if err := p.cfg.BeforeCommit(consumed); err != nil {
+			p.log.Warn("aborting the transaction", "records", consumed, "err", err)
+			failed, end = err, kgo.TryAbort
+		}
 	}
 	committed, err = p.sess.End(ctx, end)
 	if err != nil {
