@@ -283,8 +283,12 @@ var (
 // "-infinity", "+infinity"), the sentinels the PostgreSQL JDBC driver uses
 // for timestamp columns (PGStatement.DATE_POSITIVE_INFINITY and
 // DATE_NEGATIVE_INFINITY) and the int64 extremes, and, for a date column,
-// the int32 extremes of days since the epoch. It returns the normalised
-// text and whether v is one.
+// the int32 extremes and the values Debezium 3.6.1 actually writes for
+// PostgreSQL's infinite dates (captured, docs/debezium.md): its conversion of
+// the driver's sentinels to days overflows int32, to -622191234 /
+// -625821272 in a snapshot read and -2147472692 / -2147472691 when streamed
+// (for 'infinity' / '-infinity'). It returns the normalised text and whether
+// v is one.
 func infinity(v any, date bool) (string, bool) {
 	if s, ok := v.(string); ok {
 		switch strings.ToLower(strings.TrimSpace(s)) {
@@ -300,13 +304,30 @@ func infinity(v any, date bool) (string, bool) {
 		return "", false
 	}
 	switch {
-	case n == pgPosInfinityMillis || n == math.MaxInt64 || (date && n == math.MaxInt32):
+	case n == pgPosInfinityMillis || n == math.MaxInt64:
 		return infinityText, true
-	case n == pgNegInfinityMillis || n == math.MinInt64 || (date && n == math.MinInt32):
+	case n == pgNegInfinityMillis || n == math.MinInt64:
 		return negInfinityText, true
+	}
+	if date {
+		switch n {
+		case math.MaxInt32, debeziumDateInfinitySnapshot, debeziumDateInfinityStreamed:
+			return infinityText, true
+		case math.MinInt32, debeziumDateNegInfinitySnapshot, debeziumDateNegInfinityStreamed:
+			return negInfinityText, true
+		}
 	}
 	return "", false
 }
+
+// What Debezium 3.6.1's PostgreSQL connector writes for infinite dates
+// (io.debezium.time.Date), captured from PostgreSQL 15.
+const (
+	debeziumDateInfinitySnapshot    = -622191234
+	debeziumDateNegInfinitySnapshot = -625821272
+	debeziumDateInfinityStreamed    = -2147472692
+	debeziumDateNegInfinityStreamed = -2147472691
+)
 
 // The PostgreSQL JDBC driver's infinity sentinels (org.postgresql.PGStatement),
 // which Debezium emits as MicroTimestamp/Timestamp values of infinite
