@@ -334,6 +334,16 @@ func (b *batch) band(ctx context.Context) error {
 	if len(b.samples) == 0 {
 		return nil
 	}
+	// Samples of one subscription come from any partition (cvi_usage is
+	// keyed by sample id), so a batch may hold them out of order: evaluate
+	// them in source order, or the later one would make the earlier late.
+	slices.SortStableFunc(b.samples, func(x, y intent) int {
+		c, ok := x.Position.Compare(y.Position)
+		if !ok {
+			return 0
+		}
+		return c
+	})
 	var todo []intent
 	var bs []BandSample
 	for _, s := range b.samples {

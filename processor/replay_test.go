@@ -464,3 +464,28 @@ func TestManyParkedIntentsAreReleasedInChunks(t *testing.T) {
 	}
 	t.Logf("1,100 parked intents released in %d batches", batches)
 }
+
+// TestUsageSamplesOfOneBatchAreBandedInSourceOrder: samples of one
+// subscription from different partitions arrive in one batch out of order;
+// they are evaluated in source order, so the re-arming sample before the
+// firing one still counts.
+func TestUsageSamplesOfOneBatchAreBandedInSourceOrder(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	h.apply(t0, h.change(cdc.InteropSubscriptions, cdc.OpCreate, cdc.Row{"id": "s1", "company_id": "c-acme",
+		"kind": "teams_cvi", "status": "active", "concurrent_call_licenses": int64(20)}))
+	sample := func(id string, calls int64, partition int32) cdc.Change {
+		ch := h.change(cdc.CVIUsage, cdc.OpCreate, cdc.Row{"id": id, "company_id": "c-acme", "subscription_id": "s1", "concurrent_calls": calls})
+		ch.Cause.Partition = partition
+		return ch
+	}
+	if got := join(types(h.apply(t0, sample("u1", 16, 0)).Jobs)); got != "interop.teams_usage" {
+		t.Fatalf("80%%: %q", got)
+	}
+	rearm := sample("u2", 13, 1) // 65%: re-arms
+	fire := sample("u3", 18, 2)  // 90%: fires
+	out := h.apply(t0, fire, rearm)
+	if got := join(types(out.Jobs)); got != "interop.teams_usage" || !strings.HasPrefix(out.Jobs[0].Subject, "90%") {
+		t.Fatalf("re-arm and fire in one batch, fire polled first: %v", summary(out.Jobs))
+	}
+}
