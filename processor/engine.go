@@ -191,10 +191,33 @@ func (s Stats) Add(o Stats) Stats {
 }
 
 // Merge returns o's output appended to out's, to be committed together.
+//
+// Jobs of o whose key out already holds are dropped: one intent can come out
+// of both calls of a batch (an intent parked on a row released by the row's
+// arrival in Apply and again by a drain in Fire, before the commit unparks
+// it), and a transaction must carry a key once.
 func (out Output) Merge(o Output) Output {
-	out.Jobs = append(out.Jobs, o.Jobs...)
+	have := make(map[string]bool, len(out.Jobs))
+	for _, j := range out.Jobs {
+		have[j.Key] = true
+	}
+	for _, j := range o.Jobs {
+		if !have[j.Key] {
+			have[j.Key] = true
+			out.Jobs = append(out.Jobs, j)
+		}
+	}
 	out.DLQ = append(out.DLQ, o.DLQ...)
-	out.Commit.Emitted = append(out.Commit.Emitted, o.Commit.Emitted...)
+	emitted := make(map[string]bool, len(out.Commit.Emitted))
+	for _, k := range out.Commit.Emitted {
+		emitted[k] = true
+	}
+	for _, k := range o.Commit.Emitted {
+		if !emitted[k] {
+			emitted[k] = true
+			out.Commit.Emitted = append(out.Commit.Emitted, k)
+		}
+	}
 	out.Commit.Acked = append(out.Commit.Acked, o.Commit.Acked...)
 	out.Commit.Unpark = append(out.Commit.Unpark, o.Commit.Unpark...)
 	out.Commit.Rows = append(out.Commit.Rows, o.Commit.Rows...)
@@ -351,8 +374,10 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 		if r.MoreParked {
 			// Many intents wait for this row: the rest are released in
 			// chunks by Fire, so a batch's memory stays bounded.
+			// Due just after now: the next batch drains, once this one's
+			// commit has unparked what it released.
 			b.writes.Schedule = append(b.writes.Schedule, TimerRef{Set: TimerSet(ch.Cause.Topic, ch.Cause.Partition),
-				Member: drainMember(ref), Due: b.now})
+				Member: drainMember(ref), Due: b.now.Add(time.Millisecond)})
 		}
 		if ch.Op == cdc.OpRead || ch.Op == cdc.OpDelete || r.Next == nil {
 			continue // snapshot reads and deletes never mail

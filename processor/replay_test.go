@@ -489,3 +489,49 @@ func TestUsageSamplesOfOneBatchAreBandedInSourceOrder(t *testing.T) {
 		t.Fatalf("re-arm and fire in one batch, fire polled first: %v", summary(out.Jobs))
 	}
 }
+
+// TestOneBatchCarriesAKeyOnce: the process stage merges a batch's Apply and
+// Fire outputs; an intent released twice before the commit (by its row's
+// arrival and by a drain still due from an aborted attempt) goes out once.
+func TestOneBatchCarriesAKeyOnce(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	const n = 700 // more than one chunk
+	var plans []cdc.Change
+	for i := range n {
+		plans = append(plans, h.change(cdc.LicensePlans, cdc.OpCreate, plan(fmt.Sprintf("lp%04d", i), "2027-06-30", cdc.Row{"company_id": "c-late"})))
+	}
+	h.apply(t0, plans...)
+	company := h.acme()
+	company["id"], company["name"] = "c-late", "Late Inc"
+	arrival := h.change(cdc.Companies, cdc.OpCreate, company)
+	// First attempt: applied, drain scheduled, transaction aborted (no commit).
+	h.applyNoCommit(t0, arrival)
+	// The retry: Apply releases the first chunk again, and Fire (the drain
+	// is due now) would release it once more before any commit.
+	ctx := context.Background()
+	later := t0.Add(time.Second)
+	out, err := h.eng.Apply(ctx, later, []cdc.Change{arrival})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sets []string
+	for table := range cdc.Contract {
+		sets = append(sets, processor.TimerSet(table, 0))
+	}
+	fired, err := h.eng.Fire(ctx, later, sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := out.Merge(fired)
+	seen := map[string]bool{}
+	for _, j := range merged.Jobs {
+		if seen[j.Key] {
+			t.Fatalf("key %s twice in one transaction's output", j.Key)
+		}
+		seen[j.Key] = true
+	}
+	if len(merged.Jobs) == 0 {
+		t.Fatal("nothing released")
+	}
+}

@@ -147,6 +147,7 @@ type env struct {
 	id         string
 	redis      string
 	sr         *srfake.Registry
+	registry   *proxy // in front of sr: the stages reach the registry through it
 	mg         *mailgunfake.Server
 	serde      *schemas.Serde
 	producer   *kgo.Client
@@ -170,6 +171,7 @@ func newEnv(t *testing.T, partitions int32) *env {
 	e.jobs, e.deliveries, e.dlq = e.id+".portalmail.email-jobs", e.id+".portalmail.email-deliveries", e.id+".portalmail.dlq"
 	e.sr = srfake.New()
 	t.Cleanup(e.sr.Close)
+	e.registry = newProxy(t, strings.TrimPrefix(e.sr.URL(), "http://"))
 	e.mg = mailgunfake.New()
 	t.Cleanup(e.mg.Close)
 	src, err := sr.NewClient(sr.URLs(e.sr.URL()))
@@ -236,18 +238,23 @@ func (p *proc) stop() {
 	}
 }
 
-func (e *env) start(name string, args ...string) *proc {
+func (e *env) start(name string, args ...string) *proc { return e.startWithEnv(name, nil, args...) }
+
+// startWithEnv starts a stage with extra environment variables (the hidden
+// fault hooks of cmd/portalmail/process.go).
+func (e *env) startWithEnv(name string, environ []string, args ...string) *proc {
 	e.t.Helper()
 	logPath := filepath.Join(e.dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	common := []string{"--brokers", strings.Join(brokers, ","), "--redis-url", e.redis, "--schema-registry", e.sr.URL(),
+	common := []string{"--brokers", strings.Join(brokers, ","), "--redis-url", e.redis, "--schema-registry", "http://" + e.registry.addr,
 		"--jobs-topic", e.jobs, "--deliveries-topic", e.deliveries, "--dlq-topic", e.dlq,
 		"--log-format", "text", "--http-addr", "", "--lag-interval", "0", "--session-timeout", "10s"}
 	cmd := exec.Command(bin, append(args, common...)...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), environ...)
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -414,7 +421,11 @@ type figures struct {
 func (e *env) checkExactly(want []string, changes int, timeout time.Duration) figures {
 	e.t.Helper()
 	waitFor(e.t, fmt.Sprintf("%d emails", len(want)), timeout, func() bool { got, _ := e.sent(); return len(got) >= len(want) })
-	// quiet: no new Mailgun request for 3 s
+	// Evidence before silence: the process group has consumed every CDC
+	// record, and every committed job has its delivery record; only then
+	// does a quiet Mailgun mean nothing more is coming.
+	e.consumed(2 * time.Minute)
+	e.jobsDelivered(2 * time.Minute)
 	last, since := -1, time.Now()
 	waitFor(e.t, "the pipeline to settle", 2*time.Minute, func() bool {
 		if n := e.mg.Requests(); n != last {
@@ -466,6 +477,53 @@ func (e *env) checkExactly(want []string, changes int, timeout time.Duration) fi
 	return f
 }
 
+// consumed waits until the process group's committed offsets reach the end
+// of every CDC topic.
+func (e *env) consumed(d time.Duration) {
+	e.t.Helper()
+	adm := kadm.NewClient(e.producer)
+	waitFor(e.t, "the process group to consume every CDC record", d, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, e.cdcTopics()...)
+		if err != nil {
+			return false
+		}
+		committed, err := adm.FetchOffsets(ctx, e.id+"-process")
+		if err != nil {
+			return false
+		}
+		ok := true
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset == 0 {
+				return
+			}
+			c, found := committed.Lookup(o.Topic, o.Partition)
+			ok = ok && found && c.At >= o.Offset
+		})
+		return ok
+	})
+}
+
+// jobsDelivered waits until every committed job has a delivery record.
+func (e *env) jobsDelivered(d time.Duration) {
+	e.t.Helper()
+	waitFor(e.t, "a delivery record for every committed job", d, func() bool {
+		jobs := map[string]bool{}
+		for _, r := range e.topicRecords(e.jobs) {
+			j, err := e.serde.DecodeJob(r.Value)
+			if err != nil {
+				e.t.Fatalf("job record: %v", err)
+			}
+			jobs[j.Key] = true
+		}
+		for _, d := range e.deliveryRecords() {
+			delete(jobs, d.Key)
+		}
+		return len(jobs) == 0
+	})
+}
+
 func diff(want, got []string) string {
 	w, g := map[string]int{}, map[string]int{}
 	for _, s := range want {
@@ -489,6 +547,19 @@ func diff(want, got []string) string {
 		}
 	}
 	return b.String()
+}
+
+// countLogged counts the lines of p's log containing s.
+func countLogged(p *proc, s string) int {
+	b, _ := os.ReadFile(p.log)
+	return strings.Count(string(b), s)
+}
+
+// lastLine is the last non-empty line of p's log.
+func lastLine(p *proc) string {
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return lines[len(lines)-1]
 }
 
 // logged waits for a line containing s in p's log.
