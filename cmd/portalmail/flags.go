@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,21 +14,27 @@ import (
 // PORTALMAIL_<NAME>. Malformed environment values are collected as errors.
 type flags struct {
 	*flag.FlagSet
-	getenv  func(string) string
-	errs    []error
-	secrets []func() error
+	synopsis string
+	getenv   func(string) string
+	stderr   io.Writer
+	errs     []error
+	secrets  []func() error
 }
 
+// newFlags returns the flags of one command. The FlagSet itself prints
+// nothing: parse prints the usage (on -h, or before a flag error, which the
+// caller prints last).
 func newFlags(name, synopsis string, env *environ) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	f := &flags{FlagSet: fs, getenv: env.getenv}
-	fs.Usage = func() {
-		out := fs.Output()
-		fmt.Fprintf(out, "Usage: portalmail %s\n\n", synopsis)
-		printDefaults(out, fs)
-	}
-	return f
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, synopsis: synopsis, getenv: env.getenv, stderr: env.stderr}
+}
+
+// usage prints the synopsis and every flag with its environment variable.
+func (f *flags) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: portalmail %s\n\n", f.synopsis)
+	printDefaults(w, f.FlagSet)
 }
 
 func printDefaults(w io.Writer, fs *flag.FlagSet) {
@@ -101,12 +108,21 @@ func (f *flags) Bool(p *bool, name string, def bool, usage string) {
 	f.BoolVar(p, name, v, usage)
 }
 
-// parse parses args and returns environment errors first.
+// parse parses args and returns environment errors first. On -h it prints
+// the usage and returns flag.ErrHelp; on a malformed flag or a stray
+// argument it prints the usage and returns the error, for the caller to
+// print after it.
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
+		f.usage(f.stderr)
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(f.stderr)
+		}
 		return err
 	}
 	if f.NArg() > 0 {
+		f.usage(f.stderr)
+		fmt.Fprintln(f.stderr)
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(f.Args(), " "))
 	}
 	if len(f.errs) > 0 {

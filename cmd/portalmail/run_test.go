@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -105,3 +106,71 @@ func TestSimulateAndCatalog(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// TestHelpNamesEveryFlagOfACommand: `help <command>` prints that command's
+// usage on stdout, every command has one, and unknown commands fail.
+func TestHelpNamesEveryFlagOfACommand(t *testing.T) {
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			out, _, err := runCLI(t, nil, "help", c.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.name != "help" && c.name != "version" && !strings.HasPrefix(out, "Usage: portalmail "+c.name) {
+				t.Fatalf("help %s:\n%s", c.name, out)
+			}
+		})
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"help", "simulate"}, []string{"--input", "PORTALMAIL_INPUT", "--until", "--zone"}},
+		{[]string{"help", "send"}, []string{"--mailgun-api-key-file", "PORTALMAIL_MAILGUN_API_KEY_FILE", "--http-addr", "default \":9091\""}},
+		{[]string{"help", "dlq"}, []string{"Usage: portalmail dlq list", "Usage: portalmail dlq replay", "--offsets"}},
+		{[]string{"help"}, []string{"Commands:", "version", "help <command>"}},
+	}
+	for _, tt := range tests {
+		out, _, err := runCLI(t, nil, tt.args...)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: no %q in\n%s", tt.args, w, out)
+			}
+		}
+	}
+	if _, _, err := runCLI(t, nil, "help", "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("help nosuch: %v", err)
+	}
+}
+
+// TestFlagErrorComesAfterTheUsage: the usage goes to stderr, the error is
+// returned (main prints it last) and not printed before the usage.
+func TestFlagErrorComesAfterTheUsage(t *testing.T) {
+	for _, args := range [][]string{{"simulate", "--bogus"}, {"catalog", "extra"}, {"send", "--rate-limit", "fast"}} {
+		_, stderr, err := runCLI(t, nil, args...)
+		if err == nil {
+			t.Fatalf("%v: no error", args)
+		}
+		if !strings.HasPrefix(stderr, "Usage: portalmail "+args[0]) {
+			t.Errorf("%v: stderr does not start with the usage:\n%s", args, stderr)
+		}
+		if strings.Contains(stderr, err.Error()) {
+			t.Errorf("%v: the error %q is printed before the usage", args, err)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := runCLI(t, nil, "version")
+	if err != nil || !regexp.MustCompile(`^portalmail \S+, (revision [0-9a-f]+|revision unknown).*, go1\.`).MatchString(out) {
+		t.Fatalf("version: %v %q", err, out)
+	}
+	info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.0"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123abc"}, {Key: "vcs.time", Value: "2026-11-30T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	if got, want := buildVersion(info, true), "portalmail v1.4.0, revision 0123abc of 2026-11-30T10:00:00Z, with local changes, go1.26.8"; got != want {
+		t.Errorf("buildVersion = %q, want %q", got, want)
+	}
+}
