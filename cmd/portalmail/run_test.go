@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"regexp"
 	"runtime/debug"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
@@ -32,8 +36,39 @@ func TestDemo(t *testing.T) {
 	if !want.MatchString(out) {
 		t.Fatalf("demo summary not found in:\n%s", out[max(0, len(out)-500):])
 	}
-	if n := strings.Count(out, "\n2026-") + strings.Count(out, "\n2027-"); n < 100 {
-		t.Fatalf("only %d email lines printed", n)
+	// Every line's date is the email's due time (the job's at): the lines
+	// are exactly simulate's emails, by date, type and subject.
+	var got []string
+	line := regexp.MustCompile(`^(\d{4}-\d\d-\d\d)  (\S+) +→ `)
+	for _, l := range strings.Split(out, "\n") {
+		if m := line.FindStringSubmatch(l); m != nil {
+			got = append(got, m[1]+" "+m[2])
+		}
+	}
+	sim, _, err := runCLI(t, nil, "simulate", "--input", "../../examples/sample.jsonl", "--until", "2027-01-31")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromSim []string
+	for _, l := range strings.Split(strings.TrimSpace(sim), "\n") {
+		var e struct {
+			Type string    `json:"type"`
+			At   time.Time `json:"at"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		fromSim = append(fromSim, e.At.Format("2006-01-02")+" "+e.Type)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i][:10] < got[i-1][:10] {
+			t.Errorf("line %d is dated before the line above it: %q after %q", i, got[i], got[i-1])
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(fromSim)
+	if !slices.Equal(got, fromSim) {
+		t.Errorf("demo lines (date, type) differ from simulate's:\n got %d %q\nwant %d %q", len(got), got, len(fromSim), fromSim)
 	}
 }
 
