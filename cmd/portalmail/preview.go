@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/portalmail/portalmail/processor/catalog"
@@ -26,10 +28,15 @@ func runPreview(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Bind first: the URL is announced only once it answers.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	fmt.Fprintf(env.stdout, "preview of every email type at http://%s/ (?brand=northwind|fabrikam|default)\n", listen)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(env.stdout, "preview of every email type at http://%s/ (?brand=%s)\n", ln.Addr(), strings.Join(preview.BrandNames(), "|"))
 	select {
 	case err := <-errc:
 		return err
