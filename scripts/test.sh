@@ -4,19 +4,35 @@
 # from Maven Central) on loopback, installing redis-server and kcat from
 # Debian's packages if missing, runs every Go test against them (REDIS_URL,
 # KAFKA_BROKERS), validates docker-compose.yml (scripts/compose-check.sh),
+# runs the deploy/ module's tests (the Kubernetes manifests, kustomize),
 # then runs the fault suite (scripts/faults.sh), and stops both
-# again, also on failure. A broker that does not start fails the run (with its
-# log); there is no fall back to kfake here.
+# again, also on failure. The temporary run dir (servers' files and logs) is
+# removed when everything passed, and kept, with its path printed, when not.
+# A broker that does not start fails the run (with its log); there is no fall
+# back to kfake here. Java 17+ and Maven (for the broker) are installed from
+# Debian's packages by scripts/kafka.sh when missing.
 #
 # Environment: SKIP_FAULTS=1 skips the fault suite; KAFKA_PORT picks the
 # broker's port (default: 9092, or the next free one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export PORTALMAIL_RUN_DIR="${PORTALMAIL_RUN_DIR:-$(mktemp -d /tmp/portalmail-run.XXXXXX)}"
+own_run_dir=""
+if [ -z "${PORTALMAIL_RUN_DIR:-}" ]; then
+	PORTALMAIL_RUN_DIR="$(mktemp -d /tmp/portalmail-run.XXXXXX)"
+	own_run_dir="$PORTALMAIL_RUN_DIR"
+fi
+export PORTALMAIL_RUN_DIR
 cleanup() {
+	status=$?
 	scripts/kafka.sh down >/dev/null 2>&1 || true
 	scripts/redis.sh stop >/dev/null 2>&1 || true
+	# The run dir this script made goes on success; on failure its logs stay.
+	if [ "$status" -eq 0 ] && [ -n "$own_run_dir" ]; then
+		rm -rf "$own_run_dir"
+	elif [ "$status" -ne 0 ]; then
+		echo "test: failed; servers' logs kept in ${PORTALMAIL_RUN_DIR}" >&2
+	fi
 }
 trap cleanup EXIT
 
@@ -51,6 +67,8 @@ echo "test: real Kafka broker at ${KAFKA_BROKERS}" >&2
 go vet ./...
 scripts/compose-check.sh
 go test -count=1 -timeout 20m "$@" ./...
+# deploy/ is its own module (Kubernetes and kustomize stay out of go.mod).
+(cd deploy && go vet ./... && go test -count=1 -timeout 10m ./...)
 
 if [ "${SKIP_FAULTS:-}" != 1 ]; then
 	scripts/faults.sh
