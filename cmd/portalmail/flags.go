@@ -18,7 +18,8 @@ type flags struct {
 	getenv   func(string) string
 	stderr   io.Writer
 	errs     []error
-	secrets  []func() error
+	// files load values from --*-file flags once the flags are parsed.
+	files []func() error
 }
 
 // newFlags returns the flags of one command. The FlagSet itself prints
@@ -128,7 +129,7 @@ func (f *flags) parse(args []string) error {
 	if len(f.errs) > 0 {
 		return fmt.Errorf("bad environment: %v", f.errs)
 	}
-	for _, load := range f.secrets {
+	for _, load := range f.files {
 		if err := load(); err != nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func (f *flags) Secret(p *string, name, usage string) {
 		file = path
 		return nil
 	})
-	f.secrets = append(f.secrets, func() error {
+	f.files = append(f.files, func() error {
 		if file == "" || *p != "" {
 			return nil
 		}
@@ -171,4 +172,30 @@ func (f *flags) load(args []string, validate func() error) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return nil
+}
+
+// StringOrFile binds a string flag whose value may carry a credential (a
+// Redis URL with a password): --name, else PORTALMAIL_NAME, else the
+// contents of the file named by --name-file / PORTALMAIL_NAME_FILE (a
+// mounted Secret), else def.
+func (f *flags) StringOrFile(p *string, name, def, usage string) {
+	f.String(p, name, def, usage+" (or --"+name+"-file)")
+	file := f.env(name+"-file", "")
+	f.Func(name+"-file", "file holding the "+name+" (read when --"+name+" is not set)", func(path string) error {
+		file = path
+		return nil
+	})
+	f.files = append(f.files, func() error {
+		set := f.getenv(envName(name)) != ""
+		f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+		if file == "" || set {
+			return nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("--%s-file: %w", name, err)
+		}
+		*p = strings.TrimSpace(string(b))
+		return nil
+	})
 }

@@ -209,3 +209,43 @@ func TestVersion(t *testing.T) {
 		t.Errorf("buildVersion = %q, want %q", got, want)
 	}
 }
+
+// TestRedisURLFromAFile: --redis-url, then PORTALMAIL_REDIS_URL, then the
+// file named by --redis-url-file / PORTALMAIL_REDIS_URL_FILE, then the default.
+func TestRedisURLFromAFile(t *testing.T) {
+	file := t.TempDir() + "/url"
+	if err := writeFile(file, "redis://:s3cret@redis.example:6379/0\n"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"default", nil, nil, "redis://127.0.0.1:6379/0"},
+		{"file by env", map[string]string{"PORTALMAIL_REDIS_URL_FILE": file}, nil, "redis://:s3cret@redis.example:6379/0"},
+		{"file by flag", nil, []string{"--redis-url-file", file}, "redis://:s3cret@redis.example:6379/0"},
+		{"env wins over the file", map[string]string{"PORTALMAIL_REDIS_URL_FILE": file, "PORTALMAIL_REDIS_URL": "redis://env:1/0"}, nil, "redis://env:1/0"},
+		{"flag wins over the file", nil, []string{"--redis-url-file", file, "--redis-url", "redis://flag:1/0"}, "redis://flag:1/0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c ProcessConfig
+			f := newFlags("process", "process", &environ{getenv: func(k string) string { return tt.env[k] }, stderr: &bytes.Buffer{}})
+			c.register(f)
+			if err := f.parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if c.RedisURL != tt.want {
+				t.Errorf("redis URL %q, want %q", c.RedisURL, tt.want)
+			}
+		})
+	}
+	var c ProcessConfig
+	f := newFlags("process", "process", &environ{getenv: func(string) string { return "" }, stderr: &bytes.Buffer{}})
+	c.register(f)
+	if err := f.parse([]string{"--redis-url-file", "/nonexistent"}); err == nil || !strings.Contains(err.Error(), "--redis-url-file") {
+		t.Errorf("missing file: %v", err)
+	}
+}
