@@ -102,15 +102,15 @@ func decodeStrict(doc []byte) (any, error) {
 
 // rendered is what one kustomization renders, decoded.
 type rendered struct {
-	dir          string
-	deployments  map[string]*appsv1.Deployment
-	services     map[string]*corev1.Service
-	configMaps   map[string]*corev1.ConfigMap
-	pdbs         map[string]*policyv1.PodDisruptionBudget
-	hpas         map[string]*autoscalingv2.HorizontalPodAutoscaler
-	scaledObjs   map[string]*kedav1alpha1.ScaledObject
-	connectors   map[string]*kafkaConnector
-	objects      int
+	dir         string
+	deployments map[string]*appsv1.Deployment
+	services    map[string]*corev1.Service
+	configMaps  map[string]*corev1.ConfigMap
+	pdbs        map[string]*policyv1.PodDisruptionBudget
+	hpas        map[string]*autoscalingv2.HorizontalPodAutoscaler
+	scaledObjs  map[string]*kedav1alpha1.ScaledObject
+	connectors  map[string]*kafkaConnector
+	objects     int
 	// errs are the objects that did not decode (reported by
 	// TestEveryKustomizationRendersAndDecodesStrictly; the other tests go on
 	// with the objects that did).
