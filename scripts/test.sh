@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and .ci/run run it: starts a real
 # redis-server and a real Apache Kafka broker (scripts/kafka.sh: KRaft, jars
-# from Maven Central) on loopback, installing redis-server and kcat from
-# Debian's packages if missing, runs every Go test against them (REDIS_URL,
-# KAFKA_BROKERS), validates docker-compose.yml (scripts/compose-check.sh),
+# from Maven Central) on loopback, installing redis-server, kcat and
+# Confluent's Python client (python3-confluent-kafka, python3-avro, for
+# docs/data.md's example) from Debian's packages if missing, runs every Go
+# test against them (REDIS_URL, KAFKA_BROKERS), validates docker-compose.yml (scripts/compose-check.sh),
 # runs the deploy/ module's tests (the Kubernetes manifests, kustomize),
 # then runs the fault suite (scripts/faults.sh), and stops both
 # again, also on failure. The temporary run dir (servers' files and logs) is
@@ -42,6 +43,15 @@ if ! command -v kcat >/dev/null 2>&1; then
 	apt-get update -qq >&2
 	apt-get install -y -qq kcat >&2
 fi
+# docs/data.md's example reads the topics with Confluent's Python client.
+if ! /usr/bin/python3 -c "import confluent_kafka.avro, avro" >/dev/null 2>&1; then
+	echo "test: python3-confluent-kafka/python3-avro not found: installing them with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends python3-confluent-kafka python3-avro >&2
+fi
+# Tests that need those tools fail, rather than skip, without them.
+export PORTALMAIL_REQUIRE_TOOLS=1
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ -z "${KAFKA_PORT:-}" ]; then
