@@ -248,6 +248,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the portalmail binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin != "" {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
+}
+
 // help runs `portalmail help name` of a binary built from this checkout,
 // with no PORTALMAIL_* variable set (so the defaults are the built-in ones).
 func help(t *testing.T, name string) command {
