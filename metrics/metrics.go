@@ -2,7 +2,7 @@
 // process holding the stage's own collectors (Process or Send, implementing
 // stream.ProcessMetrics / stream.SendMetrics), franz-go's client metrics
 // (kprom, through Registry.KafkaHooks) and the consumer lag of the stage's
-// group (RunLag). Every metric is listed, with what to alert on, in
+// group (RunLag); the webhooks command's event counts (Webhooks). Every metric is listed, with what to alert on, in
 // docs/operations.md.
 package metrics
 
@@ -23,6 +23,7 @@ import (
 
 	"github.com/portalmail/portalmail/processor/send"
 	"github.com/portalmail/portalmail/processor/stream"
+	"github.com/portalmail/portalmail/processor/webhooks"
 )
 
 // Namespace prefixes every metric name.
@@ -283,3 +284,27 @@ func (s *Send) RateLimitWaited(d time.Duration) {
 	s.waits.Inc()
 	s.waitSecs.Add(d.Seconds())
 }
+
+// Webhooks are the webhooks command's collectors; it implements
+// webhooks.Metrics.
+type Webhooks struct {
+	events *prometheus.CounterVec
+}
+
+var _ webhooks.Metrics = (*Webhooks)(nil)
+
+// NewWebhooks registers the webhooks command's collectors on r.
+func NewWebhooks(r *Registry) *Webhooks {
+	w := &Webhooks{events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "webhook_events_total",
+		Help: "Mailgun webhook requests by event (delivered, failed_permanent, failed_temporary, opened, clicked, complained, unsubscribed; unknown when refused unread) and result (recorded, refused, failed)."},
+		[]string{"event", "result"})}
+	r.reg.MustRegister(w.events)
+	for _, e := range webhooks.Events {
+		w.events.WithLabelValues(e, "recorded")
+	}
+	w.events.WithLabelValues("unknown", "refused")
+	return w
+}
+
+// Handled implements webhooks.Metrics.
+func (w *Webhooks) Handled(event, result string) { w.events.WithLabelValues(event, result).Inc() }

@@ -166,7 +166,7 @@ func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row) {
 // parked intents are dead-lettered.
 func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output, error) {
 	b := newBatch(e, now)
-	var expired []Parked // park expiries due
+	var expired []Parked  // park expiries due
 	var drains []TimerRef // rows whose parked intents are released in chunks
 	type series struct {
 		catalog.TypeID

@@ -15,7 +15,8 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 
 docker-compose --env-file .env.example -f docker-compose.yml config -q
-for f in deploy/prometheus.yml deploy/alerts.yml; do
+for f in deploy/prometheus.yml deploy/alerts.yml deploy/grafana/portalmail.json \
+	deploy/grafana/provisioning/datasources/prometheus.yml deploy/grafana/provisioning/dashboards/portalmail.yml; do
 	[ -s "$f" ] || { echo "compose-check: $f missing" >&2; exit 1; }
 done
 echo "compose-check: docker-compose.yml is valid" >&2

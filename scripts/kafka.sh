@@ -31,6 +31,9 @@
 #   KAFKA_START_TIMEOUT seconds to wait for metadata (default 120)
 #   KAFKA_STOP_TIMEOUT  seconds to wait after SIGTERM before SIGKILL (default 30)
 #   KAFKA_PROBE         kcat | java: how to ask for metadata (default: kcat if installed)
+#
+# Java 17+ and Maven are installed from Debian's packages when missing
+# (openjdk-17-jre-headless, maven), as root or with sudo.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -96,14 +99,38 @@ with_lock() {
 
 # ---------------------------------------------------------------- java / classpath
 
-check_java() {
-  command -v "$JAVA" >/dev/null 2>&1 || die "java not found (need Java 17+; set JAVA_HOME)"
+# apt_install PKG...: install Debian packages (as root, or with sudo).
+apt_install() {
+  local sudo=()
+  [[ "$(id -u)" -eq 0 ]] || sudo=(sudo)
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* by hand"
+  log "installing $* with apt-get ..."
+  "${sudo[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+java_major() { # JAVA -> major version, or nothing
   local v major
-  v="$("$JAVA" -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -n1)"
+  v="$("$1" -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -n1)"
   major="${v%%.*}"
   [[ "$major" == 1 ]] && major="$(echo "$v" | cut -d. -f2)"
-  [[ "$major" =~ ^[0-9]+$ ]] || die "cannot tell the Java version from '$JAVA -version'"
-  (( major >= 17 )) || die "Kafka 4.x needs Java 17+, found $v ($JAVA)"
+  [[ "$major" =~ ^[0-9]+$ ]] && echo "$major"
+}
+
+# Kafka 4.x needs Java 17+. Without one (and JAVA_HOME unset), Debian's
+# openjdk-17-jre-headless is installed.
+check_java() {
+  local major=""
+  command -v "$JAVA" >/dev/null 2>&1 && major="$(java_major "$JAVA" || true)"
+  if [[ -z "$major" ]] || (( major < 17 )); then
+    [[ -z "${JAVA_HOME:-}" ]] || die "JAVA_HOME=$JAVA_HOME: Kafka 4.x needs Java 17+, found ${major:-none}"
+    log "Java 17+ not found (found ${major:-none}): installing openjdk-17-jre-headless"
+    apt_install openjdk-17-jre-headless
+    JAVA=java
+    for j in /usr/lib/jvm/java-17-openjdk-*/bin/java; do [[ -x "$j" ]] && JAVA="$j"; done
+    major="$(java_major "$JAVA" || true)"
+    [[ -n "$major" ]] && (( major >= 17 )) || die "Java 17+ still missing after apt-get"
+  fi
 }
 
 # Prints the broker classpath. Cached per pom content in $CACHE; resolved with
@@ -117,7 +144,11 @@ classpath() {
     cat "$cpfile"
     return 0
   fi
-  command -v mvn >/dev/null 2>&1 || die "mvn not found (Maven 3.6+ is needed to resolve the Kafka jars)"
+  if ! command -v mvn >/dev/null 2>&1; then
+    log "mvn not found (Maven resolves the Kafka jars): installing maven"
+    apt_install maven
+    command -v mvn >/dev/null 2>&1 || die "mvn still missing after apt-get"
+  fi
   mkdir -p "$M2"
   local tmp t0
   tmp="$(mktemp "$CACHE/.classpath.XXXXXX")"

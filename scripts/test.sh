@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and .ci/run run it: starts a real
 # redis-server and a real Apache Kafka broker (scripts/kafka.sh: KRaft, jars
-# from Maven Central) on loopback, installing redis-server and kcat from
-# Debian's packages if missing, then PostgreSQL with Kafka Connect and the
-# Debezium connector on that broker (scripts/debezium.sh), runs every Go test
-# against them (REDIS_URL, KAFKA_BROKERS; PG_URL, CONNECT_URL and
-# PORTALMAIL_DEBEZIUM=1 for test/debezium), validates docker-compose.yml
-# (scripts/compose-check.sh), then runs the fault suite (scripts/faults.sh),
-# and stops everything again, also on failure. A server that does not start
-# fails the run (with its log); there is no fall back to kfake here.
+# from Maven Central) on loopback, installing redis-server, kcat and
+# Confluent's Python client (python3-confluent-kafka, python3-avro, for
+# docs/data.md's example) from Debian's packages if missing, then PostgreSQL
+# with Kafka Connect and the Debezium connector on that broker
+# (scripts/debezium.sh), runs every Go test against them (REDIS_URL,
+# KAFKA_BROKERS; PG_URL, CONNECT_URL and PORTALMAIL_DEBEZIUM=1 for
+# test/debezium), validates docker-compose.yml (scripts/compose-check.sh),
+# fuzzes for a bounded time, runs the deploy/ module's tests (the Kubernetes
+# manifests, kustomize), then runs the fault suite (scripts/faults.sh), and
+# stops everything again, also on failure. The temporary run dir (servers'
+# files and logs) is removed when everything passed, and kept, with its path
+# printed, when not. A server that does not start fails the run (with its
+# log); there is no fall back to kfake here. Java 17+ and Maven (for the
+# broker) are installed from Debian's packages by scripts/kafka.sh when
+# missing.
 #
 # Environment: SKIP_FAULTS=1 skips the fault suite; SKIP_DEBEZIUM=1 skips
 # PostgreSQL, Connect and test/debezium; KAFKA_PORT picks the broker's port
@@ -16,11 +23,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export PORTALMAIL_RUN_DIR="${PORTALMAIL_RUN_DIR:-$(mktemp -d /tmp/portalmail-run.XXXXXX)}"
+own_run_dir=""
+if [ -z "${PORTALMAIL_RUN_DIR:-}" ]; then
+	PORTALMAIL_RUN_DIR="$(mktemp -d /tmp/portalmail-run.XXXXXX)"
+	own_run_dir="$PORTALMAIL_RUN_DIR"
+fi
+export PORTALMAIL_RUN_DIR
 cleanup() {
+	status=$?
 	scripts/debezium.sh down >/dev/null 2>&1 || true
 	scripts/kafka.sh down >/dev/null 2>&1 || true
 	scripts/redis.sh stop >/dev/null 2>&1 || true
+	# The run dir this script made goes on success; on failure its logs stay.
+	if [ "$status" -eq 0 ] && [ -n "$own_run_dir" ]; then
+		rm -rf "$own_run_dir"
+	elif [ "$status" -ne 0 ]; then
+		echo "test: failed; servers' logs kept in ${PORTALMAIL_RUN_DIR}" >&2
+	fi
 }
 trap cleanup EXIT
 
@@ -30,6 +49,15 @@ if ! command -v kcat >/dev/null 2>&1; then
 	apt-get update -qq >&2
 	apt-get install -y -qq kcat >&2
 fi
+# docs/data.md's example reads the topics with Confluent's Python client.
+if ! /usr/bin/python3 -c "import confluent_kafka.avro, avro" >/dev/null 2>&1; then
+	echo "test: python3-confluent-kafka/python3-avro not found: installing them with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends python3-confluent-kafka python3-avro >&2
+fi
+# Tests that need those tools fail, rather than skip, without them.
+export PORTALMAIL_REQUIRE_TOOLS=1
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ -z "${KAFKA_PORT:-}" ]; then
@@ -66,6 +94,8 @@ fi
 go vet ./...
 scripts/compose-check.sh
 go test -count=1 -timeout 20m "$@" ./...
+# deploy/ is its own module (Kubernetes and kustomize stay out of go.mod).
+(cd deploy && go vet ./... && go test -count=1 -timeout 10m ./...)
 
 # Bounded fuzzing: whole CDC streams through the engine (no panic, replays
 # exact, no key twice, redelivered prefixes emit nothing new) and the

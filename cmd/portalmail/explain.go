@@ -62,7 +62,7 @@ func runExplain(ctx context.Context, env *environ, args []string) error {
 	k.register(f)
 	log.register(f)
 	f.String(&company, "company", "", "company id to explain")
-	f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the process stage's state")
+	f.StringOrFile(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis holding the process stage's state")
 	f.Duration(&since, "since", 30*24*time.Hour, "how far back to list the emails emitted for the company")
 	f.Bool(&asJSON, "json", false, "print the explanation as JSON")
 	err := f.load(args, func() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,21 +14,28 @@ import (
 // PORTALMAIL_<NAME>. Malformed environment values are collected as errors.
 type flags struct {
 	*flag.FlagSet
-	getenv  func(string) string
-	errs    []error
-	secrets []func() error
+	synopsis string
+	getenv   func(string) string
+	stderr   io.Writer
+	errs     []error
+	// files load values from --*-file flags once the flags are parsed.
+	files []func() error
 }
 
+// newFlags returns the flags of one command. The FlagSet itself prints
+// nothing: parse prints the usage (on -h, or before a flag error, which the
+// caller prints last).
 func newFlags(name, synopsis string, env *environ) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	f := &flags{FlagSet: fs, getenv: env.getenv}
-	fs.Usage = func() {
-		out := fs.Output()
-		fmt.Fprintf(out, "Usage: portalmail %s\n\n", synopsis)
-		printDefaults(out, fs)
-	}
-	return f
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, synopsis: synopsis, getenv: env.getenv, stderr: env.stderr}
+}
+
+// usage prints the synopsis and every flag with its environment variable.
+func (f *flags) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: portalmail %s\n\n", f.synopsis)
+	printDefaults(w, f.FlagSet)
 }
 
 func printDefaults(w io.Writer, fs *flag.FlagSet) {
@@ -101,18 +109,27 @@ func (f *flags) Bool(p *bool, name string, def bool, usage string) {
 	f.BoolVar(p, name, v, usage)
 }
 
-// parse parses args and returns environment errors first.
+// parse parses args and returns environment errors first. On -h it prints
+// the usage and returns flag.ErrHelp; on a malformed flag or a stray
+// argument it prints the usage and returns the error, for the caller to
+// print after it.
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
+		f.usage(f.stderr)
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(f.stderr)
+		}
 		return err
 	}
 	if f.NArg() > 0 {
+		f.usage(f.stderr)
+		fmt.Fprintln(f.stderr)
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(f.Args(), " "))
 	}
 	if len(f.errs) > 0 {
 		return fmt.Errorf("bad environment: %v", f.errs)
 	}
-	for _, load := range f.secrets {
+	for _, load := range f.files {
 		if err := load(); err != nil {
 			return err
 		}
@@ -130,7 +147,7 @@ func (f *flags) Secret(p *string, name, usage string) {
 		file = path
 		return nil
 	})
-	f.secrets = append(f.secrets, func() error {
+	f.files = append(f.files, func() error {
 		if file == "" || *p != "" {
 			return nil
 		}
@@ -155,4 +172,30 @@ func (f *flags) load(args []string, validate func() error) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return nil
+}
+
+// StringOrFile binds a string flag whose value may carry a credential (a
+// Redis URL with a password): --name, else PORTALMAIL_NAME, else the
+// contents of the file named by --name-file / PORTALMAIL_NAME_FILE (a
+// mounted Secret), else def.
+func (f *flags) StringOrFile(p *string, name, def, usage string) {
+	f.String(p, name, def, usage+" (or --"+name+"-file)")
+	file := f.env(name+"-file", "")
+	f.Func(name+"-file", "file holding the "+name+" (read when --"+name+" is not set)", func(path string) error {
+		file = path
+		return nil
+	})
+	f.files = append(f.files, func() error {
+		set := f.getenv(envName(name)) != ""
+		f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+		if file == "" || set {
+			return nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("--%s-file: %w", name, err)
+		}
+		*p = strings.TrimSpace(string(b))
+		return nil
+	})
 }

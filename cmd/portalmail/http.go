@@ -153,11 +153,9 @@ func startHTTP(ctx context.Context, c HTTPConfig, reg *metrics.Registry, h *heal
 	return func() { <-done }, nil
 }
 
-// stageChecks are the readiness checks common to both stages: Redis answers
-// PING, a Kafka broker answers, the schema registry answers, and this client
-// is a member of its group.
-func stageChecks(rc redis.UniversalClient, cl *kgo.Client, reg *sr.Client, group string) []check {
-	adm := kadm.NewClient(cl)
+// clientChecks are the readiness checks of every command that serves: Redis
+// answers PING, a Kafka broker answers, the schema registry answers.
+func clientChecks(rc redis.UniversalClient, cl *kgo.Client, reg *sr.Client) []check {
 	return []check{
 		{"redis", func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
 		{"kafka", cl.Ping},
@@ -171,8 +169,15 @@ func stageChecks(rc redis.UniversalClient, cl *kgo.Client, reg *sr.Client, group
 			}
 			return nil
 		}},
-		{"group", func(ctx context.Context) error { return joined(ctx, adm, cl, group) }},
 	}
+}
+
+// stageChecks are the readiness checks of both stages: clientChecks, and
+// this client is a member of its group.
+func stageChecks(rc redis.UniversalClient, cl *kgo.Client, reg *sr.Client, group string) []check {
+	adm := kadm.NewClient(cl)
+	return append(clientChecks(rc, cl, reg),
+		check{"group", func(ctx context.Context) error { return joined(ctx, adm, cl, group) }})
 }
 
 // joined reports whether cl is a member of its group, as the coordinator sees it.

@@ -34,7 +34,7 @@ func runDLQ(ctx context.Context, env *environ, args []string) error {
 	if verb == "replay" {
 		f.String(&offsets, "offsets", "", "DLQ positions to replay, partition:offset,… (or --all with the filters)")
 		f.Bool(&all, "all", false, "replay every entry that matches the filters")
-		f.String(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis, to clear the failed mark of replayed send-stage jobs")
+		f.StringOrFile(&redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis, to clear the failed mark of replayed send-stage jobs")
 	}
 	var chosen map[[2]int64]bool
 	err := f.load(args[1:], func() error {

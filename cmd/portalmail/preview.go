@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/portalmail/portalmail/processor/catalog"
@@ -25,10 +27,15 @@ func runPreview(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Bind first: the URL is announced only once it answers.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
 	srv := newServer(listen, h, opsLimits)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	fmt.Fprintf(env.stdout, "preview of every email type at http://%s/ (?brand=northwind|fabrikam|default)\n", listen)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(env.stdout, "preview of every email type at http://%s/ (?brand=%s)\n", ln.Addr(), strings.Join(preview.BrandNames(), "|"))
 	select {
 	case err := <-errc:
 		return err

@@ -37,7 +37,7 @@ func (c *ProcessConfig) register(f *flags) {
 	c.Engine.register(f)
 	c.Log.register(f)
 	c.HTTP.register(f, ":9090")
-	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis: redis[s]://…, host:port,host:port (Cluster) or redis+sentinel://host:port/master")
+	f.StringOrFile(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis: redis[s]://…, host:port,host:port (Cluster) or redis+sentinel://host:port/master")
 	f.String(&c.Group, "group", "portalmail-process", "consumer group of the process stage")
 	f.String(&c.TransactionalID, "transactional-id", "portalmail-process-"+host, "Kafka transactional id, distinct per instance")
 	f.Int(&c.BatchSize, "batch-size", 1000, "records per poll, one transaction each")

@@ -34,7 +34,7 @@ func (c *SendConfig) register(f *flags) {
 	c.Kafka.register(f)
 	c.Log.register(f)
 	c.HTTP.register(f, ":9091")
-	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the send claims (the same as the process stage's)")
+	f.StringOrFile(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the send claims (the same as the process stage's)")
 	f.String(&c.Group, "group", "portalmail-send", "consumer group of the send stage")
 	f.String(&c.Owner, "owner", fmt.Sprintf("%s-%d", host, os.Getpid()), "this instance's name in send claims")
 	f.Int(&c.Concurrency, "concurrency", 16, "jobs sent at once")

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/portalmail/portalmail/metrics"
 	"github.com/portalmail/portalmail/processor/webhooks"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/state"
@@ -19,6 +20,7 @@ import (
 type WebhooksConfig struct {
 	Kafka      KafkaConfig
 	Log        LogConfig
+	HTTP       HTTPConfig
 	RedisURL   string
 	Listen     string
 	Path       string
@@ -29,7 +31,7 @@ type WebhooksConfig struct {
 }
 
 func (c WebhooksConfig) validate() error {
-	errs := []error{c.Kafka.validate(), c.Log.validate()}
+	errs := []error{c.Kafka.validate(), c.Log.validate(), c.HTTP.validate()}
 	if c.SigningKey == "" {
 		errs = append(errs, errors.New("--webhook-signing-key is required"))
 	}
@@ -44,7 +46,8 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 	f := newFlags("webhooks", "webhooks [flags]", env)
 	c.Kafka.register(f)
 	c.Log.register(f)
-	f.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the replay guard (webhook tokens)")
+	c.HTTP.register(f, ":9095")
+	f.StringOrFile(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the replay guard (webhook tokens)")
 	f.String(&c.Listen, "listen", ":8080", "address to serve Mailgun's event webhooks on")
 	f.String(&c.Path, "path", "/webhooks/mailgun", "URL path of the webhook endpoint")
 	f.Secret(&c.SigningKey, "webhook-signing-key", "Mailgun HTTP webhook signing key")
@@ -53,7 +56,12 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	log := c.Log.logger(env.stderr)
-	cn, err := connect(ctx, c.Kafka, c.RedisURL, log)
+	ops, err := startOps(ctx, c.HTTP, log)
+	if err != nil {
+		return err
+	}
+	defer ops.close()
+	cn, err := connect(ctx, c.Kafka, c.RedisURL, log, ops.reg.KafkaHooks())
 	if err != nil {
 		return err
 	}
@@ -63,7 +71,10 @@ func runWebhooks(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	defer producer.Close()
-	h, err := webhooks.New(webhooks.Config{SigningKey: c.SigningKey, MaxAge: c.MaxAge, Logger: log},
+	// Ready when Redis (the replay guard), Kafka and the registry answer;
+	// the webhooks command is no consumer group.
+	ops.health.setChecks(clientChecks(cn.redis, producer, cn.sr)...)
+	h, err := webhooks.New(webhooks.Config{SigningKey: c.SigningKey, MaxAge: c.MaxAge, Logger: log, Metrics: metrics.NewWebhooks(ops.reg)},
 		state.New(cn.redis, state.Options{}), deliveryProducer{producer, cn.serde, c.Kafka.Deliveries})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,11 +82,11 @@ func Demo(ctx context.Context, env *Embedded, o DemoOptions) (DemoSummary, error
 	clock := &demoClock{now: recordTime(recs[0]).Add(-time.Minute)}
 
 	var jobs, dead, sent, dups, consumed, loops atomic.Int64
-	var printMu sync.Mutex
-	store := state.New(env.Redis, state.Options{Prefix: o.StatePrefix})
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	out := &demoPrinter{w: o.Out}
+	store := state.New(env.Redis, state.Options{Prefix: o.StatePrefix})
 	proc, eng, err := NewProcess(ProcessDeps{
 		Engine: processor.Config{Links: map[catalog.Site]string{
 			catalog.SitePortal: "https://portal.pexip.example", catalog.SiteService: "https://service.pexip.example",
@@ -109,14 +110,30 @@ func Demo(ctx context.Context, env *Embedded, o DemoOptions) (DemoSummary, error
 	if err != nil {
 		return sum, err
 	}
-	snd, err := NewSend(SendDeps{Mailer: mg, Store: store, Serde: env.Serde,
+	// The date printed is the job's own time (when it fell due on the
+	// simulated clock, as `simulate` prints it), not when the fake Mailgun
+	// received it: the clock may have stepped on by then.
+	var dueMu sync.Mutex
+	due := map[string]time.Time{}
+	mailer := send.MailerFunc(func(ctx context.Context, j schemas.EmailJob) (string, error) {
+		dueMu.Lock()
+		due[j.Key] = j.CreatedAt
+		dueMu.Unlock()
+		return mg.Send(ctx, j)
+	})
+	dueOf := func(key string) time.Time {
+		dueMu.Lock()
+		defer dueMu.Unlock()
+		return due[key]
+	}
+	snd, err := NewSend(SendDeps{Mailer: mailer, Store: store, Serde: env.Serde,
 		Stream: stream.SendConfig{JobsTopic: JobsTopic, DeliveriesTopic: DeliveriesTopic, DLQTopic: DLQTopic,
 			Group: "portalmail-send", Owner: "demo", ClientOpts: []kgo.Opt{kgo.SeedBrokers(env.Brokers()...)}, Logger: o.Log,
 			OnDelivery: func(d schemas.EmailDelivery) {
 				switch d.Outcome {
 				case schemas.OutcomeSent:
 					sent.Add(1)
-					printSent(&printMu, o.Out, clock.Now(), env.Mailgun.Messages(), d)
+					out.add(dueOf(d.Key), env.Mailgun.Messages(), d)
 				case schemas.OutcomeDuplicateSuppressed:
 					dups.Add(1)
 				default:
@@ -157,7 +174,8 @@ func Demo(ctx context.Context, env *Embedded, o DemoOptions) (DemoSummary, error
 		}
 	}
 	// step sets the clock to t and waits for two process loops at t or later,
-	// so that every timer due by t has fired.
+	// so that every timer due by t has fired, and for the sender to have
+	// handled every job emitted so far; then it prints what was sent.
 	step := func(t time.Time) error {
 		clock.Set(t)
 		for n := loops.Load() + 2; loops.Load() < n; {
@@ -165,6 +183,12 @@ func Demo(ctx context.Context, env *Embedded, o DemoOptions) (DemoSummary, error
 				return err
 			}
 		}
+		for sent.Load()+dups.Load() < jobs.Load() {
+			if err := sleep(ctx, stageErr, time.Millisecond); err != nil {
+				return err
+			}
+		}
+		out.flush()
 		return nil
 	}
 	// runTo fires, in order, every timer due before t, each on its due time.
@@ -234,6 +258,7 @@ func Demo(ctx context.Context, env *Embedded, o DemoOptions) (DemoSummary, error
 	if err := settle(); err != nil {
 		return sum, err
 	}
+	out.flush()
 	sum.RedeliveredJobs = int(jobs.Load() - jobsBefore)
 	sum.Jobs, sum.Sent, sum.DeadLettered, sum.Duplicates = int(jobs.Load()), int(sent.Load()), int(dead.Load()), int(dups.Load())
 	sum.Took = time.Since(start)
@@ -276,15 +301,38 @@ func redeliverJobs(ctx context.Context, brokers []string, producer *kgo.Client, 
 	return producer.ProduceSync(ctx, copies...).FirstErr()
 }
 
-func printSent(mu *sync.Mutex, w io.Writer, now time.Time, msgs []mailgunfake.Message, d schemas.EmailDelivery) {
-	mu.Lock()
-	defer mu.Unlock()
+// demoPrinter collects a line per email sent (the job's time, its at, as
+// `simulate` prints it; type; recipient; subject) and prints them sorted each
+// time the demo has caught up, so the output is the same from run to run
+// whatever order the concurrent sends finished in.
+type demoPrinter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	lines []string
+}
+
+// add records the line of delivery d; msgs are the messages the fake
+// Mailgun received, to find its recipient and subject.
+func (p *demoPrinter) add(at time.Time, msgs []mailgunfake.Message, d schemas.EmailDelivery) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Vars[send.VarKey] == d.Key {
-			fmt.Fprintf(w, "%s  %-36s → %-32s %s\n", now.Format("2006-01-02"), d.Type, msgs[i].To, msgs[i].Subject)
+			p.lines = append(p.lines, fmt.Sprintf("%s  %-36s → %-32s %s\n", at.UTC().Format("2006-01-02"), d.Type, msgs[i].To, msgs[i].Subject))
 			return
 		}
 	}
+}
+
+// flush prints the lines collected since the last flush, sorted.
+func (p *demoPrinter) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sort.Strings(p.lines)
+	for _, l := range p.lines {
+		fmt.Fprint(p.w, l)
+	}
+	p.lines = p.lines[:0]
 }
 
 // demoRecord is one input line.

@@ -5,8 +5,10 @@ package preview
 
 import (
 	"bytes"
+	"embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -17,17 +19,45 @@ import (
 	"github.com/portalmail/portalmail/templates"
 )
 
-// Brands are the brandings the preview offers, by name.
+// Brands are the brandings the preview offers, by name. A brand with a
+// sample logo in logos/ (embedded) gets a logo_url pointing at the preview
+// itself: /logos/<name>.svg on the host the page was asked from.
 var Brands = map[string]cdc.Row{
 	"default": nil,
 	"northwind": {"id": "p-northwind", "name": "Northwind Video AS", "brand_name": "Northwind Video",
-		"logo_url": "https://cdn.northwind.example/logo.png", "primary_color": "#0055aa",
-		"from_name": "Northwind Video Support", "reply_to": "support@northwind.example"},
+		"primary_color": "#0055aa", "from_name": "Northwind Video Support", "reply_to": "support@northwind.example"},
 	"fabrikam": {"id": "p-fabrikam", "name": "Fabrikam Resale", "brand_name": "Fabrikam", "primary_color": "#7a1f5c"},
 }
 
+// DefaultBrand is the brand shown when the request names none.
+const DefaultBrand = "northwind"
+
+//go:embed logos/*.svg
+var logos embed.FS
+
+// BrandNames are the names of Brands, sorted.
+func BrandNames() []string {
+	names := make([]string, 0, len(Brands))
+	for n := range Brands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// brand returns the partner row of a brand, its logo_url set to the
+// embedded sample logo as served by this preview on host.
+func brand(name, host string) cdc.Row {
+	row := maps.Clone(Brands[name])
+	if _, err := logos.Open("logos/" + name + ".svg"); err == nil && row != nil {
+		row["logo_url"] = "http://" + host + "/logos/" + name + ".svg"
+	}
+	return row
+}
+
 // Handler renders the catalog: "/" lists the types, "/<type id>?brand=<name>"
-// shows one as HTML ("&part=text" for its text part).
+// shows one as HTML ("&part=text" for its text part), "/logos/<name>.svg"
+// serves the sample logos. An unknown brand is a 404 that lists the brands.
 type Handler struct {
 	cat  catalog.Catalog
 	tmpl *templates.Set
@@ -57,12 +87,21 @@ var index = template.Must(template.New("index").Parse(`<!DOCTYPE html><html><hea
 {{range .Types}}<tr><td><a href="/{{.ID}}?brand={{$.Brand}}">{{.ID}}</a> (<a href="/{{.ID}}?brand={{$.Brand}}&amp;part=text">text</a>)</td><td>{{.SpecSubject}}</td><td>{{.Trigger}}</td><td>{{.Recipients}}</td></tr>
 {{end}}</table></body></html>`))
 
-// ServeHTTP serves the index or one email.
+// ServeHTTP serves the index, one email, or a sample logo.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	brand := r.URL.Query().Get("brand")
-	if _, ok := Brands[brand]; !ok {
-		brand = "northwind"
+	if strings.HasPrefix(r.URL.Path, "/logos/") {
+		http.FileServerFS(logos).ServeHTTP(w, r)
+		return
 	}
+	name := r.URL.Query().Get("brand")
+	if name == "" {
+		name = DefaultBrand
+	}
+	if _, ok := Brands[name]; !ok {
+		http.Error(w, fmt.Sprintf("unknown brand %q: the brands are %s", name, strings.Join(BrandNames(), ", ")), http.StatusNotFound)
+		return
+	}
+	partner := brand(name, r.Host)
 	id := strings.TrimPrefix(r.URL.Path, "/")
 	if id == "" {
 		type row struct{ ID, SpecSubject, Trigger, Recipients string }
@@ -70,13 +109,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, t := range h.cat {
 			rows = append(rows, row{string(t.ID), t.SpecSubject, catalog.Describe(t.Trigger), catalog.DescribeRecipients(t.Recipients)})
 		}
-		var names []string
-		for n := range Brands {
-			names = append(names, n)
-		}
-		sort.Strings(names)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = index.Execute(w, map[string]any{"Types": rows, "Brands": names, "Brand": brand})
+		_ = index.Execute(w, map[string]any{"Types": rows, "Brands": BrandNames(), "Brand": name})
 		return
 	}
 	t, ok := h.cat.Lookup(catalog.TypeID(id))
@@ -84,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	subject, html, text, err := h.Render(t, Brands[brand])
+	subject, html, text, err := h.Render(t, partner)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -54,3 +54,53 @@ func TestEveryTypePreviewsWithEveryBrand(t *testing.T) {
 		t.Error("the partner's colour or the company name is missing")
 	}
 }
+
+func TestBrandsAndLogos(t *testing.T) {
+	tmpl, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := preview.New(catalog.Default(), tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) (int, string, http.Header) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	tests := []struct {
+		path     string
+		code     int
+		contains []string
+	}{
+		// An unknown brand is refused with the list, not silently replaced.
+		{"/order.new?brand=contoso", 404, []string{`unknown brand "contoso"`, "default, fabrikam, northwind"}},
+		{"/?brand=contoso", 404, []string{"default, fabrikam, northwind"}},
+		// No brand: the default one, with its embedded logo served by the preview.
+		{"/order.new", 200, []string{`<img src="` + srv.URL + `/logos/northwind.svg"`}},
+		{"/order.new?brand=fabrikam", 200, []string{"#7a1f5c"}},
+		{"/logos/northwind.svg", 200, []string{"<svg", "Northwind Video"}},
+		{"/logos/nosuch.svg", 404, nil},
+	}
+	for _, tt := range tests {
+		code, body, _ := get(tt.path)
+		if code != tt.code {
+			t.Errorf("%s: %d, want %d\n%s", tt.path, code, tt.code, body)
+		}
+		for _, w := range tt.contains {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: no %q in\n%.400s", tt.path, w, body)
+			}
+		}
+	}
+	if _, _, hdr := get("/logos/northwind.svg"); hdr.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("logo Content-Type %q", hdr.Get("Content-Type"))
+	}
+}

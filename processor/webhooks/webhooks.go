@@ -72,6 +72,21 @@ const (
 	MaxReason     = 2048 // the failure reason, cut beyond
 )
 
+// Metrics observes every answer of the handler; metrics.Webhooks implements
+// it. Implementations are safe for concurrent use.
+type Metrics interface {
+	// Handled counts one request. event is the recorded event (delivered,
+	// failed_permanent, failed_temporary, opened, clicked, complained,
+	// unsubscribed), or "unknown" when the request was refused or failed
+	// before its event was read; result is recorded, refused (a 4xx: bad
+	// signature, stale, replayed, unreadable) or failed (a 5xx: not
+	// recorded, Mailgun retries).
+	Handled(event, result string)
+}
+
+// Events are the Mailgun events the handler records, as EmailDelivery.Event.
+var Events = []string{"delivered", "failed_permanent", "failed_temporary", "opened", "clicked", "complained", "unsubscribed"}
+
 // Config configures a Handler.
 type Config struct {
 	// SigningKey is Mailgun's HTTP webhook signing key.
@@ -86,6 +101,8 @@ type Config struct {
 	RecordTimeout time.Duration
 	Now           func() time.Time
 	Logger        *slog.Logger
+	// Metrics, if set, counts every request by event and result.
+	Metrics Metrics
 }
 
 // Handler is the webhook endpoint (an http.Handler for POST requests).
@@ -137,17 +154,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := h.handle(r)
 	var ref refusal
+	result := "recorded"
 	switch {
 	case errors.As(err, &ref):
+		result = "refused"
 		h.cfg.Logger.Warn("webhook refused", "status", ref.status, "reason", ref.reason)
 		http.Error(w, ref.reason, ref.status)
 	case err != nil:
 		// Not recorded: Mailgun retries on 5xx.
+		result = "failed"
 		h.cfg.Logger.Error("webhook not recorded", "err", err)
 		http.Error(w, "not recorded, retry later", http.StatusServiceUnavailable)
 	default:
 		h.cfg.Logger.Info("webhook recorded", "email_type", d.Type, "idempotency_key", d.Key, "event", d.Event)
 		w.WriteHeader(http.StatusOK)
+	}
+	if h.cfg.Metrics != nil {
+		event := d.Event
+		if event == "" {
+			event = "unknown"
+		}
+		h.cfg.Metrics.Handled(event, result)
 	}
 }
 
