@@ -319,3 +319,56 @@ func diffScenarioEmails(want, got []scenarioEmail) string {
 	}
 	return b.String()
 }
+
+// TestBundledDataLooksLikeDebezium3: the sample and every scenario are in the
+// form Debezium 3.6's PostgreSQL connector writes with the JsonConverter and
+// schemas.enable=true (cmd/cdcfmt writes them so): wrapped keys and values,
+// the 3.x source block, realistic LSNs, sub-millisecond times.
+func TestBundledDataLooksLikeDebezium3(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(scenarioDir, "*.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../examples/sample.jsonl")
+	checked := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, ".want.jsonl") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			var rec struct {
+				Key   map[string]json.RawMessage `json:"key"`
+				Value *struct {
+					Schema  map[string]any `json:"schema"`
+					Payload struct {
+						Source map[string]any `json:"source"`
+						TsUs   json.Number    `json:"ts_us"`
+					} `json:"payload"`
+				} `json:"value"`
+			}
+			if err := json.Unmarshal(line, &rec); err != nil {
+				continue // the sample's deliberate poison line
+			}
+			if rec.Key["schema"] == nil || rec.Key["payload"] == nil {
+				t.Errorf("%s:%d: key not in the schema/payload wrapper", f, n+1)
+			}
+			if rec.Value == nil {
+				continue // tombstone
+			}
+			src := rec.Value.Payload.Source
+			lsn, _ := src["lsn"].(float64)
+			if rec.Value.Schema == nil || !strings.HasPrefix(fmt.Sprint(src["version"]), "3.") || src["sequence"] == nil ||
+				src["ts_us"] == nil || src["ts_ns"] == nil || src["txId"] == nil || src["snapshot"] == nil || lsn < 1e7 || rec.Value.Payload.TsUs == "" {
+				t.Errorf("%s:%d: not Debezium 3.x's shape (source %v)", f, n+1, src)
+			}
+			checked++
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("only %d records checked", checked)
+	}
+}

@@ -355,16 +355,18 @@ func readRecords(input []byte) ([]demoRecord, error) {
 	return out, sc.Err()
 }
 
-// recordTime is the envelope's ts_ms, zero for tombstones and unreadable values.
+// recordTime is the record's ts_ms as the decoder reads it (plain or in the
+// schema/payload wrapper), zero for tombstones and undecodable records.
 func recordTime(r demoRecord) time.Time {
-	var v struct {
-		TsMs int64 `json:"ts_ms"`
-	}
-	if json.Unmarshal(r.Value, &v) != nil || v.TsMs == 0 {
+	rec := r.kafka()
+	ch, err := demoDecoder.Decode(context.Background(), rec.Topic, 0, 0, rec.Key, rec.Value)
+	if err != nil || ch.TsMs.IsZero() {
 		return time.Time{}
 	}
-	return time.UnixMilli(v.TsMs).UTC()
+	return ch.TsMs
 }
+
+var demoDecoder = cdc.NewDecoder(cdc.DecoderConfig{})
 
 func (r demoRecord) kafka() *kgo.Record {
 	rec := &kgo.Record{Topic: r.Topic}
