@@ -46,6 +46,12 @@ func NewProcess(d ProcessDeps) (*stream.Process, *processor.Engine, error) {
 	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: d.PortalPrefix, ServicePrefix: d.ServicePrefix, Schemas: d.Schemas})
 	cfg := d.Stream
 	cfg.Topics = dec.Topics()
+	if cfg.ReferenceTopics == nil {
+		// The rows recipients and capacities are resolved through.
+		for _, t := range []string{cdc.Partners, cdc.Companies, cdc.PortalUsers, cdc.InteropSubscriptions} {
+			cfg.ReferenceTopics = append(cfg.ReferenceTopics, dec.Topic(t))
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = d.Log
 	}

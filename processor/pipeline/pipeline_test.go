@@ -558,3 +558,29 @@ func TestSendRendersFromJobData(t *testing.T) {
 		t.Fatalf("%d Mailgun requests, want 4 (the bad job is not sent)", n)
 	}
 }
+
+// TestColdStartConsumesReferenceTopicsFirst: with a backlog on the topics
+// (a new group on pre-filled topics) the dependent changes come before the
+// partner and company they need in the log; the process stage holds the
+// dependent topics back until the reference topics are consumed, so nothing
+// is parked and every email goes out once.
+func TestColdStartConsumesReferenceTopicsFirst(t *testing.T) {
+	r := newRig(t, 3)
+	r.produce(r.endpoints(0, 200)...)
+	r.produce(r.base()...) // after the endpoints in time, and on their own topics
+	var parked atomic.Int64
+	p := r.startProcess("process-1", func(c *stream.ProcessConfig) {
+		inner := c.OnBatch
+		c.OnBatch = func(s stream.BatchStats) { parked.Add(int64(s.Engine.Parked)); inner(s) }
+		c.MaxPollRecords = 20 // many batches: without the gate, the first ones lack the company
+	})
+	defer p.stop(t)
+	s := r.startSend("s1", nil, nil)
+	defer s.stop(t)
+	eventually(t, "400 emails", func() bool { return len(r.sentKeys()) == 400 })
+	r.settle()
+	exactlyOnce(t, r, 400)
+	if n := parked.Load(); n != 0 {
+		t.Fatalf("%d intents parked: the reference topics were not consumed first", n)
+	}
+}

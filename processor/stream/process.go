@@ -58,6 +58,12 @@ type ProcessConfig struct {
 	OnBatch func(BatchStats)
 	// Metrics, if set, observes every batch (package metrics implements it).
 	Metrics ProcessMetrics
+	// ReferenceTopics are the topics of the rows other changes resolve
+	// their recipients through (partners, companies, ...): the other topics
+	// are held back until the group has consumed these up to where they
+	// ended at start (see refGate), at most RefCatchUpMax (default 10m).
+	ReferenceTopics []string
+	RefCatchUpMax   time.Duration
 }
 
 // BatchStats describes one committed transaction.
@@ -105,6 +111,9 @@ func (c *ProcessConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.RefCatchUpMax == 0 {
+		c.RefCatchUpMax = 10 * time.Minute
 	}
 }
 
@@ -190,6 +199,7 @@ type Process struct {
 	owned *owned
 	log   *slog.Logger
 	opts  []kgo.Opt
+	gate  *refGate // only touched by the Run goroutine
 
 	// sess is replaced (renew) only by the Run goroutine, under mu; other
 	// goroutines read it under mu (Client, Close).
@@ -220,7 +230,8 @@ func NewProcess(cfg ProcessConfig, eng *processor.Engine, dec Decoder, enc JobEn
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("process config: %w", err)
 	}
-	p := &Process{cfg: cfg, eng: eng, dec: dec, enc: enc, owned: &owned{}, log: cfg.Logger}
+	p := &Process{cfg: cfg, eng: eng, dec: dec, enc: enc, owned: &owned{}, log: cfg.Logger,
+		gate: newRefGate(cfg.ReferenceTopics, cfg.Topics, cfg.RefCatchUpMax, cfg.Logger)}
 	opts := append([]kgo.Opt{
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -232,6 +243,9 @@ func NewProcess(cfg ProcessConfig, eng *processor.Engine, dec Decoder, enc JobEn
 		kgo.OnPartitionsRevoked(p.owned.revoked),
 		kgo.OnPartitionsLost(p.owned.revoked),
 		kgo.TransactionTimeout(60 * time.Second),
+		// A fetch long-polls this long at most: resumed topics (refGate)
+		// are fetched within it.
+		kgo.FetchMaxWait(time.Second),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}, cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
@@ -282,10 +296,12 @@ func (p *Process) renew() error {
 // state is lost (End failed, e.g. the broker was away too long) it renews the
 // session and goes on; it returns an error only if no new client can be made.
 func (p *Process) Run(ctx context.Context) error {
+	p.gate.start(ctx, p.sess.Client(), p.cfg.Group, time.Now())
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		p.gate.check(ctx, p.sess.Client(), p.cfg.Group, time.Now())
 		pollCtx, cancel := context.WithTimeout(ctx, p.cfg.Tick)
 		fetches := p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
 		cancel()
@@ -307,6 +323,7 @@ func (p *Process) Run(ctx context.Context) error {
 			if err := p.renew(); err != nil {
 				return err
 			}
+			p.gate.start(ctx, p.sess.Client(), p.cfg.Group, time.Now())
 		}
 	}
 }

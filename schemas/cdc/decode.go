@@ -106,6 +106,17 @@ func (d *Decoder) Table(topic string) (string, bool) {
 	return t, ok
 }
 
+// Topic is the topic of a canonical table under the configured prefixes
+// ("" for a table not in Contract).
+func (d *Decoder) Topic(table string) string {
+	for t, tb := range d.topics {
+		if tb == table {
+			return t
+		}
+	}
+	return ""
+}
+
 // Topics returns every topic the decoder accepts, one per Contract table with
 // the configured prefixes, sorted.
 func (d *Decoder) Topics() []string {
