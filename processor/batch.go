@@ -51,7 +51,7 @@ type firedTimer struct {
 }
 
 func newBatch(e *Engine, now time.Time) *batch {
-	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}}
+	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}, parking: map[parkRef]intent{}}
 }
 
 func (b *batch) add(in intent) { b.intents = append(b.intents, in) }
@@ -242,16 +242,19 @@ func (b *batch) finish(ctx context.Context) error {
 	if err := b.fetchNeeds(ctx, b.intents, b.samples); err != nil {
 		return err
 	}
-	if err := b.band(ctx); err != nil {
-		return err
-	}
-	intents := b.intents
-	if err := b.fetchNeeds(ctx, intents, nil); err != nil {
-		return err
-	}
+	intents, samples := b.intents, b.samples
 	w := b.writes
 	for round := 1; ; round++ {
-		b.writes.Park, b.parking = nil, map[parkRef]intent{}
+		// Samples first: the ones over a band become intents of this round;
+		// the ones whose subscription is missing park with this round.
+		banded, err := b.band(ctx, samples)
+		if err != nil {
+			return err
+		}
+		intents = append(intents, banded...)
+		if err := b.fetchNeeds(ctx, intents, nil); err != nil {
+			return err
+		}
 		if err := b.build(ctx, intents); err != nil {
 			return err
 		}
@@ -266,7 +269,7 @@ func (b *batch) finish(ctx context.Context) error {
 		if len(res.Arrived) == 0 {
 			break
 		}
-		intents = intents[:0:0]
+		intents, samples = nil, nil
 		for _, p := range res.Arrived {
 			in := b.parking[parkRef{p.On, p.Key}]
 			if round == maxParkRounds {
@@ -278,12 +281,17 @@ func (b *batch) finish(ctx context.Context) error {
 			delete(b.rows, p.On) // read it again
 			arrived := p
 			in.from = &arrived
-			intents = append(intents, in)
+			if in.Type == "" {
+				samples = append(samples, in)
+			} else {
+				intents = append(intents, in)
+			}
 		}
-		if len(intents) == 0 {
+		b.writes.Park, b.parking = nil, map[parkRef]intent{}
+		if len(intents)+len(samples) == 0 {
 			break
 		}
-		if err := b.fetchNeeds(ctx, intents, nil); err != nil {
+		if err := b.fetchNeeds(ctx, intents, samples); err != nil {
 			return err
 		}
 	}
@@ -329,15 +337,16 @@ func (b *batch) fireTimers(ctx context.Context) error {
 	return nil
 }
 
-// band evaluates the usage samples against their bands.
-func (b *batch) band(ctx context.Context) error {
-	if len(b.samples) == 0 {
-		return nil
+// band evaluates usage samples against their bands and returns the intents
+// of the ones that cross one; a sample whose capacity row is missing parks.
+func (b *batch) band(ctx context.Context, samples []intent) ([]intent, error) {
+	if len(samples) == 0 {
+		return nil, nil
 	}
 	// Samples of one subscription come from any partition (cvi_usage is
 	// keyed by sample id), so a batch may hold them out of order: evaluate
 	// them in source order, or the later one would make the earlier late.
-	slices.SortStableFunc(b.samples, func(x, y intent) int {
+	slices.SortStableFunc(samples, func(x, y intent) int {
 		c, ok := x.Position.Compare(y.Position)
 		if !ok {
 			return 0
@@ -346,7 +355,7 @@ func (b *batch) band(ctx context.Context) error {
 	})
 	var todo []intent
 	var bs []BandSample
-	for _, s := range b.samples {
+	for _, s := range samples {
 		th, byLevel := b.e.thresholdTypes(s.Table)
 		if len(byLevel) == 0 {
 			continue
@@ -369,12 +378,13 @@ func (b *batch) band(ctx context.Context) error {
 		bs = append(bs, BandSample{Key: subRef.ID, Position: s.Position, Percent: pct})
 	}
 	if len(bs) == 0 {
-		return nil
+		return nil, nil
 	}
 	res, err := b.e.st.Bands(ctx, b.e.cfg.Bands, bs)
 	if err != nil {
-		return fmt.Errorf("evaluate %d usage samples: %w", len(bs), err)
+		return nil, fmt.Errorf("evaluate %d usage samples: %w", len(bs), err)
 	}
+	var out []intent
 	for i, in := range todo {
 		_, byLevel := b.e.thresholdTypes(in.Table)
 		var t *entry
@@ -391,9 +401,9 @@ func (b *batch) band(ctx context.Context) error {
 			continue
 		}
 		in.Type = t.ID
-		b.add(in)
+		out = append(out, in)
 	}
-	return nil
+	return out, nil
 }
 
 // pending is one intent resolved to recipients, waiting for the emitted check.

@@ -535,3 +535,67 @@ func TestOneBatchCarriesAKeyOnce(t *testing.T) {
 		t.Fatal("nothing released")
 	}
 }
+
+// TestUsageBeforeItsSubscriptionIsParked: a usage sample whose subscription
+// is not known yet (its topic lags, or a cold start reads cvi_usage first)
+// waits for it and is banded on its arrival, once.
+func TestUsageBeforeItsSubscriptionIsParked(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	out := h.apply(t0, h.change(cdc.CVIUsage, cdc.OpCreate, cdc.Row{"id": "early",
+		"company_id": "c-acme", "subscription_id": "s-late", "concurrent_calls": int64(19)}))
+	if len(out.Jobs) != 0 || len(out.DLQ) != 0 || out.Stats.Parked != 1 {
+		t.Fatalf("sample before its subscription: jobs %v dlq %v parked %d", summary(out.Jobs), out.DLQ, out.Stats.Parked)
+	}
+	out = h.apply(t0.Add(time.Minute), h.change(cdc.InteropSubscriptions, cdc.OpCreate, cdc.Row{"id": "s-late",
+		"company_id": "c-acme", "kind": "teams_cvi", "status": "active", "concurrent_call_licenses": int64(20)}))
+	// The subscription's own email (authorize) and the sample's, 95%.
+	if got := join(types(out.Jobs)); got != "interop.teams_authorize,interop.teams_usage" || len(out.Jobs) != 3 {
+		t.Fatalf("on the subscription's arrival: %v", summary(out.Jobs))
+	}
+	if last := out.Jobs[len(out.Jobs)-1]; !strings.HasPrefix(last.Subject, "95% usage notification") {
+		t.Fatalf("subject %q", last.Subject)
+	}
+	if out := h.fire(t0.Add(25 * time.Hour)); len(out.DLQ) != 0 || len(out.Jobs) != 0 {
+		t.Fatalf("after resolution: jobs %v dlq %v", summary(out.Jobs), out.DLQ)
+	}
+}
+
+// TestUsageParkRefusedAsItsSubscriptionArrives: the subscription arrives
+// (through another instance) between the sample's read and its park; the
+// sample is banded in the same batch instead of waiting.
+func TestUsageParkRefusedAsItsSubscriptionArrives(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	tmpl, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: "https://portal.test", catalog.SiteService: "https://service.test", catalog.SiteAnalytics: "https://analytics.test"}}
+	hooked := &hookState{State: h.store}
+	x, err := processor.New(catalog.Default(), hooked, tmpl, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := h.change(cdc.InteropSubscriptions, cdc.OpCreate, cdc.Row{"id": "s-late",
+		"company_id": "c-acme", "kind": "teams_cvi", "status": "active", "concurrent_call_licenses": int64(20)})
+	var fromY processor.Output
+	hooked.before = func() { fromY = h.apply(t0, sub) }
+	out, err := x.Apply(context.Background(), t0, []cdc.Change{h.change(cdc.CVIUsage, cdc.OpCreate, cdc.Row{"id": "early",
+		"company_id": "c-acme", "subscription_id": "s-late", "concurrent_calls": int64(21)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Commit(context.Background(), out.Commit); err != nil {
+		t.Fatal(err)
+	}
+	if got := join(types(out.Jobs)) + " / " + join(types(fromY.Jobs)); got != "interop.teams_oversubscribed / interop.teams_authorize" || len(out.Jobs) != 2 {
+		t.Fatalf("X: %v, Y: %v", summary(out.Jobs), summary(fromY.Jobs))
+	}
+	if out.Stats.Parked != 0 {
+		t.Fatalf("X parked %d samples although the subscription had arrived", out.Stats.Parked)
+	}
+	if out := h.fire(t0.Add(25 * time.Hour)); len(out.DLQ) != 0 || len(out.Jobs) != 0 {
+		t.Fatalf("after the wait: jobs %v dlq %v", summary(out.Jobs), out.DLQ)
+	}
+}

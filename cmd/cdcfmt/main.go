@@ -402,7 +402,7 @@ func envelopeSchema(topic string, cols map[string]cdc.ColumnType) map[string]any
 		"fields": []any{str("version", false), str("connector", false), str("name", false), i64("ts_ms", false),
 			map[string]any{"type": "string", "optional": true, "name": "io.debezium.data.Enum", "version": 1,
 				"parameters": map[string]any{"allowed": "true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},
-				"default": "false", "field": "snapshot"},
+				"default":    "false", "field": "snapshot"},
 			str("db", false), str("sequence", true), i64("ts_us", true), i64("ts_ns", true), str("schema", false), str("table", false),
 			i64("txId", true), i64("lsn", true), i64("xmin", true), str("origin", true), i64("origin_lsn", true)}}
 	tx := map[string]any{"type": "struct", "optional": true, "name": "event.block", "version": 1, "field": "transaction",
