@@ -20,7 +20,12 @@
 #   BENCH_LATENCY_RATE=20000  changes/s of the latency run
 #   BENCH_SIM_REDIS_RECORDS=100050  records `simulate --redis-url` reads (0: all 380,050; ~5 min)
 #   BENCH_SEED=1              workload seed;  BENCH_INPUT=FILE  use this workload file instead
+#   BENCH_BIN=FILE            measure this portalmail binary instead of building ./cmd/portalmail
 #   BENCH_DIR                 logs, results.json, report.txt (default: under the run dir)
+#   BENCH_PROFILE=1           perf CPU profiles of the process stage and Redis in the first warm run
+#                             (BENCH_DIR/profile/*.perf.data and perf report summaries *.txt)
+#   BENCH_RESTARTS=5          restarts of a crashed process instance per run (as an orchestrator
+#                             would) before the run is reported FAILED
 #   KAFKA_BROKERS, REDIS_URL, REDIS_CLUSTER_URL   use these instead of starting them
 #   KAFKA_PORT                broker port (default: 9092 or the next free pair)
 #   PORTALMAIL_RUN_DIR        run root of the servers (default: a fresh mktemp dir)
@@ -71,14 +76,19 @@ if [ -z "${REDIS_CLUSTER_URL:-}" ] && wants cluster; then
 fi
 
 log "building portalmail and pmbench"
-go build -o "$BENCH_DIR/portalmail" ./cmd/portalmail
 go build -o "$BENCH_DIR/pmbench" ./cmd/pmbench
-export PORTALMAIL_BIN="$BENCH_DIR/portalmail"
+if [ -n "${BENCH_BIN:-}" ]; then
+	export PORTALMAIL_BIN="$BENCH_BIN"
+else
+	go build -o "$BENCH_DIR/portalmail" ./cmd/portalmail
+	export PORTALMAIL_BIN="$BENCH_DIR/portalmail"
+fi
 if [ -z "${BENCH_INPUT:-}" ]; then
 	BENCH_INPUT="$BENCH_DIR/workload.jsonl"
 	"$BENCH_DIR/pmbench" gen --out "$BENCH_INPUT" --seed "${BENCH_SEED:-1}" >"$BENCH_DIR/workload.txt"
 fi
 export BENCH_INPUT BENCH_DIR
+if [ "${BENCH_PROFILE:-}" = 1 ]; then export BENCH_PROFILE_DIR="${BENCH_PROFILE_DIR:-$BENCH_DIR/profile}"; fi
 PMBENCH_KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)"
 PMBENCH_COMMIT="$(git describe --always --dirty 2>/dev/null || echo unknown)"
 export PMBENCH_KAFKA_VERSION PMBENCH_COMMIT

@@ -70,6 +70,12 @@ type Config struct {
 	Dir string
 	// Timeout bounds every wait (default 20 minutes).
 	Timeout time.Duration
+	// Restarts is how often a run restarts a crashed process-stage
+	// instance (as an orchestrator would) before it gives up (default 5).
+	Restarts int
+	// ProfileDir, when set, receives perf CPU profiles of the process stage
+	// and Redis during the first warm run.
+	ProfileDir string
 	// Out receives the report.
 	Out io.Writer
 }
@@ -98,6 +104,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 20 * time.Minute
+	}
+	if c.Restarts == 0 {
+		c.Restarts = 5
 	}
 	if c.Out == nil {
 		c.Out = os.Stdout
@@ -189,58 +198,54 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			return d.results, err
 		}
 	}
-	for i := range cfg.Runs {
-		if !d.want("cold") {
-			break
-		}
-		r, _, err := d.processRun(ctx, runSpec{name: fmt.Sprintf("cold %d/%d", i+1, cfg.Runs), mode: cold,
-			partitions: int32(cfg.Partitions), instances: 1, redis: cfg.RedisURL})
+	// A run that fails (a stage that keeps crashing, a timeout) is reported
+	// with its reason and the benchmark goes on.
+	record := func(name string, r *RunResult, err error) bool {
 		if err != nil {
-			return d.results, err
+			if r == nil {
+				r = &RunResult{Name: name}
+			}
+			r.Err = err.Error()
 		}
 		d.results.add(cfg.Out, r)
+		return err == nil
 	}
-	for i := range cfg.Runs {
-		if !d.want("warm") && !(i == 0 && d.want("send")) {
-			break
+	process := func(spec runSpec) (kept, bool) {
+		r, k, err := d.processRun(ctx, spec)
+		return k, record(spec.name, r, err)
+	}
+	if d.want("cold") {
+		for i := range cfg.Runs {
+			process(runSpec{name: fmt.Sprintf("cold %d/%d", i+1, cfg.Runs), mode: cold,
+				partitions: int32(cfg.Partitions), instances: 1, redis: cfg.RedisURL})
 		}
-		keep := i == 0 && d.want("send")
-		r, kept, err := d.processRun(ctx, runSpec{name: fmt.Sprintf("warm %d/%d", i+1, cfg.Runs), mode: warm,
-			partitions: int32(cfg.Partitions), instances: 1, redis: cfg.RedisURL, keep: keep})
-		if err != nil {
-			return d.results, err
-		}
-		if d.want("warm") {
-			d.results.add(cfg.Out, r)
-		}
-		if keep {
-			s, err := d.sendRun(ctx, kept)
-			if err != nil {
-				return d.results, err
-			}
-			d.results.add(cfg.Out, s)
-		}
+	}
+	if d.want("warm") || d.want("send") {
+		runs := cfg.Runs
 		if !d.want("warm") {
-			break
+			runs = 1 // the process run whose jobs send delivers
+		}
+		for i := range runs {
+			keep := i == 0 && d.want("send")
+			k, ok := process(runSpec{name: fmt.Sprintf("warm %d/%d", i+1, runs), mode: warm,
+				partitions: int32(cfg.Partitions), instances: 1, redis: cfg.RedisURL, keep: keep, profile: i == 0})
+			if keep && ok {
+				r, err := d.sendRun(ctx, k)
+				record("send", r, err)
+			} else if keep {
+				d.broker.deleteTopics(k.names.all()...)
+			}
 		}
 	}
 	if d.want("latency") {
-		r, _, err := d.processRun(ctx, runSpec{name: "latency", mode: latency, partitions: int32(cfg.Partitions),
+		process(runSpec{name: "latency", mode: latency, partitions: int32(cfg.Partitions),
 			instances: 1, redis: cfg.RedisURL, rate: cfg.LatencyRate})
-		if err != nil {
-			return d.results, err
-		}
-		d.results.add(cfg.Out, r)
 	}
 	if d.want("scaling") {
 		for _, n := range []int{1, 2, 3} {
 			for i := range cfg.ScalingRuns {
-				r, _, err := d.processRun(ctx, runSpec{name: fmt.Sprintf("scaling %d× %d/%d", n, i+1, cfg.ScalingRuns), mode: warm,
+				process(runSpec{name: fmt.Sprintf("scaling %d× %d/%d", n, i+1, cfg.ScalingRuns), mode: warm,
 					partitions: int32(cfg.ScalingPartitions), instances: n, redis: cfg.RedisURL})
-				if err != nil {
-					return d.results, err
-				}
-				d.results.add(cfg.Out, r)
 			}
 		}
 	}
@@ -250,22 +255,23 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 		for i := 0; i < cfg.ScalingRuns && cfg.ClusterURL != ""; i++ {
 			if !d.want("scaling") {
-				r, _, err := d.processRun(ctx, runSpec{name: fmt.Sprintf("one Redis 3× %d/%d", i+1, cfg.ScalingRuns), mode: warm,
+				process(runSpec{name: fmt.Sprintf("one Redis 3× %d/%d", i+1, cfg.ScalingRuns), mode: warm,
 					partitions: int32(cfg.ScalingPartitions), instances: 3, redis: cfg.RedisURL})
-				if err != nil {
-					return d.results, err
-				}
-				d.results.add(cfg.Out, r)
 			}
-			r, _, err := d.processRun(ctx, runSpec{name: fmt.Sprintf("cluster 3× %d/%d", i+1, cfg.ScalingRuns), mode: warm,
+			process(runSpec{name: fmt.Sprintf("cluster 3× %d/%d", i+1, cfg.ScalingRuns), mode: warm,
 				partitions: int32(cfg.ScalingPartitions), instances: 3, redis: cfg.ClusterURL})
-			if err != nil {
-				return d.results, err
-			}
-			d.results.add(cfg.Out, r)
 		}
 	}
 	d.results.printSummary(cfg.Out)
+	failed := 0
+	for _, r := range d.results.Runs {
+		if r.Err != "" {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return d.results, fmt.Errorf("%d runs failed (see the report)", failed)
+	}
 	return d.results, nil
 }
 
@@ -415,18 +421,6 @@ func fileName(s string) string {
 	return strings.NewReplacer(" ", "_", "/", "of", "×", "x").Replace(s)
 }
 
-// alive fails when a stage has exited.
-func alive(stages []*stage) func() error {
-	return func() error {
-		for _, s := range stages {
-			if s.exited() {
-				return fmt.Errorf("%s exited:\n%s", s.name, s.tail())
-			}
-		}
-		return nil
-	}
-}
-
 // mode is what a process run measures.
 type mode int
 
@@ -445,6 +439,7 @@ type runSpec struct {
 	redis      string
 	rate       int  // latency: changes per second
 	keep       bool // keep the topics and Redis for a send run
+	profile    bool // record CPU profiles of the timed phase (Config.ProfileDir)
 }
 
 // kept is what a kept run leaves for the send run.
@@ -461,33 +456,24 @@ func (d *driver) processRun(ctx context.Context, spec runSpec) (result *RunResul
 		Redis: redisKind(spec.redis)}
 	snap := d.meta.Snapshot
 	if err := d.broker.createTopics(ctx, spec.partitions, n.all()...); err != nil {
-		return nil, k, err
+		return res, k, err
 	}
 	if !spec.keep {
 		defer d.broker.deleteTopics(n.all()...)
 	}
 	if err := flushRedis(ctx, spec.redis); err != nil {
-		return nil, k, fmt.Errorf("flush redis: %w", err)
+		return res, k, fmt.Errorf("flush redis: %w", err)
 	}
 	redisPIDs, _, _ := redisInfo(ctx, spec.redis)
-	var stages []*stage
-	defer func() {
-		for _, s := range stages {
-			if !s.exited() {
-				s.stop()
-			}
+	sup := &supervisor{max: d.cfg.Restarts, start: func(i, inc int) (*stage, error) {
+		name := spec.name
+		if inc > 0 {
+			name += fmt.Sprintf(" restart %d", inc)
 		}
-	}()
-	startAll := func() error {
-		for i := range spec.instances {
-			s, err := d.startProcess(n, spec.redis, i+1, spec.name)
-			if err != nil {
-				return err
-			}
-			stages = append(stages, s)
-		}
-		return nil
-	}
+		return d.startProcess(n, spec.redis, i, name)
+	}}
+	defer sup.stopAll()
+	defer func() { res.Crashes = sup.crashes }()
 	var (
 		timed        int
 		t0           time.Time
@@ -495,82 +481,83 @@ func (d *driver) processRun(ctx context.Context, spec runSpec) (result *RunResul
 		reader       *jobReader
 		prod         produced
 		produceTimes map[tpo]time.Time
+		stopProfile  = func() {}
 	)
 	switch spec.mode {
 	case cold:
 		if _, err := d.broker.produce(ctx, d.records(n, 0, len(d.file)), 0, false); err != nil {
-			return nil, k, err
+			return res, k, err
 		}
-		before = d.sample(nil, redisPIDs)
+		before = d.sample(redisPIDs)
 		t0 = time.Now()
-		if err := startAll(); err != nil {
-			return nil, k, err
+		if err := sup.startAll(spec.instances); err != nil {
+			return res, k, err
 		}
 		timed = len(d.file)
 	case warm, latency:
-		if err := startAll(); err != nil {
-			return nil, k, err
+		if err := sup.startAll(spec.instances); err != nil {
+			return res, k, err
 		}
 		if err := d.broker.waitMembers(ctx, n.group, spec.instances, 2*time.Minute); err != nil {
-			return nil, k, err
+			return res, k, err
 		}
 		if _, err := d.broker.produce(ctx, d.records(n, 0, snap), 0, false); err != nil {
-			return nil, k, err
+			return res, k, err
 		}
 		ends, err := d.broker.endOffsets(ctx, n.cdc...)
 		if err != nil {
-			return nil, k, err
+			return res, k, err
 		}
-		if _, err := d.broker.waitCaughtUp(ctx, n.group, ends, d.cfg.Timeout, alive(stages)); err != nil {
-			return nil, k, fmt.Errorf("%s: snapshot: %w", spec.name, err)
+		if _, err := d.broker.waitCaughtUp(ctx, n.group, ends, d.cfg.Timeout, sup.check); err != nil {
+			return res, k, fmt.Errorf("%s: snapshot: %w", spec.name, err)
 		}
 		if spec.mode == latency {
 			if reader, err = startJobReader(d.cfg.Brokers, n.jobs, d.reg); err != nil {
-				return nil, k, err
+				return res, k, err
 			}
 		}
-		for _, s := range stages {
-			_ = resetPeak(s.pid())
-		}
-		before = d.sample(stages, redisPIDs)
+		sup.mark()
+		before = d.sample(redisPIDs)
 		t0 = time.Now()
+		stopProfile = d.profile(spec, sup.pids(), redisPIDs)
+		defer stopProfile()
 		prod, err = d.broker.produce(ctx, d.records(n, snap, len(d.file)), spec.rate, spec.mode == latency)
 		if err != nil {
-			return nil, k, err
+			return res, k, err
 		}
 		produceTimes = prod.At
 		timed = len(d.file) - snap
 	}
 	ends, err := d.broker.endOffsets(ctx, n.cdc...)
 	if err != nil {
-		return nil, k, err
+		return res, k, err
 	}
 	if got := sumOffsets(ends); got != int64(len(d.file)) {
-		return nil, k, fmt.Errorf("%s: %d records on the CDC topics, want %d", spec.name, got, len(d.file))
+		return res, k, fmt.Errorf("%s: %d records on the CDC topics, want %d", spec.name, got, len(d.file))
 	}
-	t1, err := d.broker.waitCaughtUp(ctx, n.group, ends, d.cfg.Timeout, alive(stages))
+	t1, err := d.broker.waitCaughtUp(ctx, n.group, ends, d.cfg.Timeout, sup.check)
 	if err != nil {
-		return nil, k, fmt.Errorf("%s: %w", spec.name, err)
+		return res, k, fmt.Errorf("%s: %w", spec.name, err)
 	}
-	after := d.sample(stages, redisPIDs)
+	stopProfile()
+	after := d.sample(redisPIDs)
+	after.stages = sup.usage()
 	res.Records, res.Elapsed = timed, t1.Sub(t0)
 	res.Rate = float64(timed) / res.Elapsed.Seconds()
 	res.ProduceTook = prod.Took
-	res.setUsage(before, after, spec.mode == cold)
+	res.setUsage(before, after, true)
 	_, res.RedisUsedMemory, _ = redisInfo(ctx, spec.redis)
-	for _, s := range stages {
-		s.stop()
-	}
+	sup.stopAll()
 	// Every job the run committed, read_committed, against simulate's.
 	if reader == nil {
 		if reader, err = startJobReader(d.cfg.Brokers, n.jobs, d.reg); err != nil {
-			return nil, k, err
+			return res, k, err
 		}
 	}
 	reader.waitIdle(len(d.expect.keys), 3*time.Second, 2*time.Minute)
 	jobs, bad, rerr := reader.close()
 	if bad > 0 {
-		return nil, k, fmt.Errorf("%s: %d jobs could not be read: %v", spec.name, bad, rerr)
+		return res, k, fmt.Errorf("%s: %d jobs could not be read: %v", spec.name, bad, rerr)
 	}
 	res.Jobs = d.expect.check(jobs)
 	if spec.mode == latency {
@@ -590,14 +577,10 @@ type sample struct {
 	load   float64
 }
 
-func (d *driver) sample(stages []*stage, redisPIDs []int) sample {
+func (d *driver) sample(redisPIDs []int) sample {
 	s := sample{kafka: cpuOf(d.cfg.KafkaPID), driver: cpuOf(os.Getpid()), load: loadAvg()}
 	for _, p := range redisPIDs {
 		s.redis += cpuOf(p)
-	}
-	for _, st := range stages {
-		ps, _ := st.stat()
-		s.stages = append(s.stages, ps)
 	}
 	return s
 }
@@ -610,7 +593,7 @@ func (d *driver) sendRun(ctx context.Context, k kept) (*RunResult, error) {
 	mg := newMailgun()
 	defer mg.Close()
 	redisPIDs, _, _ := redisInfo(ctx, k.redis)
-	before := d.sample(nil, redisPIDs)
+	before := d.sample(redisPIDs)
 	t0 := time.Now()
 	args := append([]string{"send", "--group", n.sendGroup, "--owner", "send-1", "--mailgun-api-base", mg.URL(),
 		"--mailgun-domain", "mail.test", "--mailgun-api-key", "key-test", "--rate-limit", "0"}, d.commonArgs(n, k.redis)...)
@@ -639,7 +622,7 @@ func (d *driver) sendRun(ctx context.Context, k kept) (*RunResult, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	st, _ := s.stat()
-	after := d.sample(nil, redisPIDs)
+	after := d.sample(redisPIDs)
 	after.stages = []ProcStat{st}
 	res := &RunResult{Name: "send", Kind: "send", Instances: 1, Partitions: d.cfg.Partitions, Redis: redisKind(k.redis),
 		Records: k.jobs, Elapsed: t1.Sub(t0)}

@@ -92,7 +92,8 @@ type stage struct {
 	log  string
 	done chan struct{}
 	// last is the final /proc reading, taken just before the process is stopped.
-	last ProcStat
+	last           ProcStat
+	started, ended time.Time
 }
 
 // startStage runs bin with args, its output appended to dir/name.log.
@@ -108,8 +109,8 @@ func startStage(bin, dir, name string, args ...string) (*stage, error) {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &stage{name: name, cmd: cmd, log: path, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(s.done) }()
+	s := &stage{name: name, cmd: cmd, log: path, done: make(chan struct{}), started: time.Now()}
+	go func() { _ = cmd.Wait(); s.ended = time.Now(); f.Close(); close(s.done) }()
 	return s, nil
 }
 
@@ -149,6 +150,15 @@ func (s *stage) tail() string {
 		b = b[len(b)-3000:]
 	}
 	return string(b)
+}
+
+// rusage is the peak RSS in kilobytes of an exited process.
+func rusage(ps *os.ProcessState) (int64, bool) {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok || ru == nil {
+		return 0, false
+	}
+	return ru.Maxrss, true
 }
 
 // cpuOf is the CPU time of pid, 0 when it cannot be read (pid 0: unknown).

@@ -70,6 +70,10 @@ type RunResult struct {
 	Latency         *Latency      `json:"latency,omitempty"`
 	Send            *SendCheck    `json:"send,omitempty"`
 	Sim             *SimResult    `json:"simulate,omitempty"`
+	// Crashes are the process-stage crashes of the run (each restarted).
+	Crashes []string `json:"crashes,omitempty"`
+	// Err says why the run did not complete.
+	Err string `json:"error,omitempty"`
 }
 
 // setUsage fills the CPU and memory figures from two samples. fromStart:
@@ -152,6 +156,13 @@ func (run *RunResult) unit() string {
 
 func (run *RunResult) line() string {
 	var b strings.Builder
+	if run.Err != "" {
+		fmt.Fprintf(&b, "%s: FAILED: %s", run.Name, run.Err)
+		for _, c := range run.Crashes {
+			fmt.Fprintf(&b, "\n  crash: %s", c)
+		}
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%s: %d %s in %.1f s = %.0f %s/s", run.Name, run.Records, run.unit(), run.Elapsed.Seconds(), run.Rate, run.unit())
 	if run.Latency != nil {
 		l := run.Latency
@@ -185,6 +196,9 @@ func (run *RunResult) line() string {
 			verdict = fmt.Sprintf("NOT each once: %d duplicates, %d of %d jobs", s.Duplicates, s.Distinct, s.Jobs)
 		}
 		fmt.Fprintf(&b, "; mailgun %d requests, %d messages, %s", s.Requests, s.Messages, verdict)
+	}
+	for _, c := range run.Crashes {
+		fmt.Fprintf(&b, "\n  crash (restarted): %s", c)
 	}
 	if s := run.Sim; s != nil {
 		fmt.Fprintf(&b, "; %d emails (%d timer), %d stderr lines", s.Emails, s.TimerEmails, s.DeadLetters)
@@ -223,7 +237,16 @@ func (r *Results) printSummary(w io.Writer) {
 		runs := groups[g]
 		var rates, cores, rss, other, load, ok []string
 		for _, run := range runs {
-			rates = append(rates, fmt.Sprintf("%.0f", run.Rate))
+			if run.Err != "" {
+				rates, cores, rss, other = append(rates, "FAILED"), append(cores, "–"), append(rss, "–"), append(other, "–")
+				load, ok = append(load, "–"), append(ok, "–")
+				continue
+			}
+			if len(run.Crashes) > 0 {
+				rates = append(rates, fmt.Sprintf("%.0f (%d crashes)", run.Rate, len(run.Crashes)))
+			} else {
+				rates = append(rates, fmt.Sprintf("%.0f", run.Rate))
+			}
 			var c float64
 			var peaks []string
 			for _, s := range run.Stages {

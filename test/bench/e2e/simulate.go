@@ -61,7 +61,7 @@ func (d *driver) simulate(ctx context.Context, redisURL string, lines int) (*Run
 	if err != nil {
 		return nil, nil, err
 	}
-	before := d.sample(nil, redisPIDs)
+	before := d.sample(redisPIDs)
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start simulate: %w", err)
@@ -85,7 +85,7 @@ func (d *driver) simulate(ctx context.Context, redisURL string, lines int) (*Run
 		return nil, nil, perr
 	}
 	elapsed := time.Since(t0)
-	after := d.sample(nil, redisPIDs)
+	after := d.sample(redisPIDs)
 	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	res := &RunResult{Name: name, Kind: "simulate", Instances: 1, Records: lines, Elapsed: elapsed,
 		Rate: float64(lines) / elapsed.Seconds(), Redis: "memory"}
