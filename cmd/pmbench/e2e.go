@@ -41,7 +41,7 @@ func runE2E(ctx context.Context, args []string) error {
 	fs.IntVar(&c.ScalingRuns, "scaling-runs", envInt("BENCH_SCALING_RUNS", 1), "runs of each scaling and cluster configuration")
 	fs.IntVar(&c.Partitions, "partitions", envInt("BENCH_PARTITIONS", 6), "partitions per topic")
 	fs.IntVar(&c.ScalingPartitions, "scaling-partitions", envInt("BENCH_SCALING_PARTITIONS", 12), "partitions per topic in the scaling and cluster runs")
-	fs.IntVar(&c.LatencyRate, "latency-rate", envInt("BENCH_LATENCY_RATE", 20000), "changes per second in the latency run")
+	rates := fs.String("latency-rates", env("BENCH_LATENCY_RATES", "20000"), "changes per second of the latency runs, comma-separated (one run each)")
 	fs.IntVar(&c.SimRedisRecords, "sim-redis-records", envInt("BENCH_SIM_REDIS_RECORDS", 100050), "records simulate --redis-url reads (0: all)")
 	fs.StringVar(&c.Dir, "dir", env("BENCH_DIR", ""), "directory for logs and results.json")
 	fs.DurationVar(&c.Timeout, "timeout", 20*time.Minute, "bound of every wait")
@@ -51,6 +51,13 @@ func runE2E(ctx context.Context, args []string) error {
 		return err
 	}
 	c.Brokers = strings.Split(*brokers, ",")
+	for _, r := range strings.Split(*rates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("e2e: --latency-rates %q: want positive numbers", *rates)
+		}
+		c.LatencyRates = append(c.LatencyRates, n)
+	}
 	if *only != "" {
 		c.Only = strings.Split(*only, ",")
 	}

@@ -60,8 +60,9 @@ type Config struct {
 	// Partitions of every topic (default 6); ScalingPartitions for the
 	// scaling and cluster runs (default 12).
 	Partitions, ScalingPartitions int
-	// LatencyRate is the paced produce rate of the latency run (default 20,000/s).
-	LatencyRate int
+	// LatencyRates are the paced produce rates of the latency runs, one
+	// run each (default 20,000/s).
+	LatencyRates []int
 	// SimRedisRecords is how many records of the file `simulate
 	// --redis-url` reads (default 100,050: the snapshot and 20,000
 	// changes; 0 or less: all). It is slow: issue 10 measured 1,241 records/s.
@@ -96,8 +97,8 @@ func (c *Config) setDefaults() {
 	if c.ScalingPartitions <= 0 {
 		c.ScalingPartitions = 12
 	}
-	if c.LatencyRate <= 0 {
-		c.LatencyRate = 20000
+	if len(c.LatencyRates) == 0 {
+		c.LatencyRates = []int{20000}
 	}
 	if c.SimRedisRecords == 0 {
 		c.SimRedisRecords = 100050
@@ -238,8 +239,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 	if d.want("latency") {
-		process(runSpec{name: "latency", mode: latency, partitions: int32(cfg.Partitions),
-			instances: 1, redis: cfg.RedisURL, rate: cfg.LatencyRate})
+		for _, rate := range cfg.LatencyRates {
+			process(runSpec{name: fmt.Sprintf("latency at %d/s", rate), mode: latency, partitions: int32(cfg.Partitions),
+				instances: 1, redis: cfg.RedisURL, rate: rate})
+		}
 	}
 	if d.want("scaling") {
 		for _, n := range []int{1, 2, 3} {
@@ -554,7 +557,9 @@ func (d *driver) processRun(ctx context.Context, spec runSpec) (result *RunResul
 			return res, k, err
 		}
 	}
-	reader.waitIdle(len(d.expect.keys), 3*time.Second, 2*time.Minute)
+	// The stages are stopped: every transaction has ended, so the reader
+	// is done once it has read something and then nothing for 2 s.
+	reader.waitIdle(1, 2*time.Second, 2*time.Minute)
 	jobs, bad, rerr := reader.close()
 	if bad > 0 {
 		return res, k, fmt.Errorf("%s: %d jobs could not be read: %v", spec.name, bad, rerr)

@@ -278,7 +278,7 @@ func (r *Results) printSummary(w io.Writer) {
 	}
 	for _, run := range r.Runs {
 		if l := run.Latency; l != nil {
-			fmt.Fprintf(w, "\nlatency at %s: p50 %s, p90 %s, p99 %s, max %s over %d jobs (%d unmatched)\n", run.Name, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), l.N, l.Unmatched)
+			fmt.Fprintf(w, "\n%s: p50 %s, p90 %s, p99 %s, max %s over %d jobs (%d unmatched)\n", run.Name, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), l.N, l.Unmatched)
 		}
 	}
 }
