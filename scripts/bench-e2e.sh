@@ -20,6 +20,7 @@
 #   BENCH_LATENCY_RATES=20000 changes/s of the latency runs, comma-separated (one run each)
 #   BENCH_SIM_REDIS_RECORDS=100050  records `simulate --redis-url` reads (0: all 380,050; ~5 min)
 #   BENCH_SEED=1              workload seed;  BENCH_INPUT=FILE  use this workload file instead
+#   BENCH_WRAP=1              generate the JsonConverter schema/payload form (schemas.enable=true)
 #   BENCH_BIN=FILE            measure this portalmail binary instead of building ./cmd/portalmail
 #   BENCH_DIR                 logs, results.json, report.txt (default: under the run dir)
 #   BENCH_PROFILE=1           perf CPU profiles of the process stage and Redis in the first warm run
@@ -85,7 +86,9 @@ else
 fi
 if [ -z "${BENCH_INPUT:-}" ]; then
 	BENCH_INPUT="$BENCH_DIR/workload.jsonl"
-	"$BENCH_DIR/pmbench" gen --out "$BENCH_INPUT" --seed "${BENCH_SEED:-1}" >"$BENCH_DIR/workload.txt"
+	wrap=()
+	if [ "${BENCH_WRAP:-}" = 1 ]; then wrap=(--wrap); fi
+	"$BENCH_DIR/pmbench" gen --out "$BENCH_INPUT" --seed "${BENCH_SEED:-1}" "${wrap[@]}" >"$BENCH_DIR/workload.txt"
 fi
 export BENCH_INPUT BENCH_DIR
 if [ "${BENCH_PROFILE:-}" = 1 ]; then export BENCH_PROFILE_DIR="${BENCH_PROFILE_DIR:-$BENCH_DIR/profile}"; fi
