@@ -1,7 +1,7 @@
 # portalmail — common tasks. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: all build test test-faults test-debezium test-quick bench demo catalog simulate kafka-up kafka-down debezium-up debezium-down fmt vet
+.PHONY: all build test test-faults test-debezium test-quick bench bench-e2e demo catalog simulate kafka-up kafka-down debezium-up debezium-down fmt vet
 
 all: build
 
@@ -25,9 +25,13 @@ test-debezium:
 test-quick:
 	$(GO) test ./...
 
-## bench: engine and state benchmarks against a real redis-server
+## bench: engine, state and stage benchmarks against a real redis-server and (stage rows) a real Kafka broker
 bench:
 	scripts/bench.sh
+
+## bench-e2e: issue 10's end-to-end runs of the built binary on a real broker (cold, warm, latency, scaling, Redis Cluster, simulate, send); see docs/benchmarks.md
+bench-e2e:
+	scripts/bench-e2e.sh
 
 ## demo: the whole pipeline on embedded parts, fed the bundled sample
 demo:

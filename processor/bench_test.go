@@ -12,13 +12,21 @@ import (
 
 // BenchmarkEngineMixed runs the engine over a mixed stream of changes in
 // batches of 1000 (as the process stage polls them): usage samples, user and
-// company updates that mail nothing, plan changes, new endpoints that mail, and
-// portal logins that move timers. Two mixes: "mail-heavy" (~0.3 emails per
-// change) and "typical" (~0.03: most CDC traffic mails nobody). Set REDIS_URL for a real redis-server
+// company updates that mail nobody, plan changes, new endpoints that mail, and
+// portal logins that move timers. Per 1,000 changes, by i mod 20 (i the
+// change's index in its batch): 400 usage samples under the bands (k < 8),
+// 200 end-user edits (k < 12), 150 company edits (k < 15), 150 plan edits
+// (k < 18) and 100 portal logins; then one change in mailEvery (i mod
+// mailEvery = mailEvery-1, taken from the end-user edits and the logins) is a
+// new endpoint (2 emails), and one in 10×mailEvery (i mod 10×mailEvery = 15,
+// a plan edit) changes the quantity of plan lp-q (4 emails: ordering user,
+// partner and Pexip account managers, order recipients). Two mixes:
+// "mail-heavy" (mailEvery 10: 100 endpoints and 10 quantity changes per
+// 1,000, 0.24 emails per change) and "typical" (mailEvery 100: 10 and 1,
+// 0.024 per change: most CDC traffic mails nobody). The jobs/change metric
+// reports the mix measured. Set REDIS_URL for a real redis-server
 // (scripts/bench.sh does); without it the numbers are miniredis's.
 func BenchmarkEngineMixed(b *testing.B) {
-	// mailEvery: one change in mailEvery creates an endpoint (2 emails) and
-	// one in 10×mailEvery changes a plan's quantity (4 emails).
 	for _, mix := range []struct {
 		name      string
 		mailEvery int
@@ -32,7 +40,8 @@ func benchEngine(b *testing.B, mailEvery int) {
 	h := newHarness(b)
 	h.seed()
 	h.apply(t0, h.change(cdc.InteropSubscriptions, cdc.OpCreate, cdc.Row{"id": "s1", "company_id": "c-acme",
-		"kind": "teams_cvi", "status": "active", "concurrent_call_licenses": int64(1000)}))
+		"kind": "teams_cvi", "status": "active", "concurrent_call_licenses": int64(1000)}),
+		h.change(cdc.LicensePlans, cdc.OpRead, plan("lp-q", "2027-06-30", nil)))
 	batches := make([][]cdc.Change, b.N)
 	for n := range b.N {
 		batch := make([]cdc.Change, 0, batchSize)
@@ -48,12 +57,10 @@ func benchEngine(b *testing.B, mailEvery int) {
 				ch = h.change(cdc.EndUsers, cdc.OpUpdate, cdc.Row{"id": fmt.Sprintf("e%d", i), "company_id": "c-acme", "email": "user@acme.example", "display_name": "User " + id, "status": "active", "classic": false})
 			case k < 15: // company edits: no email
 				ch = h.change(cdc.Companies, cdc.OpUpdate, h.acme())
-			case k < 18: // plan edits; one in 10×mailEvery changes the quantity (4 emails)
-				q := int64(10)
-				if i%(10*mailEvery) == 4 {
-					q = int64(n*batchSize + i)
-				}
-				ch = h.change(cdc.LicensePlans, cdc.OpUpdate, plan(fmt.Sprintf("lp%d", i%50), "2027-06-30", cdc.Row{"quantity": q}))
+			case k < 18 && i%(10*mailEvery) == 15: // a quantity change of plan lp-q (4 emails)
+				ch = h.change(cdc.LicensePlans, cdc.OpUpdate, plan("lp-q", "2027-06-30", cdc.Row{"quantity": int64(n*batchSize + i)}))
+			case k < 18: // plan edits that change nothing a catalog entry watches
+				ch = h.change(cdc.LicensePlans, cdc.OpUpdate, plan(fmt.Sprintf("lp%d", i%50), "2027-06-30", cdc.Row{"quantity": int64(10)}))
 			default: // portal logins move the inactivity timer
 				ch = h.change(cdc.PortalUsers, cdc.OpUpdate, cdc.Row{"id": fmt.Sprintf("pu%d", i), "email": "pu@direct.example", "partner_id": "p-direct", "status": "active",
 					"last_login_at": t0.Add(time.Duration(n*batchSize+i) * time.Second).Format(time.RFC3339)})

@@ -1,0 +1,144 @@
+package workload
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/portalmail/portalmail/schemas/cdc"
+)
+
+// small is a scaled-down workload for tests.
+func small() Config {
+	c := Default()
+	c.Partners, c.Companies, c.PortalUsers, c.Subscriptions, c.EndUsers, c.Endpoints = 10, 400, 300, 100, 300, 300
+	c.Changes = 5000
+	return c
+}
+
+func TestDeterministic(t *testing.T) {
+	var a, b bytes.Buffer
+	_, da, err := WriteJSONL(&a, small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, db, err := WriteJSONL(&b, small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if da != db || !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("two runs with the same seed differ")
+	}
+	c := small()
+	c.Seed = 2
+	var x bytes.Buffer
+	if _, dx, _ := WriteJSONL(&x, c); dx == da {
+		t.Fatal("another seed gives the same workload")
+	}
+}
+
+func TestCountsAndMix(t *testing.T) {
+	cfg := small()
+	sum, err := Generate(cfg, func(Record) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Snapshot != cfg.SnapshotRows() || sum.Changes != cfg.Changes {
+		t.Fatalf("snapshot %d (want %d), changes %d (want %d)", sum.Snapshot, cfg.SnapshotRows(), sum.Changes, cfg.Changes)
+	}
+	if d := Default(); d.SnapshotRows() != 80050 || d.Changes != 300000 {
+		t.Fatalf("default workload: %d snapshot rows, %d changes", d.SnapshotRows(), d.Changes)
+	}
+	byKind := map[string]int{}
+	for k, n := range sum.Kinds {
+		byKind[k[:indexDot(k)]] += n
+	}
+	for _, m := range mix {
+		want := cfg.Changes * m.share / 1000
+		if byKind[m.kind] != want {
+			t.Errorf("%s: %d changes, want %d", m.kind, byKind[m.kind], want)
+		}
+	}
+}
+
+func indexDot(s string) int {
+	for i := range s {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// TestDecodes: every record decodes with portalmail's own decoder, plain and
+// wrapped alike, to the same change; generated columns have the contract's
+// types; keys name the row.
+func TestDecodes(t *testing.T) {
+	for _, tb := range tables() {
+		contract := cdc.Contract[tb.topic]
+		if contract == nil {
+			t.Fatalf("%s is not a contract table", tb.topic)
+		}
+		for _, c := range tb.columns {
+			want, ok := contract[c.name]
+			if !ok {
+				if c.name != "created_at" && c.name != "updated_at" {
+					t.Errorf("%s.%s is not a contract column", tb.topic, c.name)
+				}
+				continue
+			}
+			if got := map[kind]cdc.ColumnType{text: cdc.Text, integer: cdc.Integer, boolean: cdc.Boolean,
+				timestamp: cdc.Timestamp, date: cdc.Date, textArray: cdc.TextArray}[c.kind]; got != want {
+				t.Errorf("%s.%s: generated as %v, contract says %v", tb.topic, c.name, got, want)
+			}
+		}
+	}
+	dec := cdc.NewDecoder(cdc.DecoderConfig{})
+	ctx := context.Background()
+	plain := map[int]cdc.Change{}
+	decode := func(wrap bool) {
+		cfg := small()
+		cfg.Wrap = wrap
+		n := 0
+		_, err := Generate(cfg, func(r Record) error {
+			ch, err := dec.Decode(ctx, r.Topic, 0, int64(n), r.Key, r.Value)
+			if err != nil {
+				t.Fatalf("record %d (%s, wrap %v): %v\n%s", n, r.Topic, wrap, err, r.Value)
+			}
+			if string(ch.Op) != r.Op || ch.ID == "" || ch.ID != ch.After.Str("id") {
+				t.Fatalf("record %d: op %q id %q after %v", n, ch.Op, ch.ID, ch.After)
+			}
+			if ch.Position.Kind != cdc.LSN {
+				t.Fatalf("record %d: position %v, want an LSN", n, ch.Position)
+			}
+			if !wrap {
+				plain[n] = ch
+			} else if p := plain[n]; !reflect.DeepEqual(p.After, ch.After) || p.Position != ch.Position {
+				t.Fatalf("record %d decodes differently wrapped:\n%v\n%v", n, p.After, ch.After)
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	decode(false)
+	decode(true)
+}
+
+// TestFileRoundTrip: the JSON-lines file is simulate's input format.
+func TestFileRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	if _, _, err := WriteJSONL(&b, small()); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range bytes.Split(bytes.TrimSpace(b.Bytes()), []byte("\n")) {
+		var r FileRecord
+		if err := json.Unmarshal(line, &r); err != nil || r.Topic == "" || len(r.Key) == 0 || len(r.Value) == 0 {
+			t.Fatalf("line %d: %v: %s", i+1, err, line)
+		}
+	}
+}
