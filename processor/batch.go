@@ -36,6 +36,8 @@ type batch struct {
 	// parked counts the parks state accepted.
 	parking map[parkRef]intent
 	parked  int
+	// rowJSON encodes each reference row once for the batch's job data.
+	rowJSON templates.RowJSON
 }
 
 // stats returns the batch's counts, scheduled and parked included.
@@ -571,7 +573,7 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
 		return nil
 	}
-	raw, err := templates.JobData{Template: p.t.Template, Data: d}.AppendJSON(nil)
+	raw, err := templates.JobData{Template: p.t.Template, Data: d}.AppendJSONCached(nil, &b.rowJSON)
 	if err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
 		return nil

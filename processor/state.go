@@ -191,10 +191,11 @@ type State interface {
 	// Parked returns about limit of the intents parked on a row, and whether
 	// more remain.
 	Parked(ctx context.Context, on RowRef, limit int) ([]Parked, bool, error)
-	// DueTimers returns up to limit timers of set due at or before now that are
-	// not leased, in due order, and leases them for leaseFor: a leased timer is
-	// not returned again until the lease runs out or it is acked.
-	DueTimers(ctx context.Context, set string, now time.Time, limit int, leaseFor time.Duration) ([]TimerRef, error)
+	// DueTimers returns, for each of sets in turn, up to limit of its timers
+	// due at or before now that are not leased, in due order, and leases them
+	// for leaseFor: a leased timer is not returned again until the lease runs
+	// out or it is acked. Each TimerRef names its set.
+	DueTimers(ctx context.Context, sets []string, now time.Time, limit int, leaseFor time.Duration) ([]TimerRef, error)
 	// NextDue returns the earliest due time of any timer in sets.
 	NextDue(ctx context.Context, sets []string) (time.Time, bool, error)
 	// Commit records committed output (after the downstream commit succeeded).

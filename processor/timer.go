@@ -172,11 +172,16 @@ func (e *Engine) Fire(ctx context.Context, now time.Time, sets []string) (Output
 		catalog.TypeID
 		table, id string
 	}
+	all, err := e.st.DueTimers(ctx, sets, now, e.cfg.FireLimit, e.cfg.LeaseFor)
+	if err != nil {
+		return Output{}, fmt.Errorf("due timers of %d sets: %w", len(sets), err)
+	}
+	bySet := map[string][]TimerRef{}
+	for _, ref := range all {
+		bySet[ref.Set] = append(bySet[ref.Set], ref)
+	}
 	for _, set := range sets {
-		due, err := e.st.DueTimers(ctx, set, now, e.cfg.FireLimit, e.cfg.LeaseFor)
-		if err != nil {
-			return Output{}, fmt.Errorf("due timers of %s: %w", set, err)
-		}
+		due := bySet[set]
 		latest := map[series]TimerRef{}
 		members := map[series]timerMember{}
 		var order []series

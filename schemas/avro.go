@@ -43,6 +43,8 @@ type Codec[T any] struct {
 	name       string
 	toNative   func(*T) (map[string]any, error)
 	fromNative func(map[string]any, *T) error
+	// appendBinary, if set, encodes without goavro (same bytes).
+	appendBinary func([]byte, *T) []byte
 }
 
 func newCodec[T any](schema, name string, to func(*T) (map[string]any, error), from func(map[string]any, *T) error) (*Codec[T], error) {
@@ -55,7 +57,11 @@ func newCodec[T any](schema, name string, to func(*T) (map[string]any, error), f
 
 var (
 	jobCodec = sync.OnceValues(func() (*Codec[EmailJob], error) {
-		return newCodec(jobSchema, "EmailJob", jobToNative, jobFromNative)
+		c, err := newCodec(jobSchema, "EmailJob", jobToNative, jobFromNative)
+		if c != nil {
+			c.appendBinary = appendJobBinary
+		}
+		return c, err
 	})
 	deliveryCodec = sync.OnceValues(func() (*Codec[EmailDelivery], error) {
 		return newCodec(deliverySchema, "EmailDelivery", deliveryToNative, deliveryFromNative)
@@ -83,6 +89,9 @@ func (c *Codec[T]) AppendEncode(dst []byte, v T) ([]byte, error) {
 }
 
 func (c *Codec[T]) appendEncode(dst []byte, v *T) ([]byte, error) {
+	if c.appendBinary != nil {
+		return c.appendBinary(dst, v), nil
+	}
 	native, err := c.toNative(v)
 	if err != nil {
 		return dst, err

@@ -211,7 +211,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 		case "apply":
 			_, err = s.ApplyChanges(ctx, []processor.RowChange{chg(tCompanies, "c1", 1, cdc.Row{"id": "c1"})})
 		case "due":
-			_, err = s.DueTimers(ctx, "x/0", t0, 10, time.Minute)
+			_, err = s.DueTimers(ctx, []string{"x/0"}, t0, 10, time.Minute)
 		case "commit":
 			err = s.Commit(ctx, processor.Commit{Rows: []processor.RowPosition{{RowRef: processor.RowRef{Table: tCompanies, ID: "c1"}, Position: lsn(1)}}})
 		}

@@ -200,7 +200,10 @@ func TestRoundTrips(t *testing.T) {
 	cost("Write", 2, func() error { _, err := s.Write(ctx, w); return err })
 	cost("Write, timers only", 1, func() error { _, err := s.Write(ctx, processor.Writes{Schedule: w.Schedule}); return err })
 	cost("StillParked", 1, func() error { _, err := s.StillParked(ctx, w.Park); return err })
-	cost("DueTimers", 2, func() error { _, err := s.DueTimers(ctx, "set-1", t0.Add(time.Hour), 100, time.Minute); return err })
+	cost("DueTimers", 2, func() error {
+		_, err := s.DueTimers(ctx, []string{"set-1"}, t0.Add(time.Hour), 100, time.Minute)
+		return err
+	})
 	cost("NextDue", 2, func() error { _, _, err := s.NextDue(ctx, []string{"set-0", "set-1", "set-2"}); return err })
 	for _, ch := range changes {
 		c.Rows = append(c.Rows, processor.RowPosition{RowRef: processor.RowRef{Table: ch.Table, ID: ch.ID}, Position: ch.Position})

@@ -115,30 +115,33 @@ func (s *Store) StillParked(ctx context.Context, ps []processor.Parked) ([]bool,
 // lease runs; Commit.Acked (or Write.Cancel) drops the lease. Leases are
 // judged against the caller's now, not Redis's clock, so a simulated clock
 // works. Due times come back in UTC at millisecond precision.
-func (s *Store) DueTimers(ctx context.Context, set string, now time.Time, limit int, leaseFor time.Duration) ([]processor.TimerRef, error) {
-	if limit <= 0 {
+func (s *Store) DueTimers(ctx context.Context, sets []string, now time.Time, limit int, leaseFor time.Duration) ([]processor.TimerRef, error) {
+	if limit <= 0 || len(sets) == 0 {
 		return nil, nil
 	}
 	nowMs := millis(now)
-	cmds, err := s.run(ctx, []op{{
-		script: scriptDue,
-		keys:   []string{s.timerKey(set), s.leaseKey(set)},
-		args:   []any{strconv.FormatInt(nowMs, 10), strconv.Itoa(limit), strconv.FormatInt(nowMs+leaseFor.Milliseconds(), 10)},
-	}})
+	args := []any{strconv.FormatInt(nowMs, 10), strconv.Itoa(limit), strconv.FormatInt(nowMs+leaseFor.Milliseconds(), 10)}
+	ops := make([]op, len(sets))
+	for i, set := range sets {
+		ops[i] = op{script: scriptDue, keys: []string{s.timerKey(set), s.leaseKey(set)}, args: args}
+	}
+	cmds, err := s.run(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := cmds[0].(*redis.Cmd).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("state: due timers of %s: %w", set, err)
-	}
-	out := make([]processor.TimerRef, 0, len(vals)/2)
-	for i := 0; i+1 < len(vals); i += 2 {
-		score, err := strconv.ParseFloat(vals[i+1], 64)
+	var out []processor.TimerRef
+	for i, set := range sets {
+		vals, err := cmds[i].(*redis.Cmd).StringSlice()
 		if err != nil {
-			return nil, fmt.Errorf("state: due timers of %s: score %q: %w", set, vals[i+1], err)
+			return nil, fmt.Errorf("state: due timers of %s: %w", set, err)
 		}
-		out = append(out, processor.TimerRef{Set: set, Member: vals[i], Due: fromMillis(int64(score))})
+		for j := 0; j+1 < len(vals); j += 2 {
+			score, err := strconv.ParseFloat(vals[j+1], 64)
+			if err != nil {
+				return nil, fmt.Errorf("state: due timers of %s: score %q: %w", set, vals[j+1], err)
+			}
+			out = append(out, processor.TimerRef{Set: set, Member: vals[j], Due: fromMillis(int64(score))})
+		}
 	}
 	return out, nil
 }

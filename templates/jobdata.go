@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 
 	"github.com/portalmail/portalmail/schemas/cdc"
@@ -45,7 +46,45 @@ type dataJSON struct {
 // are left out: no template reads them (the lists of addresses they hold
 // would be copied into every recipient's job), and the golden tests render
 // from this very form. Rows are encoded with sorted keys.
-func (j JobData) AppendJSON(dst []byte) ([]byte, error) {
+func (j JobData) AppendJSON(dst []byte) ([]byte, error) { return j.AppendJSONCached(dst, nil) }
+
+// RowJSON remembers the JSON of the reference rows (company, partner, user,
+// subscription) that many jobs of one batch share: the process stage encodes
+// each once per batch instead of once per job. Rows are known by identity
+// (the same map), and the cache holds them, so an entry never outlives its
+// row; rows must not change while the cache is in use. The zero value is
+// ready to use; it is not safe for concurrent use.
+type RowJSON struct {
+	m map[uintptr]cachedRow
+}
+
+type cachedRow struct {
+	row  cdc.Row
+	json []byte
+}
+
+func (c *RowJSON) appendRow(dst []byte, r cdc.Row) ([]byte, error) {
+	if c == nil {
+		return withoutArrays(r).AppendJSON(dst)
+	}
+	id := reflect.ValueOf(r).Pointer()
+	if e, ok := c.m[id]; ok {
+		return append(dst, e.json...), nil
+	}
+	b, err := withoutArrays(r).AppendJSON(nil)
+	if err != nil {
+		return dst, err
+	}
+	if c.m == nil {
+		c.m = map[uintptr]cachedRow{}
+	}
+	c.m[id] = cachedRow{r, b}
+	return append(dst, b...), nil
+}
+
+// AppendJSONCached is AppendJSON with the reference rows' JSON taken from
+// (and added to) rows; nil rows caches nothing.
+func (j JobData) AppendJSONCached(dst []byte, rows *RowJSON) ([]byte, error) {
 	dst = append(dst, `{"template":`...)
 	dst = cdc.AppendJSONString(dst, j.Template)
 	dst = append(dst, `,"type":`...)
@@ -68,16 +107,17 @@ func (j JobData) AppendJSON(dst []byte) ([]byte, error) {
 	dst = append(dst, '}')
 	var err error
 	for _, r := range [...]struct {
-		name string
-		row  cdc.Row
-	}{{"entity", j.Entity}, {"previous", j.Previous}, {"company", j.Company}, {"partner", j.Partner}, {"user", j.User}, {"subscription", j.Subscription}} {
+		name  string
+		row   cdc.Row
+		cache *RowJSON
+	}{{"entity", j.Entity, nil}, {"previous", j.Previous, nil}, {"company", j.Company, rows}, {"partner", j.Partner, rows}, {"user", j.User, rows}, {"subscription", j.Subscription, rows}} {
 		if r.row == nil {
 			continue
 		}
 		dst = append(dst, ',', '"')
 		dst = append(dst, r.name...)
 		dst = append(dst, '"', ':')
-		if dst, err = withoutArrays(r.row).AppendJSON(dst); err != nil {
+		if dst, err = r.cache.appendRow(dst, r.row); err != nil {
 			return nil, fmt.Errorf("templates: job data %s: %w", r.name, err)
 		}
 	}

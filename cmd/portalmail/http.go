@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -25,6 +26,8 @@ type HTTPConfig struct {
 	Addr       string
 	LagEvery   time.Duration
 	CheckLimit time.Duration
+	// Pprof serves net/http/pprof's profiles under /debug/pprof/ on Addr.
+	Pprof bool
 	// limits bound the server's clients (opsLimits by default; tests
 	// shorten them). Writes always outlast a readiness check.
 	limits serverLimits
@@ -34,6 +37,7 @@ func (c *HTTPConfig) register(f *flags, defAddr string) {
 	f.String(&c.Addr, "http-addr", defAddr, "listen address of /metrics, /healthz and /readyz (empty: no HTTP server)")
 	f.Duration(&c.LagEvery, "lag-interval", 30*time.Second, "how often the consumer lag of the stage's group is computed for /metrics (0: never)")
 	f.Duration(&c.CheckLimit, "ready-timeout", 2*time.Second, "timeout of each readiness check")
+	f.Bool(&c.Pprof, "pprof", false, "also serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on --http-addr")
 }
 
 func (c HTTPConfig) validate() error {
@@ -111,8 +115,15 @@ func (h *health) serveReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // handler is the stage's HTTP API.
-func (h *health) handler(reg *metrics.Registry) http.Handler {
+func (h *health) handler(reg *metrics.Registry, profiles bool) http.Handler {
 	mux := http.NewServeMux()
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /metrics", reg.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -135,7 +146,10 @@ func startHTTP(ctx context.Context, c HTTPConfig, reg *metrics.Registry, h *heal
 	}
 	l := c.limits.or(opsLimits)
 	l.Write = max(l.Write, c.CheckLimit+5*time.Second)
-	srv := newServer("", h.handler(reg), l)
+	if c.Pprof {
+		l.Write = max(l.Write, 5*time.Minute) // a CPU profile streams for its duration
+	}
+	srv := newServer("", h.handler(reg, c.Pprof), l)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -73,6 +73,7 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	log := c.Log.logger(env.stderr)
+	tuneGC(env.getenv, log)
 	engCfg, _ := c.Engine.engine()
 	ops, err := startOps(ctx, c.HTTP, log)
 	if err != nil {

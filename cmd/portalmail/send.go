@@ -74,6 +74,7 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	log := c.Log.logger(env.stderr)
+	tuneGC(env.getenv, log)
 	ops, err := startOps(ctx, c.HTTP, log)
 	if err != nil {
 		return err

@@ -443,20 +443,22 @@ func (s *Store) StillParked(_ context.Context, ps []processor.Parked) ([]bool, e
 }
 
 // DueTimers implements processor.State.
-func (s *Store) DueTimers(_ context.Context, set string, now time.Time, limit int, leaseFor time.Duration) ([]processor.TimerRef, error) {
+func (s *Store) DueTimers(_ context.Context, sets []string, now time.Time, limit int, leaseFor time.Duration) ([]processor.TimerRef, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ts := s.timers[set]
-	if ts == nil {
-		return nil, nil
-	}
 	nowMs := now.UnixMilli()
 	var out []processor.TimerRef
-	for _, m := range ts.due(nowMs, limit, nowMs+leaseFor.Milliseconds()) {
-		out = append(out, processor.TimerRef{Set: set, Member: m.member, Due: time.UnixMilli(m.due).UTC()})
+	for _, set := range sets {
+		ts := s.timers[set]
+		if ts == nil {
+			continue
+		}
+		for _, m := range ts.due(nowMs, limit, nowMs+leaseFor.Milliseconds()) {
+			out = append(out, processor.TimerRef{Set: set, Member: m.member, Due: time.UnixMilli(m.due).UTC()})
+		}
 	}
 	return out, nil
 }

@@ -398,7 +398,7 @@ func testParking(t *testing.T, st processor.State) {
 	// The expiry is a timer of the set at the deadline; a refused park's
 	// expiry is written too (the engine unparks what arrived, and an expiry
 	// that finds nothing parked is dropped: StillParked).
-	due, err := st.DueTimers(ctx, "t/0", p1.Deadline.Add(2*time.Hour), 10, time.Minute)
+	due, err := st.DueTimers(ctx, []string{"t/0"}, p1.Deadline.Add(2*time.Hour), 10, time.Minute)
 	if err != nil || members(due) != processor.ParkMember(p1)+"@10:00,"+processor.ParkMember(p2)+"@10:00" {
 		t.Fatalf("park expiry timers = %s, %v", members(due), err)
 	}
@@ -418,7 +418,7 @@ func testParking(t *testing.T, st processor.State) {
 	if still, _ := st.StillParked(ctx, []processor.Parked{p1}); still[0] {
 		t.Fatal("still parked after Unpark")
 	}
-	if due, _ := st.DueTimers(ctx, "t/0", p1.Deadline.Add(3*time.Hour), 10, time.Minute); len(due) != 0 {
+	if due, _ := st.DueTimers(ctx, []string{"t/0"}, p1.Deadline.Add(3*time.Hour), 10, time.Minute); len(due) != 0 {
 		t.Fatalf("park expiry survived Unpark: %+v", due)
 	}
 	// A deleted row is absent: parking on it works.
@@ -564,29 +564,42 @@ func testTimers(t *testing.T, st processor.State) {
 	}
 	write(t, st, processor.Writes{Schedule: []processor.TimerRef{tr("b", h(9)), tr("a", h(9)), tr("c", h(10)), tr("gone", h(8))}})
 	write(t, st, processor.Writes{Cancel: []processor.TimerRef{tr("gone", time.Time{})}, Schedule: []processor.TimerRef{tr("c", h(11))}})
-	due, err := st.DueTimers(ctx, "s/1", h(10), 10, 5*time.Hour)
+	due, err := st.DueTimers(ctx, []string{"s/1"}, h(10), 10, 5*time.Hour)
 	if err != nil || members(due) != "a@09:00,b@09:00" {
 		t.Fatalf("due at 10:00 = %s, %v", members(due), err)
 	}
-	if due, _ := st.DueTimers(ctx, "s/1", h(10), 10, time.Hour); len(due) != 0 {
+	if due, _ := st.DueTimers(ctx, []string{"s/1"}, h(10), 10, time.Hour); len(due) != 0 {
 		t.Fatalf("leased timers returned again: %s", members(due))
 	}
-	if due, _ := st.DueTimers(ctx, "s/1", h(12), 1, 10*time.Hour); members(due) != "c@11:00" {
+	if due, _ := st.DueTimers(ctx, []string{"s/1"}, h(12), 1, 10*time.Hour); members(due) != "c@11:00" {
 		t.Fatalf("limit 1 at 12:00 = %s", members(due))
 	}
 	// a's and b's leases run out at 15:00: they come back; ack removes a for good.
-	if due, _ := st.DueTimers(ctx, "s/1", h(16), 10, time.Hour); members(due) != "a@09:00,b@09:00" {
+	if due, _ := st.DueTimers(ctx, []string{"s/1"}, h(16), 10, time.Hour); members(due) != "a@09:00,b@09:00" {
 		t.Fatalf("after the lease = %s", members(due))
 	}
 	commit(t, st, processor.Commit{Acked: []processor.TimerRef{tr("a", h(9))}})
 	// b was moved while leased: the ack of its old due time keeps it.
 	write(t, st, processor.Writes{Schedule: []processor.TimerRef{tr("b", h(20))}})
 	commit(t, st, processor.Commit{Acked: []processor.TimerRef{tr("b", h(9)), tr("c", h(11))}})
-	if due, _ := st.DueTimers(ctx, "s/1", h(30), 10, time.Hour); members(due) != "b@20:00" {
+	if due, _ := st.DueTimers(ctx, []string{"s/1"}, h(30), 10, time.Hour); members(due) != "b@20:00" {
 		t.Fatalf("after acks = %s", members(due))
 	}
-	if due, _ := st.DueTimers(ctx, "other/0", h(30), 10, time.Hour); len(due) != 0 {
+	if due, _ := st.DueTimers(ctx, []string{"other/0"}, h(30), 10, time.Hour); len(due) != 0 {
 		t.Fatalf("another set = %s", members(due))
+	}
+	// Several sets in one call: each set's timers in due order, set by set,
+	// the limit per set, every ref naming its set.
+	write(t, st, processor.Writes{Schedule: []processor.TimerRef{
+		{Set: "m/0", Member: "x", Due: h(31)}, {Set: "m/0", Member: "y", Due: h(32)},
+		{Set: "m/1", Member: "z", Due: h(31)}, {Set: "m/2", Member: "late", Due: h(50)}}})
+	due, err = st.DueTimers(ctx, []string{"m/1", "m/0", "m/2", "m/3"}, h(40), 1, time.Hour)
+	var got []string
+	for _, r := range due {
+		got = append(got, r.Set+":"+r.Member)
+	}
+	if err != nil || strings.Join(got, ",") != "m/1:z,m/0:x" {
+		t.Fatalf("due of several sets = %v, %v", got, err)
 	}
 }
 
@@ -601,7 +614,7 @@ func testLeases(t *testing.T, st processor.State) {
 	if err != nil || !ok || !next.Equal(h(9)) {
 		t.Fatalf("NextDue = %v %v %v", next, ok, err)
 	}
-	if due, _ := st.DueTimers(ctx, "x/0", h(9), 10, 5*time.Hour); len(due) != 1 {
+	if due, _ := st.DueTimers(ctx, []string{"x/0"}, h(9), 10, 5*time.Hour); len(due) != 1 {
 		t.Fatalf("due = %v", due)
 	}
 	// Leased until 14:00: it counts at 14:00, after m2.
@@ -617,11 +630,11 @@ func testLeases(t *testing.T, st processor.State) {
 		sched = append(sched, processor.TimerRef{Set: "y/0", Member: fmt.Sprintf("l%03d", i), Due: h(1)})
 	}
 	write(t, st, processor.Writes{Schedule: sched})
-	if due, _ := st.DueTimers(ctx, "y/0", h(2), 1000, 10*time.Hour); len(due) != 300 {
+	if due, _ := st.DueTimers(ctx, []string{"y/0"}, h(2), 1000, 10*time.Hour); len(due) != 300 {
 		t.Fatalf("leased %d of 300", len(due))
 	}
 	write(t, st, processor.Writes{Schedule: []processor.TimerRef{{Set: "y/0", Member: "free", Due: h(3)}}})
-	if due, _ := st.DueTimers(ctx, "y/0", h(4), 5, time.Hour); members(due) != "free@03:00" {
+	if due, _ := st.DueTimers(ctx, []string{"y/0"}, h(4), 5, time.Hour); members(due) != "free@03:00" {
 		t.Fatalf("behind 300 leased: %s", members(due))
 	}
 }
