@@ -58,6 +58,15 @@ func newBatch(e *Engine, now time.Time) *batch {
 
 func (b *batch) add(in intent) { b.intents = append(b.intents, in) }
 
+// clock is the time an intent is decided at: its change's clock in a batch
+// with one per change, else the batch's now.
+func (b *batch) clock(in intent) time.Time {
+	if !in.at.IsZero() {
+		return in.at
+	}
+	return b.now
+}
+
 // retryParked queues a parked intent (or sample) whose row has arrived.
 func (b *batch) retryParked(p Parked) {
 	var in intent
@@ -202,7 +211,7 @@ func (b *batch) resolve(in intent) (refs, *RowRef) {
 // park parks in on the missing row (keeping its first deadline).
 func (b *batch) park(in intent, on RowRef) {
 	if in.Deadline.IsZero() {
-		in.Deadline = b.now.Add(b.e.cfg.ParkFor)
+		in.Deadline = b.clock(in).Add(b.e.cfg.ParkFor)
 	}
 	if in.from != nil && in.from.On == on {
 		return // still waiting for the same row: it stays parked
@@ -600,7 +609,7 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 			CompanyID: b.companyID(p.in), To: to, From: from, ReplyTo: replyTo,
 			Subject: d.Subject, Data: data,
 			Tags:  []string{string(p.t.ID), string(p.t.Section)},
-			Cause: p.in.Src, CreatedAt: b.now,
+			Cause: p.in.Src, CreatedAt: b.clock(p.in),
 		})
 	}
 	return jobs

@@ -300,9 +300,30 @@ func TimerSet(topic string, partition int32) string { return fmt.Sprintf("%s/%d"
 // one derives nothing. Whatever the outcome, the row's timers are scheduled
 // from its newest image.
 func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change) (Output, error) {
+	return e.apply(ctx, now, changes, nil)
+}
+
+// ApplyEach is Apply with a clock per change: changes[i] is decided at
+// clocks[i] (its jobs' CreatedAt, its timers scheduled only if due after
+// it, a park's deadline from it), as if the changes were applied one by
+// one at their clocks, in one batch. clocks must not decrease; the batch's
+// own time (for intents released from parks) is the last clock. The
+// simulation applies a file's records this way between timer due times.
+func (e *Engine) ApplyEach(ctx context.Context, clocks []time.Time, changes []cdc.Change) (Output, error) {
+	if len(clocks) != len(changes) {
+		return Output{}, fmt.Errorf("ApplyEach: %d clocks for %d changes", len(clocks), len(changes))
+	}
+	if len(changes) == 0 {
+		return Output{}, nil
+	}
+	return e.apply(ctx, clocks[len(clocks)-1], changes, clocks)
+}
+
+func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change, clocks []time.Time) (Output, error) {
 	var out Output
 	live := make([]RowChange, 0, len(changes))
-	for _, ch := range changes {
+	var liveAt []time.Time // the clock of each live change, with clocks
+	for i, ch := range changes {
 		switch ch.Op {
 		case cdc.OpTombstone:
 			continue
@@ -315,6 +336,9 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 			continue
 		}
 		live = append(live, RowChange{Change: ch})
+		if clocks != nil {
+			liveAt = append(liveAt, clocks[i])
+		}
 	}
 	if len(live) == 0 {
 		return out, nil
@@ -335,6 +359,13 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 	type rowHead struct {
 		ch   cdc.Change
 		head cdc.Row
+		at   time.Time
+	}
+	at := func(i int) time.Time {
+		if liveAt != nil {
+			return liveAt[i]
+		}
+		return now
 	}
 	heads := map[RowRef]int{}
 	var order []rowHead
@@ -349,10 +380,10 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 		}
 		ref := RowRef{ch.Table, ch.ID}
 		if j, ok := heads[ref]; ok {
-			order[j] = rowHead{ch, r.Head}
+			order[j] = rowHead{ch, r.Head, at(i)}
 		} else {
 			heads[ref] = len(order)
-			order = append(order, rowHead{ch, r.Head})
+			order = append(order, rowHead{ch, r.Head, at(i)})
 		}
 		if r.Outcome == Stale {
 			b.counts.Stale++
@@ -368,8 +399,19 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 			newest[ref] = len(b.commit.Rows)
 			b.commit.Rows = append(b.commit.Rows, rp)
 		}
+		n0, s0 := len(b.intents), len(b.samples)
 		for _, p := range r.Parked {
 			b.retryParked(p)
+		}
+		stamp := func() { // the change's clock on what it brought
+			if liveAt != nil {
+				for j := n0; j < len(b.intents); j++ {
+					b.intents[j].at = liveAt[i]
+				}
+				for j := s0; j < len(b.samples); j++ {
+					b.samples[j].at = liveAt[i]
+				}
+			}
 		}
 		if r.MoreParked {
 			// Many intents wait for this row: the rest are released in
@@ -380,6 +422,7 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 				Member: drainMember(ref), Due: b.now.Add(time.Millisecond)})
 		}
 		if ch.Op == cdc.OpRead || ch.Op == cdc.OpDelete || r.Next == nil {
+			stamp()
 			continue // snapshot reads and deletes never mail
 		}
 		prev := r.Prev
@@ -388,9 +431,10 @@ func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change)
 		}
 		e.deriveTransitions(b, ch, prev, r.Next, r.PrevSet)
 		e.collectSamples(b, ch, r.Next)
+		stamp()
 	}
 	for _, h := range order {
-		e.scheduleTimers(b, h.ch, h.head)
+		e.scheduleTimers(b, h.ch, h.head, h.at)
 	}
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err

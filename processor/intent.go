@@ -34,6 +34,9 @@ type intent struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 
 	from *Parked // the park this intent was retried from, if any
+	// at is the clock of the change the intent came from when the batch
+	// has one per change (Engine.ApplyEach); zero means the batch's now.
+	at time.Time
 }
 
 func intentFromChange(t *entry, ch cdc.Change, prev, next cdc.Row) intent {

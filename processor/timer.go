@@ -141,7 +141,7 @@ func (e *Engine) due(tm catalog.Timer, days int, row cdc.Row) (time.Time, bool) 
 // scheduleTimers (re)schedules or cancels every timer of the change's row:
 // each offset of each Timer type of its table is scheduled at its due time if
 // it applies and is still in the future, else cancelled.
-func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row) {
+func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row, now time.Time) {
 	set := TimerSet(ch.Cause.Topic, ch.Cause.Partition)
 	for _, t := range e.byTable[ch.Table] {
 		tm, ok := t.Trigger.(catalog.Timer)
@@ -150,7 +150,7 @@ func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row) {
 		}
 		for _, days := range tm.Days {
 			ref := TimerRef{Set: set, Member: timerMember{Type: t.ID, Table: ch.Table, ID: ch.ID, Days: days}.String()}
-			if due, ok := e.due(tm, days, next); ok && due.After(b.now) {
+			if due, ok := e.due(tm, days, next); ok && due.After(now) {
 				ref.Due = due
 				b.writes.Schedule = append(b.writes.Schedule, ref)
 			} else {
@@ -315,4 +315,28 @@ func DescribeTimer(member string) (TimerInfo, error) {
 		return TimerInfo{Kind: "drain", Table: park.On.Table, ID: park.On.ID}, nil
 	}
 	return TimerInfo{Kind: "timer", Type: tm.Type, Table: tm.Table, ID: tm.ID, Days: tm.Days}, nil
+}
+
+// DueBound is the earliest time at which applying ch at clock at could
+// leave a timer due: the row's timers as ch leaves it (its After image,
+// the timers' While conditions aside, so the bound holds whatever they
+// say) and the deadline of an intent ch could park. A caller that batches
+// changes by time (the simulation) ends a batch before the first record at
+// or past the bounds of the changes in it, so that no timer falls due
+// inside a batch.
+func (e *Engine) DueBound(ch cdc.Change, at time.Time) time.Time {
+	bound := at.Add(e.cfg.ParkFor)
+	for _, t := range e.byTable[ch.Table] {
+		tm, ok := t.Trigger.(catalog.Timer)
+		if !ok {
+			continue
+		}
+		tm.While = nil
+		for _, days := range tm.Days {
+			if due, ok := e.due(tm, days, ch.After); ok && due.After(at) && due.Before(bound) {
+				bound = due
+			}
+		}
+	}
+	return bound
 }

@@ -2,7 +2,6 @@ package state
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"github.com/portalmail/portalmail/processor"
 	"github.com/portalmail/portalmail/schemas/cdc"
 	"github.com/redis/go-redis/v9"
-	"github.com/valyala/fastjson"
 )
 
 // ApplyChanges implements processor.State with scripts/apply*.lua: per
@@ -276,67 +274,13 @@ func decodeParkedList(ref processor.RowRef, flat []any) []processor.Parked {
 	return out
 }
 
-// decodeRow decodes a stored image: nil for "" (none) and "null" (deleted).
-// Images are what cdc.Row.AppendJSON wrote: an object of strings, integers,
-// booleans, nulls and arrays of strings; they decode to string, int64, bool,
-// nil and []string (with valyala/fastjson: this runs for every reference row
-// read and every previous image of an update).
+// decodeRow decodes a stored image (cdc.DecodeRow): nil for "" (none) and
+// "null" (deleted).
 func decodeRow(s string) (cdc.Row, error) {
 	if s == "" || s == "null" {
 		return nil, nil
 	}
-	p := rowParsers.Get()
-	defer rowParsers.Put(p)
-	v, err := p.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("decode stored row: %w", err)
-	}
-	o, err := v.Object()
-	if err != nil {
-		return nil, fmt.Errorf("decode stored row: %w", err)
-	}
-	row := make(cdc.Row, o.Len())
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		if err == nil {
-			row[string(k)], err = storedValue(v)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("decode stored row: %w", err)
-	}
-	return row, nil
-}
-
-var rowParsers fastjson.ParserPool
-
-// storedValue converts one column of a stored image.
-func storedValue(v *fastjson.Value) (any, error) {
-	switch v.Type() {
-	case fastjson.TypeNull:
-		return nil, nil
-	case fastjson.TypeString:
-		return string(v.GetStringBytes()), nil
-	case fastjson.TypeTrue:
-		return true, nil
-	case fastjson.TypeFalse:
-		return false, nil
-	case fastjson.TypeNumber:
-		if n, err := v.Int64(); err == nil {
-			return n, nil
-		}
-		return json.Number(v.String()), nil
-	case fastjson.TypeArray:
-		a, _ := v.Array()
-		out := make([]string, 0, len(a))
-		for _, e := range a {
-			if e.Type() != fastjson.TypeString {
-				return nil, fmt.Errorf("array element of type %s", e.Type())
-			}
-			out = append(out, string(e.GetStringBytes()))
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("value of type %s", v.Type())
+	return cdc.DecodeRow([]byte(s))
 }
 
 // splitEntry splits a history entry "<position>|<set before>|<set>|<json>"

@@ -25,6 +25,7 @@ type ProcessConfig struct {
 	Group           string
 	TransactionalID string
 	BatchSize       int
+	Workers         int
 	Tick            time.Duration
 	ClockOffset     time.Duration
 	// DeletedRetention is how long a deleted row stays in state.
@@ -41,6 +42,7 @@ func (c *ProcessConfig) register(f *flags) {
 	f.String(&c.Group, "group", "portalmail-process", "consumer group of the process stage")
 	f.String(&c.TransactionalID, "transactional-id", "portalmail-process-"+host, "Kafka transactional id, distinct per instance")
 	f.Int(&c.BatchSize, "batch-size", 1000, "records per poll, one transaction each")
+	f.Int(&c.Workers, "workers", 2, "groups of partitions of a batch decoded and applied concurrently (a partition's records stay in order on one)")
 	f.Duration(&c.Tick, "tick", time.Second, "how often due timers are fired when no input arrives")
 	f.Duration(&c.ClockOffset, "clock-offset", 0, "shift the clock (tests and replays only)")
 	f.Duration(&c.DeletedRetention, "deleted-retention", state.DefaultDeletedRetention, "how long a deleted row is kept in Redis (long enough for late references and redeliveries)")
@@ -58,8 +60,8 @@ func (c ProcessConfig) validate() error {
 	if c.Group == "" || c.TransactionalID == "" {
 		errs = append(errs, errors.New("--group and --transactional-id are required"))
 	}
-	if c.BatchSize <= 0 || c.Tick <= 0 || c.DeletedRetention <= 0 {
-		errs = append(errs, errors.New("--batch-size, --tick and --deleted-retention must be positive"))
+	if c.BatchSize <= 0 || c.Workers <= 0 || c.Tick <= 0 || c.DeletedRetention <= 0 {
+		errs = append(errs, errors.New("--batch-size, --workers, --tick and --deleted-retention must be positive"))
 	}
 	errs = append(errs, c.Log.validate(), c.HTTP.validate())
 	return errors.Join(errs...)
@@ -96,7 +98,7 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
 		Stream: stream.ProcessConfig{
 			Group: c.Group, TransactionalID: c.TransactionalID, JobsTopic: c.Kafka.JobsTopic, DLQTopic: c.Kafka.DLQTopic,
-			MaxPollRecords: c.BatchSize, Tick: c.Tick, Now: func() time.Time { return time.Now().Add(offset) },
+			MaxPollRecords: c.BatchSize, Workers: c.Workers, Tick: c.Tick, Now: func() time.Time { return time.Now().Add(offset) },
 			ClientOpts: cn.opts, Logger: log, Metrics: metrics.NewProcess(ops.reg), BeforeCommit: beforeCommit,
 		},
 	})

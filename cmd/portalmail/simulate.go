@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/portalmail/portalmail/processor"
@@ -62,7 +64,11 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 		in = file
 	}
 
-	var st processor.State = memory.New(memory.Options{})
+	// The in-memory store expires rows in simulated time (its clock follows
+	// the simulation's), so a long input's memory follows its live rows.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixMilli())
+	var st processor.State = memory.New(memory.Options{Now: func() time.Time { return time.UnixMilli(clock.Load()) }})
 	if c.RedisURL != "" {
 		rc, err := state.Open(ctx, c.RedisURL)
 		if err != nil {
@@ -80,13 +86,20 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix})
-	out, errOut := json.NewEncoder(env.stdout), json.NewEncoder(env.stderr)
-	return simulate.Run(ctx, eng, dec, in, until, simulate.Sink{
+	// One write per email would be one system call per email: buffer them.
+	bw := bufio.NewWriterSize(env.stdout, 256<<10)
+	out, errOut := json.NewEncoder(bw), json.NewEncoder(env.stderr)
+	err = simulate.Run(ctx, eng, dec, in, until, simulate.Sink{
 		Email: func(e simulate.Email) error { return out.Encode(e) },
+		Clock: func(t time.Time) { clock.Store(t.UnixMilli()) },
 		DeadLetter: func(d simulate.DeadLetter) error {
 			return errOut.Encode(struct {
 				DLQ simulate.DeadLetter `json:"dlq"`
 			}{d})
 		},
 	})
+	if ferr := bw.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write output: %w", ferr)
+	}
+	return err
 }

@@ -58,6 +58,9 @@ type Decoder interface {
 type Sink struct {
 	Email      func(Email) error
 	DeadLetter func(DeadLetter) error
+	// Clock, if set, is told every move of the simulated clock: a state
+	// store that expires rows by time (memory.Options.Now) follows it.
+	Clock func(time.Time)
 }
 
 // Run reads JSON lines from in and drives eng with a simulated clock until the
@@ -65,8 +68,14 @@ type Sink struct {
 // error only when the input cannot be read or state fails; undecodable lines,
 // and lines longer than MaxLine, are reported to sink.DeadLetter and skipped.
 // A UTF-8 byte order mark at the start of the input is ignored.
+//
+// Records are applied in batches of up to BatchMax (Engine.ApplyEach, each
+// change at its own clock): a batch ends before the first record at or
+// after the earliest timer due when it began or that its changes could
+// schedule (Engine.DueBound), so every timer fires at its due time before
+// the records after it, exactly as one record at a time.
 func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, until time.Time, sink Sink) error {
-	s := &run{eng: eng, sink: sink, sent: map[string]bool{}, sets: map[string]bool{}}
+	s := &run{eng: eng, sink: sink, sets: map[string]bool{}}
 	lines := newLineReader(in, MaxLine)
 	for {
 		raw, tooLong, err := lines.next()
@@ -78,7 +87,7 @@ func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, 
 		}
 		line := lines.n
 		if tooLong {
-			if err := s.dead(DeadLetter{Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)}); err != nil {
+			if err := s.dead(ctx, DeadLetter{Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)}); err != nil {
 				return err
 			}
 			continue
@@ -86,38 +95,26 @@ func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, 
 		if len(trimSpace(raw)) == 0 {
 			continue
 		}
-		var rec Record
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			if err := s.dead(DeadLetter{Line: line, Reason: "not a JSON record: " + err.Error()}); err != nil {
+		topic, key, value, err := splitRecord(raw)
+		if err != nil {
+			if err := s.dead(ctx, DeadLetter{Line: line, Reason: "not a JSON record: " + err.Error()}); err != nil {
 				return err
 			}
 			continue
 		}
-		ch, err := dec.Decode(ctx, rec.Topic, 0, int64(line-1), keyBytes(rec.Key), valueBytes(rec.Value))
+		ch, err := dec.Decode(ctx, topic, 0, int64(line-1), keyBytes(key), value)
 		if err != nil {
-			if err := s.dead(DeadLetter{Line: line, Topic: rec.Topic, Reason: err.Error()}); err != nil {
+			if err := s.dead(ctx, DeadLetter{Line: line, Topic: topic, Reason: err.Error()}); err != nil {
 				return err
 			}
 			continue
 		}
-		s.sets[processor.TimerSet(rec.Topic, 0)] = true
-		// Timers due before the record fire first, each at its due time.
-		if err := s.fireUntil(ctx, ch.TsMs); err != nil {
+		if err := s.add(ctx, ch, line); err != nil {
 			return err
 		}
-		if ch.TsMs.After(s.clock) {
-			s.clock = ch.TsMs
-		}
-		out, err := eng.Apply(ctx, s.clock, []cdc.Change{ch})
-		if err != nil {
-			return fmt.Errorf("line %d: %w", line, err)
-		}
-		for i := range out.DLQ {
-			out.DLQ[i].Cause.Offset = int64(line - 1)
-		}
-		if err := s.emit(ctx, out, line); err != nil {
-			return err
-		}
+	}
+	if err := s.flush(ctx); err != nil {
+		return err
 	}
 	if until.After(s.clock) {
 		return s.fireUntil(ctx, until)
@@ -125,22 +122,93 @@ func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, 
 	return nil
 }
 
+// BatchMax is how many records the simulation applies at most in one batch.
+const BatchMax = 1000
+
 type run struct {
 	eng   *processor.Engine
 	sink  Sink
 	clock time.Time
-	sent  map[string]bool
 	sets  map[string]bool
+	// The batch being collected: its changes, their clocks and lines, and
+	// the earliest timer due when it began (haveDue false: none).
+	changes []cdc.Change
+	clocks  []time.Time
+	lines   []int
+	nextDue time.Time
+	haveDue bool
 }
 
-// fireUntil fires every timer due at or before t, in due order, the clock
-// stepping to each due time.
-func (s *run) fireUntil(ctx context.Context, t time.Time) error {
+// add queues a decoded change, first applying the batch in hand when the
+// change is at or past the timer due next (or the batch is full), and
+// firing the timers due up to the change when it starts a batch.
+func (s *run) add(ctx context.Context, ch cdc.Change, line int) error {
+	if len(s.changes) > 0 && (len(s.changes) >= BatchMax || (s.haveDue && !ch.TsMs.Before(s.nextDue))) {
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+	}
+	s.sets[processor.TimerSet(ch.Cause.Topic, 0)] = true
+	if len(s.changes) == 0 {
+		// Timers due before the record fire first, each at its due time.
+		if err := s.fireUntil(ctx, ch.TsMs); err != nil {
+			return err
+		}
+		next, ok, err := s.eng.NextDue(ctx, s.timerSets())
+		if err != nil {
+			return err
+		}
+		s.nextDue, s.haveDue = next, ok
+	}
+	s.advance(ch.TsMs)
+	// A timer this change could schedule (or an intent it could park) ends
+	// the batch before the first record at or past its due time.
+	if b := s.eng.DueBound(ch, s.clock); !s.haveDue || b.Before(s.nextDue) {
+		s.nextDue, s.haveDue = b, true
+	}
+	s.changes = append(s.changes, ch)
+	s.clocks = append(s.clocks, s.clock)
+	s.lines = append(s.lines, line)
+	return nil
+}
+
+// flush applies the batch in hand.
+func (s *run) flush(ctx context.Context) error {
+	if len(s.changes) == 0 {
+		return nil
+	}
+	out, err := s.eng.ApplyEach(ctx, s.clocks, s.changes)
+	if err != nil {
+		return fmt.Errorf("lines %d-%d: %w", s.lines[0], s.lines[len(s.lines)-1], err)
+	}
+	s.changes, s.clocks, s.lines = s.changes[:0], s.clocks[:0], s.lines[:0]
+	return s.emit(ctx, out)
+}
+
+// advance moves the clock on to t (never back).
+func (s *run) advance(t time.Time) {
+	if !t.After(s.clock) {
+		return
+	}
+	s.clock = t
+	if s.sink.Clock != nil {
+		s.sink.Clock(t)
+	}
+}
+
+func (s *run) timerSets() []string {
 	sets := make([]string, 0, len(s.sets))
 	for set := range s.sets {
 		sets = append(sets, set)
 	}
 	sort.Strings(sets)
+	return sets
+}
+
+// fireUntil fires every timer due at or before t, in due order, the clock
+// stepping to each due time.
+func (s *run) fireUntil(ctx context.Context, t time.Time) error {
+	sets := s.timerSets()
 	var last time.Time
 	stuck := 0
 	for {
@@ -159,25 +227,21 @@ func (s *run) fireUntil(ctx context.Context, t time.Time) error {
 			stuck = 0
 		}
 		last = next
-		if next.After(s.clock) {
-			s.clock = next
-		}
+		s.advance(next)
 		out, err := s.eng.Fire(ctx, s.clock, sets)
 		if err != nil {
 			return err
 		}
-		if err := s.emit(ctx, out, 0); err != nil {
+		if err := s.emit(ctx, out); err != nil {
 			return err
 		}
 	}
 }
 
-func (s *run) emit(ctx context.Context, out processor.Output, line int) error {
+// emit reports an output and commits it. Every job's key is new: the
+// engine drops keys it emitted before (its commits record them).
+func (s *run) emit(ctx context.Context, out processor.Output) error {
 	for _, j := range out.Jobs {
-		if s.sent[j.Key] {
-			continue
-		}
-		s.sent[j.Key] = true
 		if s.sink.Email != nil {
 			err := s.sink.Email(Email{Key: j.Key, Type: j.Type, To: j.To.Address, Name: j.To.Name, Role: j.To.Role,
 				Subject: j.Subject, CompanyID: j.CompanyID, At: j.CreatedAt.UTC(), Job: j})
@@ -187,36 +251,40 @@ func (s *run) emit(ctx context.Context, out processor.Output, line int) error {
 		}
 	}
 	for _, d := range out.DLQ {
-		if err := s.dead(DeadLetter{Line: line, Topic: d.Cause.Topic, Reason: d.Reason}); err != nil {
+		line := 0
+		if d.Cause.Offset >= 0 && d.Cause.Partition == 0 {
+			line = int(d.Cause.Offset) + 1 // records are decoded at offset line-1
+		}
+		if err := s.report(DeadLetter{Line: line, Topic: d.Cause.Topic, Reason: d.Reason}); err != nil {
 			return err
 		}
 	}
 	return s.eng.Commit(ctx, out.Commit)
 }
 
-func (s *run) dead(d DeadLetter) error {
+// dead reports an input line that is not a change, after the batch before
+// it, so the report keeps the input's order.
+func (s *run) dead(ctx context.Context, d DeadLetter) error {
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	return s.report(d)
+}
+
+func (s *run) report(d DeadLetter) error {
 	if s.sink.DeadLetter == nil {
 		return nil
 	}
 	return s.sink.DeadLetter(d)
 }
 
-func keyBytes(k json.RawMessage) []byte {
-	if len(k) == 0 || string(k) == "null" {
-		return nil
-	}
-	var str string
-	if json.Unmarshal(k, &str) == nil {
-		return []byte(str)
+// keyBytes is a record's key as the decoder takes it: a JSON string key is
+// its text, any other key its JSON.
+func keyBytes(k []byte) []byte {
+	if len(k) > 0 && k[0] == '"' {
+		return []byte(unquoteJSON(k))
 	}
 	return k
-}
-
-func valueBytes(v json.RawMessage) []byte {
-	if len(v) == 0 || string(v) == "null" {
-		return nil
-	}
-	return v
 }
 
 func trimSpace(b []byte) []byte {

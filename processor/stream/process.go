@@ -64,6 +64,13 @@ type ProcessConfig struct {
 	// ended at start (see refGate), at most RefCatchUpMax (default 10m).
 	ReferenceTopics []string
 	RefCatchUpMax   time.Duration
+	// Workers is how many groups of partitions of a batch are decoded and
+	// applied concurrently (default 2): the records of one partition always
+	// go to one worker, in order, so a worker is to the engine what one
+	// instance owning those partitions would be, and the batch's output is
+	// still one transaction. Concurrent workers overlap one's Redis round
+	// trips with another's computing.
+	Workers int
 }
 
 // BatchStats describes one committed transaction.
@@ -115,6 +122,9 @@ func (c *ProcessConfig) setDefaults() {
 	if c.RefCatchUpMax == 0 {
 		c.RefCatchUpMax = 10 * time.Minute
 	}
+	if c.Workers == 0 {
+		c.Workers = 2
+	}
 }
 
 // Validate lists every problem of the configuration.
@@ -131,6 +141,9 @@ func (c ProcessConfig) Validate() error {
 	}
 	if c.JobsTopic == "" || c.DLQTopic == "" {
 		errs = append(errs, errors.New("jobs and DLQ topics are required"))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("workers %d must not be negative", c.Workers))
 	}
 	return errors.Join(errs...)
 }
@@ -200,6 +213,7 @@ type Process struct {
 	log   *slog.Logger
 	opts  []kgo.Opt
 	gate  *refGate // only touched by the Run goroutine
+	isRef map[string]bool
 
 	// sess is replaced (renew) only by the Run goroutine, under mu; other
 	// goroutines read it under mu (Client, Close).
@@ -231,7 +245,10 @@ func NewProcess(cfg ProcessConfig, eng *processor.Engine, dec Decoder, enc JobEn
 		return nil, fmt.Errorf("process config: %w", err)
 	}
 	p := &Process{cfg: cfg, eng: eng, dec: dec, enc: enc, owned: &owned{}, log: cfg.Logger,
-		gate: newRefGate(cfg.ReferenceTopics, cfg.Topics, cfg.RefCatchUpMax, cfg.Logger)}
+		gate: newRefGate(cfg.ReferenceTopics, cfg.Topics, cfg.RefCatchUpMax, cfg.Logger), isRef: map[string]bool{}}
+	for _, t := range cfg.ReferenceTopics {
+		p.isRef[t] = true
+	}
 	opts := append([]kgo.Opt{
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -427,35 +444,61 @@ func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int)
 }
 
 // batch decodes, applies and fires, and returns the records to produce.
+// The records are split by partition over the workers (splitPartitions),
+// which decode and apply their share concurrently, the reference topics'
+// records first; the due timers are fired once the changes are applied,
+// and everything is merged into one output.
 func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, []*kgo.Record, BatchStats, error) {
 	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}, JobsByType: map[string]int{}, DLQByClass: map[string]int{}}
-	var produce []*kgo.Record
-	byCause := map[cdc.Cause]*kgo.Record{}
-	changes := make([]cdc.Change, 0, len(recs))
+	now := p.cfg.Now()
+	// Reference rows first: the changes of the other topics resolve their
+	// recipients through them, and would park on one a concurrent worker
+	// has not applied yet.
+	var refs, rest []*kgo.Record
 	for _, r := range recs {
-		ch, err := p.dec.Decode(ctx, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
-		if err != nil && !errors.Is(err, cdc.ErrUndecodable) {
-			// Not the record's fault (the schema registry is down): the
-			// batch is retried, nothing is dead-lettered.
-			return processor.Output{}, nil, stats, err
+		if p.isRef[r.Topic] {
+			refs = append(refs, r)
+		} else {
+			rest = append(rest, r)
 		}
-		if err != nil {
-			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-			produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))
-			stats.DeadLetters++
-			stats.DLQByClass[ClassUndecodable]++
+	}
+	var results []share
+	for _, phase := range [][]*kgo.Record{refs, rest} {
+		if len(phase) == 0 {
 			continue
 		}
-		if ch.Op != cdc.OpIgnore {
-			stats.Changes[TableOp{ch.Table, string(ch.Op)}]++
+		shares := splitPartitions(phase, p.cfg.Workers)
+		got := make([]share, len(shares))
+		var wg sync.WaitGroup
+		for i, rs := range shares {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i] = p.applyShare(ctx, now, rs)
+			}()
 		}
-		byCause[ch.Cause] = r
-		changes = append(changes, ch)
+		wg.Wait()
+		results = append(results, got...)
 	}
-	now := p.cfg.Now()
-	out, err := p.eng.Apply(ctx, now, changes)
-	if err != nil {
-		return out, nil, stats, err
+	var out processor.Output
+	var produce []*kgo.Record
+	byCause := map[cdc.Cause]*kgo.Record{}
+	for _, r := range results {
+		if r.err != nil {
+			return processor.Output{}, nil, stats, r.err
+		}
+		out = out.Merge(r.out)
+		if len(r.dead) > 0 {
+			produce = append(produce, r.dead...)
+			stats.DeadLetters += len(r.dead)
+			stats.DLQByClass[ClassUndecodable] += len(r.dead)
+		}
+		for c, rec := range r.byCause {
+			byCause[c] = rec
+		}
+		for k, n := range r.changes {
+			stats.Changes[k] += n
+		}
 	}
 	fired, err := p.eng.Fire(ctx, now, p.owned.timerSets())
 	if err != nil {
@@ -491,4 +534,75 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	}
 	stats.Jobs = len(out.Jobs)
 	return out, produce, stats, nil
+}
+
+// share is what one worker made of its partitions' records.
+type share struct {
+	out     processor.Output
+	dead    []*kgo.Record // undecodable records, dead-lettered
+	byCause map[cdc.Cause]*kgo.Record
+	changes map[TableOp]int
+	err     error
+}
+
+// applyShare decodes records (of whole partitions, in order) and applies
+// them. An error that is not the record's fault (the schema registry is
+// down) fails the share, and with it the batch: nothing is dead-lettered.
+func (p *Process) applyShare(ctx context.Context, now time.Time, recs []*kgo.Record) share {
+	sh := share{byCause: make(map[cdc.Cause]*kgo.Record, len(recs)), changes: map[TableOp]int{}}
+	changes := make([]cdc.Change, 0, len(recs))
+	for _, r := range recs {
+		ch, err := p.dec.Decode(ctx, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		if err != nil && !errors.Is(err, cdc.ErrUndecodable) {
+			sh.err = err
+			return sh
+		}
+		if err != nil {
+			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			sh.dead = append(sh.dead, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))
+			continue
+		}
+		if ch.Op != cdc.OpIgnore {
+			sh.changes[TableOp{ch.Table, string(ch.Op)}]++
+		}
+		sh.byCause[ch.Cause] = r
+		changes = append(changes, ch)
+	}
+	sh.out, sh.err = p.eng.Apply(ctx, now, changes)
+	return sh
+}
+
+// splitPartitions splits records into at most n shares of whole partitions,
+// each partition's records in their order, the shares about equal in
+// records (the largest partitions placed first, each on the share with the
+// fewest records so far).
+func splitPartitions(recs []*kgo.Record, n int) [][]*kgo.Record {
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	byTP := map[tp][]*kgo.Record{}
+	var order []tp
+	for _, r := range recs {
+		k := tp{r.Topic, r.Partition}
+		if _, ok := byTP[k]; !ok {
+			order = append(order, k)
+		}
+		byTP[k] = append(byTP[k], r)
+	}
+	if n <= 1 || len(order) <= 1 {
+		return [][]*kgo.Record{recs}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return len(byTP[order[i]]) > len(byTP[order[j]]) })
+	shares := make([][]*kgo.Record, min(n, len(order)))
+	for _, k := range order {
+		least := 0
+		for i := range shares {
+			if len(shares[i]) < len(shares[least]) {
+				least = i
+			}
+		}
+		shares[least] = append(shares[least], byTP[k]...)
+	}
+	return shares
 }

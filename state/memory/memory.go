@@ -4,14 +4,19 @@
 // scenario tests and anything else that runs the engine in one process: no
 // network, no Lua interpreter, no JSON round trip of row images.
 //
-// Rows are kept as the engine hands them over and returned as they are:
-// callers treat cdc.Row values as immutable. Times that expire something
+// Row images are kept encoded, as the Redis store keeps them
+// (cdc.Row.AppendJSON), and decoded when read (cdc.DecodeRow): a stored row
+// costs its JSON and no pointers for the collector to follow, and reads
+// return what the Redis store returns. Emitted-key markers are kept as
+// 128-bit hashes of the keys. Times that expire something
 // (deleted rows, usage rows, emitted markers) are judged by Options.Now, so a
 // simulated clock expires them in simulated time.
 package memory
 
 import (
 	"context"
+	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -84,7 +89,20 @@ type Store struct {
 	parked  map[processor.RowRef]map[string]processor.Parked
 	bands   map[string]*band
 	timers  map[string]*timerSet
-	emitted map[string]time.Time // key → expiry
+	emitted map[keyHash]int64 // key → expiry (Unix ms)
+	// deletedQ and usageQ are the rows given an expiry, in the order given
+	// (so in expiry order, each with one TTL, the clock not going back):
+	// sweep drops the rows that expired without being read again.
+	deletedQ, usageQ []expiry
+	seeds            [2]maphash.Seed
+}
+
+// keyHash is a 128-bit hash of an emitted key: two keys that collide (one
+// chance in about 2^90 over a billion keys) would suppress an email.
+type keyHash [2]uint64
+
+func (s *Store) hashKey(k string) keyHash {
+	return keyHash{maphash.String(s.seeds[0], k), maphash.String(s.seeds[1], k)}
 }
 
 // New returns an empty Store.
@@ -96,7 +114,8 @@ func New(opts Options) *Store {
 		parked:  map[processor.RowRef]map[string]processor.Parked{},
 		bands:   map[string]*band{},
 		timers:  map[string]*timerSet{},
-		emitted: map[string]time.Time{},
+		emitted: map[keyHash]int64{},
+		seeds:   [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 	}
 }
 
@@ -110,7 +129,7 @@ type row struct {
 // entry is one stored change of a row.
 type entry struct {
 	pos     cdc.Position
-	img     cdc.Row  // nil for a delete
+	img     []byte   // the image's JSON; nil for a delete
 	prevSet []string // first-set columns set before this change
 	set     []string // first-set columns this image has set
 }
@@ -129,6 +148,38 @@ func union(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// Len is the number of rows the store holds (expired ones not swept yet
+// included).
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rows)
+}
+
+// expiry is a row given an expiry time.
+type expiry struct {
+	ref processor.RowRef
+	at  time.Time
+}
+
+// sweep drops the rows whose expiry has passed from the front of the
+// queues (a row given a later expiry since, or none, stays).
+func (s *Store) sweep(now time.Time) {
+	for _, q := range []*[]expiry{&s.deletedQ, &s.usageQ} {
+		n := 0
+		for n < len(*q) && !now.Before((*q)[n].at) {
+			e := (*q)[n]
+			if r := s.rows[e.ref]; r != nil && !r.expires.IsZero() && !now.Before(r.expires) {
+				delete(s.rows, e.ref)
+			}
+			n++
+		}
+		if n > 0 {
+			*q = (*q)[n:]
+		}
+	}
 }
 
 // live returns the row at ref, dropping it if it expired.
@@ -160,13 +211,20 @@ func (s *Store) ApplyChanges(_ context.Context, changes []processor.RowChange) (
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	s.sweep(now)
+	if len(changes) == 0 {
+		return nil, nil
+	}
 	out := make([]processor.ApplyResult, len(changes))
 	for i, ch := range changes {
 		if ch.Op == cdc.OpTruncate {
 			out[i] = s.truncate(ch)
 			continue
 		}
-		out[i] = s.apply(ch, now)
+		var err error
+		if out[i], err = s.apply(ch, now); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -184,11 +242,14 @@ func (s *Store) truncate(ch processor.RowChange) processor.ApplyResult {
 	return processor.ApplyResult{Outcome: processor.Applied, Unordered: had && (!ordered || c == 0)}
 }
 
-func (s *Store) apply(ch processor.RowChange, now time.Time) processor.ApplyResult {
+func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyResult, error) {
 	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
-	img := ch.After
-	if ch.Op == cdc.OpDelete {
-		img = nil
+	var img []byte // nil: a delete
+	if ch.Op != cdc.OpDelete && ch.After != nil {
+		var err error
+		if img, err = ch.After.AppendJSON(nil); err != nil {
+			return processor.ApplyResult{}, fmt.Errorf("memory: encode %s %s: %w", ch.Table, ch.ID, err)
+		}
 	}
 	r := s.live(ref, now)
 	var hist []entry
@@ -203,7 +264,7 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) processor.ApplyResu
 		res.Outcome = processor.Applied
 	case idx >= 0:
 		res.Outcome = processor.Replay
-		res.Next, res.PrevSet = hist[idx].img, hist[idx].prevSet
+		res.PrevSet = hist[idx].prevSet
 		if idx+1 < len(hist) {
 			prev = &hist[idx+1]
 		}
@@ -217,8 +278,9 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) processor.ApplyResu
 		prev = &hist[0]
 	}
 	prevLive := prev != nil && !s.older(ch.Table, prev.pos)
+	var prevImg []byte // read now: inserting the new entry moves prev's
 	if prevLive {
-		res.Prev = prev.img
+		prevImg = prev.img
 	} else {
 		res.PrevSet = nil
 	}
@@ -236,27 +298,68 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) processor.ApplyResu
 		switch {
 		case img == nil:
 			r.expires = now.Add(s.opts.DeletedRetention)
+			s.deletedQ = append(s.deletedQ, expiry{ref, r.expires})
 		case ch.Table == s.opts.UsageTable:
 			r.expires = now.Add(s.opts.UsageTTL)
+			s.usageQ = append(s.usageQ, expiry{ref, r.expires})
 		case wasDeleted:
 			r.expires = time.Time{}
 		}
-		res.Next, res.PrevSet = img, e.prevSet
+		res.PrevSet = e.prevSet
 	}
-	if r != nil && len(r.hist) > 0 && !s.older(ch.Table, r.hist[0].pos) {
-		res.Head = r.hist[0].img
+	// Images are decoded as the Redis store decodes them: the change's own
+	// image is handed back as it came; Prev only for an update without a
+	// before image, the one case the engine derives transitions from it.
+	var err error
+	head := r != nil && len(r.hist) > 0 && !s.older(ch.Table, r.hist[0].pos)
+	switch {
+	case head && res.Outcome == processor.Applied:
+		if ch.Op != cdc.OpDelete {
+			res.Head = ch.After
+		}
+	case head:
+		if res.Head, err = cdc.DecodeRow(orNull(r.hist[0].img)); err != nil {
+			return res, err
+		}
 	}
 	if res.Outcome != processor.Stale && s.older(ch.Table, ch.Position) {
 		res.Outcome = processor.Stale
 	}
 	if res.Outcome == processor.Stale {
 		res.Prev, res.Next, res.PrevSet, res.Unordered = nil, nil, nil, false
-		return res
+		return res, nil
+	}
+	switch {
+	case res.Outcome == processor.Applied:
+		if ch.Op != cdc.OpDelete {
+			res.Next = ch.After
+		}
+	case idx == 0 && head:
+		res.Next = res.Head // a replay of the newest change
+	default:
+		if res.Next, err = cdc.DecodeRow(orNull(hist[idx].img)); err != nil {
+			return res, err
+		}
+	}
+	if prevLive && ch.Op == cdc.OpUpdate && ch.Before == nil {
+		if res.Outcome == processor.Applied && string(prevImg) == string(img) {
+			res.Prev = ch.After // same image: no need to decode it
+		} else if res.Prev, err = cdc.DecodeRow(orNull(prevImg)); err != nil {
+			return res, err
+		}
 	}
 	if res.Next != nil {
 		res.Parked, res.MoreParked = s.parkedOn(ref, s.opts.ParkChunk)
 	}
-	return res
+	return res, nil
+}
+
+// orNull is a stored image as JSON ("null" for a delete).
+func orNull(img []byte) []byte {
+	if img == nil {
+		return []byte("null")
+	}
+	return img
 }
 
 // parkedOn returns the first limit intents parked on ref by key, and whether
@@ -302,13 +405,19 @@ func (s *Store) Rows(_ context.Context, refs []processor.RowRef) ([]cdc.Row, err
 	now := s.opts.Now()
 	out := make([]cdc.Row, len(refs))
 	for i, ref := range refs {
-		out[i] = s.present(ref, now)
+		if img := s.present(ref, now); img != nil {
+			var err error
+			if out[i], err = cdc.DecodeRow(img); err != nil {
+				return nil, fmt.Errorf("memory: row %s %s: %w", ref.Table, ref.ID, err)
+			}
+		}
 	}
 	return out, nil
 }
 
-// present is the row's newest image, nil when absent, deleted or truncated.
-func (s *Store) present(ref processor.RowRef, now time.Time) cdc.Row {
+// present is the row's newest image (JSON), nil when absent, deleted or
+// truncated.
+func (s *Store) present(ref processor.RowRef, now time.Time) []byte {
 	r := s.live(ref, now)
 	if r == nil || len(r.hist) == 0 || s.older(ref.Table, r.hist[0].pos) {
 		return nil
@@ -388,9 +497,10 @@ func (s *Store) Emitted(_ context.Context, keys []string) ([]bool, error) {
 	now := s.opts.Now()
 	out := make([]bool, len(keys))
 	for i, k := range keys {
-		exp, ok := s.emitted[k]
-		if ok && !now.Before(exp) {
-			delete(s.emitted, k)
+		h := s.hashKey(k)
+		exp, ok := s.emitted[h]
+		if ok && now.UnixMilli() >= exp {
+			delete(s.emitted, h)
 			ok = false
 		}
 		out[i] = ok
@@ -490,7 +600,7 @@ func (s *Store) Commit(_ context.Context, c processor.Commit) error {
 	defer s.mu.Unlock()
 	now := s.opts.Now()
 	for _, k := range c.Emitted {
-		s.emitted[k] = now.Add(s.opts.EmittedTTL)
+		s.emitted[s.hashKey(k)] = now.Add(s.opts.EmittedTTL).UnixMilli()
 	}
 	for _, t := range c.Acked {
 		s.set(t.Set).ack(t.Member, t.Due.UnixMilli())

@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,5 +57,34 @@ func TestExpiry(t *testing.T) {
 	c.now = c.now.Add(30 * 24 * time.Hour)
 	if got, _ := st.Emitted(ctx, []string{"k"}); got[0] {
 		t.Fatal("emitted marker outlived its TTL")
+	}
+}
+
+// TestExpiredRowsAreSwept: rows that expire (usage samples, deleted rows)
+// leave the store when their time passes although nothing reads them
+// again, so a long simulation's memory follows its live rows.
+func TestExpiredRowsAreSwept(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)}
+	st := memory.New(memory.Options{Now: c.Now})
+	var chs []processor.RowChange
+	for i := range 1000 {
+		chs = append(chs, processor.RowChange{Change: cdc.Change{Table: cdc.CVIUsage, ID: fmt.Sprint("u", i), Op: cdc.OpCreate,
+			Position: cdc.Position{Kind: cdc.LSN, N: int64(i + 1)}, After: cdc.Row{"id": fmt.Sprint("u", i)}}})
+	}
+	chs = append(chs, processor.RowChange{Change: cdc.Change{Table: cdc.Companies, ID: "c1", Op: cdc.OpCreate,
+		Position: cdc.Position{Kind: cdc.LSN, N: 5000}, After: cdc.Row{"id": "c1"}}})
+	if _, err := st.ApplyChanges(ctx, chs); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Len(); n != 1001 {
+		t.Fatalf("%d rows stored, want 1001", n)
+	}
+	c.now = c.now.Add(49 * time.Hour)
+	if _, err := st.ApplyChanges(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Len(); n != 1 {
+		t.Fatalf("after the usage TTL %d rows are left, want the company only", n)
 	}
 }

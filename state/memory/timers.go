@@ -8,11 +8,14 @@ import (
 // timerSet is one timer set: member → due time and lease, with a heap of
 // (effective time, member) entries for NextDue and DueTimers. A member's
 // effective time is the later of its due time and its lease expiry (it
-// cannot be returned before). Heap entries go stale when a member moves;
-// they are recognised by their version and skipped (lazy deletion).
+// cannot be returned before). Heap entries go stale when a member moves or
+// is removed; they are recognised by their version and skipped (lazy
+// deletion). Versions come from one counter per set, so a member removed
+// and scheduled again never matches an entry of its earlier life.
 type timerSet struct {
 	members map[string]*timer
 	h       timerHeap
+	seq     uint64 // the last version handed out
 }
 
 type timer struct {
@@ -50,7 +53,8 @@ func newTimerSet() *timerSet { return &timerSet{members: map[string]*timer{}} }
 
 // push records the member's current effective time in the heap.
 func (ts *timerSet) push(member string, t *timer) {
-	t.version++
+	ts.seq++
+	t.version = ts.seq
 	heap.Push(&ts.h, heapEntry{at: t.effective(), member: member, version: t.version})
 	if len(ts.h) > 64 && len(ts.h) > 4*len(ts.members) {
 		ts.compact()

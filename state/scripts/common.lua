@@ -146,9 +146,11 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
     if outcome == 1 then prevE, prevPos = headE, ps[1] end
   end
   local prevImg = ''
+  local headImg = nil -- headE's image, when prevE is headE
   if prevE ~= nil and not pm_older(prevPos, trunc) then
     local _, pps, pset, pim = pm_entry(prevE)
     prevImg = pim
+    if prevE == headE then headImg = pim end
     if outcome == 1 then eps = pm_union(pps, pset) end
   elseif outcome == 2 then
     eps = ''
@@ -166,7 +168,8 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
     elseif ttl > 0 then
       redis.call('PEXPIRE', rowKey, ttl)
     elseif headE then
-      local _, _, _, him = pm_entry(headE)
+      local him = headImg
+      if him == nil then him = select(4, pm_entry(headE)) end
       if him == 'null' then redis.call('PERSIST', rowKey) end
     end
     if not pm_older(pos, trunc) then head = '=' end
@@ -176,8 +179,12 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
   end
   if outcome ~= 3 and pm_older(pos, trunc) then outcome = 3 end
   if outcome == 3 then return {3, 0, '', '', head, '', {}, 0} end
+  -- Intents park only on an absent row (park.lua refuses otherwise), so
+  -- only a change that makes the row present can have any to release; the
+  -- ones a first release left (more) are drained by the engine's timer.
   local parked, more = {}, 0
-  if (outcome == 1 and img ~= 'null') or (outcome == 2 and nextImg ~= 'null') then
+  if (prevImg == '' or prevImg == 'null') and
+     ((outcome == 1 and img ~= 'null') or (outcome == 2 and nextImg ~= 'null')) then
     parked, more = pm_parked(parkedKey, chunk)
   end
   return {outcome, unordered, prevImg, nextImg, head, eps, parked, more}

@@ -601,6 +601,23 @@ func testTimers(t *testing.T, st processor.State) {
 	if err != nil || strings.Join(got, ",") != "m/1:z,m/0:x" {
 		t.Fatalf("due of several sets = %v, %v", got, err)
 	}
+	// Cancelled and scheduled again, later: due at the new time only (the
+	// in-memory store once returned it at the old one).
+	again := func(m string, due time.Time) processor.TimerRef {
+		return processor.TimerRef{Set: "r/0", Member: m, Due: due}
+	}
+	write(t, st, processor.Writes{Schedule: []processor.TimerRef{again("re", h(41))}})
+	write(t, st, processor.Writes{Cancel: []processor.TimerRef{again("re", time.Time{})}})
+	write(t, st, processor.Writes{Schedule: []processor.TimerRef{again("re", h(50))}})
+	if due, _ := st.DueTimers(ctx, []string{"r/0"}, h(45), 10, time.Hour); len(due) != 0 {
+		t.Fatalf("rescheduled timer due at its cancelled time: %s", members(due))
+	}
+	if next, ok, _ := st.NextDue(ctx, []string{"r/0"}); !ok || !next.Equal(h(50)) {
+		t.Fatalf("NextDue of the rescheduled timer = %v %v, want %v", next, ok, h(50))
+	}
+	if due, _ := st.DueTimers(ctx, []string{"r/0"}, h(51), 10, time.Hour); members(due) != "re@02:00" {
+		t.Fatalf("rescheduled timer at 51h = %s", members(due))
+	}
 }
 
 func testLeases(t *testing.T, st processor.State) {

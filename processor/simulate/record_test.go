@@ -1,0 +1,82 @@
+package simulate
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+var recordSeeds = []string{
+	`{"topic":"portal.public.companies","key":{"id":"c1"},"value":{"op":"c","after":{"id":"c1","n":[1,2.5e-3,-0,true,false,null]}}}`,
+	`{"topic":"t","key":"k","value":null}`,
+	` { "value" : {"a":"\u00e9\ud83d\ude00\"\\\/\b\f\n\r\t"} , "topic" : "t\u002ex" , "extra": [[],{}] } `,
+	`{"topic":"t","topic":"u","key":1,"key":null}`,
+	`{}`, `[]`, `{"topic":1}`, `{"topic":"t",}`, `{"topic":"t"} x`, `{"topic":"\x01"}`, `{"topic":"t","key":01}`,
+	`{"topic":"t","key":1.}`, `{"topic":"t","key":-}`, `{"topic":"t","key":tru}`, `{"topic":"\ud800x"}`, `{"topic":"a\xffb"}`,
+	`{"topic":"t","value":{"a":1,}}`, `{"topic":"t","value":[1 2]}`, `{"topic":"t"`, `{"TOPIC":"t"}`, "",
+}
+
+// checkSplit holds splitRecord to encoding/json: what json refuses it
+// refuses; what json takes it takes, with the same topic and the same key
+// and value (member names matched exactly: json also matches other cases).
+func checkSplit(t *testing.T, line []byte) {
+	topic, key, value, err := splitRecord(line)
+	var rec Record
+	jerr := json.Unmarshal(line, &rec)
+	var members map[string]json.RawMessage
+	exact := json.Unmarshal(line, &members) == nil
+	for k := range members {
+		for _, f := range []string{"topic", "key", "value"} {
+			if strings.EqualFold(k, f) && k != f {
+				exact = false
+			}
+		}
+	}
+	switch {
+	case jerr != nil && err == nil:
+		t.Fatalf("%q: json refuses it (%v), splitRecord takes it", line, jerr)
+	case jerr == nil && err != nil && exact:
+		t.Fatalf("%q: json takes it, splitRecord refuses it: %v", line, err)
+	case err != nil || !exact:
+		return
+	}
+	if topic != rec.Topic {
+		t.Fatalf("%q: topic %q, json %q", line, topic, rec.Topic)
+	}
+	same := func(name string, got []byte, want json.RawMessage) {
+		if string(want) == "null" {
+			want = nil
+		}
+		var g, w bytes.Buffer
+		if got != nil {
+			if err := json.Compact(&g, got); err != nil {
+				t.Fatalf("%q: %s %q is not JSON: %v", line, name, got, err)
+			}
+		}
+		if want != nil {
+			_ = json.Compact(&w, want)
+		}
+		if g.String() != w.String() || (got == nil) != (want == nil) {
+			t.Fatalf("%q: %s %q, json %q", line, name, got, want)
+		}
+	}
+	same("key", key, rec.Key)
+	same("value", value, rec.Value)
+}
+
+func TestSplitRecord(t *testing.T) {
+	for _, s := range recordSeeds {
+		checkSplit(t, []byte(s))
+	}
+	if topic, _, _, err := splitRecord([]byte(`{"topic":"a\u002fb\/c"}`)); err != nil || topic != "a/b/c" {
+		t.Fatalf("escapes: %q %v", topic, err)
+	}
+}
+
+func FuzzSplitRecord(f *testing.F) {
+	for _, s := range recordSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) { checkSplit(t, line) })
+}
