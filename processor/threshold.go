@@ -58,3 +58,18 @@ func percent(th catalog.Threshold, sampleRow, capacityRow cdc.Row) (int, bool) {
 	q, _ := bits.Div64(hi, lo, uint64(capacity))
 	return int(min(q, maxPercent)), true
 }
+
+// Affinity names what a change must be applied in order with, and so on one
+// worker of a batch split across workers: its row; for a usage sample, the
+// capacity row whose band it moves (samples of one subscription are banded
+// in source order only within one Apply); for a TRUNCATE, and any change of
+// a table truncated in the same batch (truncated true), its table.
+func (e *Engine) Affinity(ch cdc.Change, truncated bool) string {
+	if ch.Op == cdc.OpTruncate || truncated {
+		return ch.Table
+	}
+	if th, byLevel := e.thresholdTypes(ch.Table); len(byLevel) > 0 {
+		return th.CapacityTable + "\x00" + ch.After.Str(th.CapacityRef)
+	}
+	return ch.Table + "\x00" + ch.ID
+}

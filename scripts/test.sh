@@ -5,9 +5,11 @@
 # Confluent's Python client (python3-confluent-kafka, python3-avro, for
 # docs/data.md's example) from Debian's packages if missing, then PostgreSQL
 # with Kafka Connect and the Debezium connector on that broker
-# (scripts/debezium.sh), runs every Go test against them (REDIS_URL,
+# (scripts/debezium.sh), and a 3-master Redis Cluster (scripts/redis.sh
+# cluster-start), runs every Go test against them (REDIS_URL,
 # KAFKA_BROKERS; PG_URL, CONNECT_URL and PORTALMAIL_DEBEZIUM=1 for
-# test/debezium), validates docker-compose.yml (scripts/compose-check.sh),
+# test/debezium; the state and pipeline tests once more with REDIS_URL the
+# cluster), validates docker-compose.yml (scripts/compose-check.sh),
 # fuzzes for a bounded time, runs the deploy/ module's tests (the Kubernetes
 # manifests, kustomize), then runs the fault suite (scripts/faults.sh), and
 # stops everything again, also on failure. The temporary run dir (servers'
@@ -34,6 +36,7 @@ cleanup() {
 	scripts/debezium.sh down >/dev/null 2>&1 || true
 	scripts/kafka.sh down >/dev/null 2>&1 || true
 	scripts/redis.sh stop >/dev/null 2>&1 || true
+	scripts/redis.sh cluster-stop >/dev/null 2>&1 || true
 	# The run dir this script made goes on success; on failure its logs stay.
 	if [ "$status" -eq 0 ] && [ -n "$own_run_dir" ]; then
 		rm -rf "$own_run_dir"
@@ -72,6 +75,12 @@ export KAFKA_PORT
 redis_line=$(scripts/redis.sh start | tail -n 1)
 export "${redis_line?}"
 echo "test: real redis-server at ${REDIS_URL}" >&2
+cluster_line=$(scripts/redis.sh cluster-start | tail -n 1)
+case "$cluster_line" in
+REDIS_CLUSTER_URL=*) export "${cluster_line?}" ;;
+*) echo "test: the Redis Cluster did not start" >&2; exit 1 ;;
+esac
+echo "test: real 3-master Redis Cluster at ${REDIS_CLUSTER_URL}" >&2
 
 kafka_line=$(scripts/kafka.sh up | tail -n 1)
 case "$kafka_line" in
@@ -94,6 +103,9 @@ fi
 go vet ./...
 scripts/compose-check.sh
 go test -count=1 -timeout 20m "$@" ./...
+# The state's Cluster path (one hash slot per script call) on a real
+# cluster: every state test and the pipeline's end-to-end tests again.
+REDIS_URL="$REDIS_CLUSTER_URL" go test -count=1 -timeout 10m "$@" ./state/... ./processor/pipeline/
 # deploy/ is its own module (Kubernetes and kustomize stay out of go.mod).
 (cd deploy && go vet ./... && go test -count=1 -timeout 10m ./...)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sort"
 	"sync"
@@ -444,61 +445,75 @@ func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int)
 }
 
 // batch decodes, applies and fires, and returns the records to produce.
-// The records are split by partition over the workers (splitPartitions),
-// which decode and apply their share concurrently, the reference topics'
-// records first; the due timers are fired once the changes are applied,
-// and everything is merged into one output.
+//
+// The records are decoded in parallel, then applied by up to Workers
+// concurrent Engine.Apply calls, each over the changes of some rows
+// (Engine.Affinity: a row's changes, in order, all on one worker), the
+// reference topics' changes first; the due timers are fired once the
+// changes are applied, and everything is merged into one output. A worker
+// is to the engine what an instance owning those rows would be.
 func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, []*kgo.Record, BatchStats, error) {
 	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}, JobsByType: map[string]int{}, DLQByClass: map[string]int{}}
 	now := p.cfg.Now()
+	decoded, err := p.decodeAll(ctx, recs)
+	if err != nil {
+		return processor.Output{}, nil, stats, err
+	}
+	var produce []*kgo.Record
+	byCause := make(map[cdc.Cause]*kgo.Record, len(recs))
+	truncated := map[string]bool{}
+	var refs, rest []cdc.Change
+	for i, d := range decoded {
+		r := recs[i]
+		if d.err != nil {
+			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", d.err)
+			produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", d.err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))
+			stats.DeadLetters++
+			stats.DLQByClass[ClassUndecodable]++
+			continue
+		}
+		ch := d.ch
+		if ch.Op != cdc.OpIgnore {
+			stats.Changes[TableOp{ch.Table, string(ch.Op)}]++
+		}
+		if ch.Op == cdc.OpTruncate {
+			truncated[ch.Table] = true
+		}
+		byCause[ch.Cause] = r
+		if p.isRef[r.Topic] {
+			refs = append(refs, ch)
+		} else {
+			rest = append(rest, ch)
+		}
+	}
 	// Reference rows first: the changes of the other topics resolve their
 	// recipients through them, and would park on one a concurrent worker
 	// has not applied yet.
-	var refs, rest []*kgo.Record
-	for _, r := range recs {
-		if p.isRef[r.Topic] {
-			refs = append(refs, r)
-		} else {
-			rest = append(rest, r)
-		}
-	}
-	var results []share
-	for _, phase := range [][]*kgo.Record{refs, rest} {
+	var outs []processor.Output
+	for _, phase := range [][]cdc.Change{refs, rest} {
 		if len(phase) == 0 {
 			continue
 		}
-		shares := splitPartitions(phase, p.cfg.Workers)
-		got := make([]share, len(shares))
+		shares := p.splitRows(phase, truncated)
+		got := make([]processor.Output, len(shares))
+		errs := make([]error, len(shares))
 		var wg sync.WaitGroup
-		for i, rs := range shares {
+		for i, chs := range shares {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				got[i] = p.applyShare(ctx, now, rs)
+				got[i], errs[i] = p.eng.Apply(ctx, now, chs)
 			}()
 		}
 		wg.Wait()
-		results = append(results, got...)
+		if err := errors.Join(errs...); err != nil {
+			return processor.Output{}, nil, stats, err
+		}
+		outs = append(outs, got...)
 	}
 	var out processor.Output
-	var produce []*kgo.Record
-	byCause := map[cdc.Cause]*kgo.Record{}
-	for _, r := range results {
-		if r.err != nil {
-			return processor.Output{}, nil, stats, r.err
-		}
-		out = out.Merge(r.out)
-		if len(r.dead) > 0 {
-			produce = append(produce, r.dead...)
-			stats.DeadLetters += len(r.dead)
-			stats.DLQByClass[ClassUndecodable] += len(r.dead)
-		}
-		for c, rec := range r.byCause {
-			byCause[c] = rec
-		}
-		for k, n := range r.changes {
-			stats.Changes[k] += n
-		}
+	for _, o := range outs {
+		out = out.Merge(o)
 	}
 	fired, err := p.eng.Fire(ctx, now, p.owned.timerSets())
 	if err != nil {
@@ -536,73 +551,59 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	return out, produce, stats, nil
 }
 
-// share is what one worker made of its partitions' records.
-type share struct {
-	out     processor.Output
-	dead    []*kgo.Record // undecodable records, dead-lettered
-	byCause map[cdc.Cause]*kgo.Record
-	changes map[TableOp]int
-	err     error
+// decodedRecord is one record decoded: its change, or why it could not be.
+type decodedRecord struct {
+	ch  cdc.Change
+	err error // cdc.ErrUndecodable: dead-lettered
 }
 
-// applyShare decodes records (of whole partitions, in order) and applies
-// them. An error that is not the record's fault (the schema registry is
-// down) fails the share, and with it the batch: nothing is dead-lettered.
-func (p *Process) applyShare(ctx context.Context, now time.Time, recs []*kgo.Record) share {
-	sh := share{byCause: make(map[cdc.Cause]*kgo.Record, len(recs)), changes: map[TableOp]int{}}
-	changes := make([]cdc.Change, 0, len(recs))
-	for _, r := range recs {
-		ch, err := p.dec.Decode(ctx, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
-		if err != nil && !errors.Is(err, cdc.ErrUndecodable) {
-			sh.err = err
-			return sh
-		}
-		if err != nil {
-			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-			sh.dead = append(sh.dead, DeadLetterRecord(p.cfg.DLQTopic, "process", err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))
-			continue
-		}
-		if ch.Op != cdc.OpIgnore {
-			sh.changes[TableOp{ch.Table, string(ch.Op)}]++
-		}
-		sh.byCause[ch.Cause] = r
-		changes = append(changes, ch)
-	}
-	sh.out, sh.err = p.eng.Apply(ctx, now, changes)
-	return sh
-}
-
-// splitPartitions splits records into at most n shares of whole partitions,
-// each partition's records in their order, the shares about equal in
-// records (the largest partitions placed first, each on the share with the
-// fewest records so far).
-func splitPartitions(recs []*kgo.Record, n int) [][]*kgo.Record {
-	type tp struct {
-		topic     string
-		partition int32
-	}
-	byTP := map[tp][]*kgo.Record{}
-	var order []tp
-	for _, r := range recs {
-		k := tp{r.Topic, r.Partition}
-		if _, ok := byTP[k]; !ok {
-			order = append(order, k)
-		}
-		byTP[k] = append(byTP[k], r)
-	}
-	if n <= 1 || len(order) <= 1 {
-		return [][]*kgo.Record{recs}
-	}
-	sort.SliceStable(order, func(i, j int) bool { return len(byTP[order[i]]) > len(byTP[order[j]]) })
-	shares := make([][]*kgo.Record, min(n, len(order)))
-	for _, k := range order {
-		least := 0
-		for i := range shares {
-			if len(shares[i]) < len(shares[least]) {
-				least = i
+// decodeAll decodes recs, in up to Workers goroutines over contiguous
+// runs. An error that is not the record's fault (the schema registry is
+// down) fails the batch: nothing is dead-lettered.
+func (p *Process) decodeAll(ctx context.Context, recs []*kgo.Record) ([]decodedRecord, error) {
+	out := make([]decodedRecord, len(recs))
+	n := max(1, min(p.cfg.Workers, len(recs)/64)) // small batches: one goroutine
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range n {
+		lo, hi := w*len(recs)/n, (w+1)*len(recs)/n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				r := recs[i]
+				ch, err := p.dec.Decode(ctx, r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+				if err != nil && !errors.Is(err, cdc.ErrUndecodable) {
+					errs[w] = err
+					return
+				}
+				out[i] = decodedRecord{ch, err}
 			}
-		}
-		shares[least] = append(shares[least], byTP[k]...)
+		}()
 	}
-	return shares
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
+
+// splitRows splits changes into at most Workers shares by their affinity
+// (Engine.Affinity), each share keeping the changes' order.
+func (p *Process) splitRows(changes []cdc.Change, truncated map[string]bool) [][]cdc.Change {
+	n := p.cfg.Workers
+	if n <= 1 || len(changes) < 2*n {
+		return [][]cdc.Change{changes}
+	}
+	shares := make([][]cdc.Change, n)
+	for _, ch := range changes {
+		h := maphash.String(affinitySeed, p.eng.Affinity(ch, truncated[ch.Table]))
+		shares[h%uint64(n)] = append(shares[h%uint64(n)], ch)
+	}
+	out := shares[:0]
+	for _, s := range shares {
+		if len(s) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var affinitySeed = maphash.MakeSeed()

@@ -4,55 +4,72 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state/memory"
+	"github.com/portalmail/portalmail/templates"
 )
 
-// TestSplitPartitions: every record lands in exactly one share, a
-// partition's records in one share and in their order, and the shares are
-// balanced by records.
-func TestSplitPartitions(t *testing.T) {
-	var recs []*kgo.Record
-	sizes := map[string]int{"a/0": 50, "a/1": 30, "b/0": 20, "b/1": 20, "c/0": 10}
-	for i := range 60 { // interleaved, as a poll returns them
-		for _, tp := range []string{"a/0", "a/1", "b/0", "b/1", "c/0"} {
-			if i < sizes[tp] {
-				var topic string
-				var part int32
-				fmt.Sscanf(tp, "%1s/%d", &topic, &part)
-				recs = append(recs, &kgo.Record{Topic: topic, Partition: part, Offset: int64(i)})
-			}
-		}
+// TestSplitRows: every change lands in exactly one share; a row's changes,
+// the usage samples of one subscription, and (with a TRUNCATE in the batch)
+// a truncated table's changes share a worker, in their order.
+func TestSplitRows(t *testing.T) {
+	tmpl, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, n := range []int{1, 2, 3, 8} {
-		shares := splitPartitions(recs, n)
-		if want := min(n, len(sizes)); len(shares) != want {
-			t.Fatalf("n=%d: %d shares, want %d", n, len(shares), want)
+	eng, err := processor.New(catalog.Default(), memory.New(memory.Options{}), tmpl, processor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []cdc.Change
+	for i := range 600 {
+		var ch cdc.Change
+		switch i % 3 {
+		case 0:
+			ch = cdc.Change{Table: cdc.EndUsers, ID: fmt.Sprint("eu", i%40), Op: cdc.OpUpdate}
+		case 1:
+			ch = cdc.Change{Table: cdc.CVIUsage, ID: fmt.Sprint("u", i), Op: cdc.OpCreate,
+				After: cdc.Row{"subscription_id": fmt.Sprint("s", i%7)}}
+		default:
+			ch = cdc.Change{Table: cdc.Companies, ID: fmt.Sprint("c", i%25), Op: cdc.OpUpdate}
+		}
+		ch.Cause.Offset = int64(i)
+		changes = append(changes, ch)
+	}
+	changes = append(changes, cdc.Change{Table: cdc.Companies, Op: cdc.OpTruncate, Cause: cdc.Cause{Offset: 600}})
+	for _, workers := range []int{1, 2, 3} {
+		p := &Process{cfg: ProcessConfig{Workers: workers}, eng: eng}
+		shares := p.splitRows(changes, map[string]bool{cdc.Companies: true})
+		if workers > 1 && len(shares) < 2 {
+			t.Fatalf("workers=%d: %d shares", workers, len(shares))
 		}
 		where := map[string]int{}
 		total := 0
 		for i, sh := range shares {
-			last := map[string]int64{}
-			for _, r := range sh {
-				tp := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
-				if w, ok := where[tp]; ok && w != i {
-					t.Fatalf("n=%d: partition %s in shares %d and %d", n, tp, w, i)
+			last := int64(-1)
+			for _, ch := range sh {
+				if ch.Cause.Offset <= last {
+					t.Fatalf("workers=%d: share %d out of order", workers, i)
 				}
-				where[tp] = i
-				if o, ok := last[tp]; ok && r.Offset != o+1 {
-					t.Fatalf("n=%d: %s out of order: %d after %d", n, tp, r.Offset, o)
+				last = ch.Cause.Offset
+				group := ch.Table + "/" + ch.ID
+				switch {
+				case ch.Table == cdc.CVIUsage:
+					group = "band/" + ch.After.Str("subscription_id")
+				case ch.Table == cdc.Companies:
+					group = "truncated companies"
 				}
-				last[tp] = r.Offset
+				if w, ok := where[group]; ok && w != i {
+					t.Fatalf("workers=%d: %s in shares %d and %d", workers, group, w, i)
+				}
+				where[group] = i
 			}
 			total += len(sh)
 		}
-		if total != len(recs) {
-			t.Fatalf("n=%d: %d records in the shares, want %d", n, total, len(recs))
+		if total != len(changes) {
+			t.Fatalf("workers=%d: %d changes in the shares, want %d", workers, total, len(changes))
 		}
-		if n == 2 && (len(shares[0]) != 70 || len(shares[1]) != 60) {
-			t.Fatalf("n=2: shares of %d and %d records, want 70 and 60", len(shares[0]), len(shares[1]))
-		}
-	}
-	if got := splitPartitions(nil, 2); len(got) != 1 || len(got[0]) != 0 {
-		t.Fatalf("no records: %v", got)
 	}
 }

@@ -92,6 +92,7 @@ func TestMain(m *testing.M) {
 // redisServer is the suite's own redis-server, with appendonly yes.
 type redisServer struct {
 	dir, addr string
+	extra     []string // more redis-server options
 	cmd       *exec.Cmd
 }
 
@@ -114,8 +115,9 @@ func startRedis(dir string) (*redisServer, error) {
 
 func (r *redisServer) start() error {
 	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
-		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--logfile", filepath.Join(r.dir, "redis.log"))
+	args := append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", r.dir, "--appendonly", "yes",
+		"--appendfsync", "everysec", "--save", "", "--logfile", filepath.Join(r.dir, "redis.log")}, r.extra...)
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		return err
 	}
@@ -138,6 +140,80 @@ func (r *redisServer) stop() {
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	_ = r.cmd.Wait()
 	r.cmd = nil
+}
+
+// redisCluster is a Redis Cluster of three masters of the suite's own
+// (appendonly yes, no replicas), as scripts/redis.sh cluster-start makes one.
+type redisCluster struct{ nodes []*redisServer }
+
+func startRedisCluster(dir string) (*redisCluster, error) {
+	c := &redisCluster{}
+	var addrs []string
+	for i := range 3 {
+		d := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+		n := &redisServer{dir: d, addr: "127.0.0.1:" + strconv.Itoa(freePort()),
+			extra: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"}}
+		c.nodes = append(c.nodes, n)
+		addrs = append(addrs, n.addr)
+		if err := n.start(); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	if out, err := create.CombinedOutput(); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
+	}
+	return c, c.waitOK()
+}
+
+// url is the cluster as --redis-url takes it.
+func (c *redisCluster) url() string {
+	var addrs []string
+	for _, n := range c.nodes {
+		addrs = append(addrs, n.addr)
+	}
+	return strings.Join(addrs, ",")
+}
+
+// waitOK waits until every node reports cluster_state:ok.
+func (c *redisCluster) waitOK() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.nodes {
+		_, port, _ := net.SplitHostPort(n.addr)
+		for {
+			out, _ := exec.Command("redis-cli", "-p", port, "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("redis cluster node %s: not ok: %s", n.addr, out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// start starts every node again (their nodes.conf keeps the cluster).
+func (c *redisCluster) start() error {
+	for _, n := range c.nodes {
+		if err := n.start(); err != nil {
+			return err
+		}
+	}
+	return c.waitOK()
+}
+
+// stop stops every node as redisServer.stop does.
+func (c *redisCluster) stop() {
+	for _, n := range c.nodes {
+		n.stop()
+	}
 }
 
 // env is one test's world: its own topics, groups, Redis db, schema

@@ -64,19 +64,39 @@ func TestBrokerDown30s(t *testing.T) {
 // back.
 func TestRedisRestart(t *testing.T) {
 	e := newEnv(t, 3)
+	redisRestart(t, e, redisSrv.stop, redisSrv.start)
+}
+
+// TestRedisClusterRestart is TestRedisRestart on a Redis Cluster of three
+// masters (the state's per-slot path): every master stopped mid-stream,
+// changes arriving while they are down, then the cluster started again.
+func TestRedisClusterRestart(t *testing.T) {
+	cl, err := startRedisCluster(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.stop()
+	e := newEnv(t, 3)
+	e.redis = cl.url()
+	redisRestart(t, e, cl.stop, cl.start)
+}
+
+// redisRestart runs 100 changes (200 emails) through e, stopping Redis
+// after the first 100 emails and starting it again 10 s later.
+func redisRestart(t *testing.T, e *env, stop func(), start func() error) {
 	p := e.startProcess("process-1")
 	s := e.startSend("send-1")
 	e.produce(e.base()...)
 	e.produce(e.endpoints(0, 50)...)
 	waitFor(t, "the first 100 emails", 90*time.Second, func() bool { got, _ := e.sent(); return len(got) >= 100 })
-	redisSrv.stop()
+	stop()
 	down := time.Now()
 	e.produce(e.endpoints(50, 50)...)
 	time.Sleep(10 * time.Second)
 	if got, _ := e.sent(); len(got) != 100 {
 		t.Errorf("%d emails sent while Redis was down", len(got)-100)
 	}
-	if err := redisSrv.start(); err != nil {
+	if err := start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("redis was down %s", time.Since(down).Round(time.Second))
