@@ -2,8 +2,8 @@ package main
 
 import (
 	"io"
-	"math"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
