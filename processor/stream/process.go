@@ -214,6 +214,9 @@ type Process struct {
 	log   *slog.Logger
 	opts  []kgo.Opt
 	gate  *refGate // only touched by the Run goroutine
+	// committing is closed when the last batch's Engine.Commit is done
+	// (nil when none is under way); only touched by the Run goroutine.
+	committing chan struct{}
 	isRef map[string]bool
 
 	// sess is replaced (renew) only by the Run goroutine, under mu; other
@@ -314,6 +317,7 @@ func (p *Process) renew() error {
 // state is lost (End failed, e.g. the broker was away too long) it renews the
 // session and goes on; it returns an error only if no new client can be made.
 func (p *Process) Run(ctx context.Context) error {
+	defer p.awaitCommit()
 	p.gate.start(ctx, p.sess.Client(), p.cfg.Group, time.Now())
 	for {
 		if ctx.Err() != nil {
@@ -388,19 +392,35 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 			return nil
 		}
 	}
-	if err := p.eng.Commit(ctx, out.Commit); err != nil {
-		// The jobs are committed; without the markers a redelivery would
-		// emit them again, and the sender's claim still refuses them.
-		p.log.Error("recording committed keys failed", "err", err)
-	}
-	stats.Took = time.Since(start)
-	if p.cfg.OnBatch != nil {
-		p.cfg.OnBatch(stats)
-	}
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.BatchCommitted(stats)
-	}
+	// The committed output is recorded in state while the next batch is
+	// polled and decoded; the next batch applies nothing before it is done
+	// (awaitCommit).
+	done := make(chan struct{})
+	p.committing = done
+	go func() {
+		defer close(done)
+		if err := p.eng.Commit(ctx, out.Commit); err != nil {
+			// The jobs are committed; without the markers a redelivery would
+			// emit them again, and the sender's claim still refuses them.
+			p.log.Error("recording committed keys failed", "err", err)
+		}
+		stats.Took = time.Since(start)
+		if p.cfg.OnBatch != nil {
+			p.cfg.OnBatch(stats)
+		}
+		if p.cfg.Metrics != nil {
+			p.cfg.Metrics.BatchCommitted(stats)
+		}
+	}()
 	return nil
+}
+
+// awaitCommit waits until the last committed batch is recorded in state.
+func (p *Process) awaitCommit() {
+	if p.committing != nil {
+		<-p.committing
+		p.committing = nil
+	}
 }
 
 // produce writes the records in one transaction that also commits the
@@ -456,6 +476,7 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}, JobsByType: map[string]int{}, DLQByClass: map[string]int{}}
 	now := p.cfg.Now()
 	decoded, err := p.decodeAll(ctx, recs)
+	p.awaitCommit() // state holds the previous batch's commit from here
 	if err != nil {
 		return processor.Output{}, nil, stats, err
 	}
