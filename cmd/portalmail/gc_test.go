@@ -52,3 +52,41 @@ func TestTuneGC(t *testing.T) {
 		}
 	}
 }
+
+func TestTuneSimulateGC(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	if err := os.WriteFile(small, []byte("134217728\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := cgroupMemoryMax
+	defer func() {
+		cgroupMemoryMax = old
+		debug.SetMemoryLimit(math.MaxInt64)
+	}()
+	none := func(string) string { return "" }
+	tests := []struct {
+		name   string
+		cgroup string
+		env    map[string]string
+		want   int64
+	}{
+		{"no container limit", filepath.Join(dir, "missing"), nil, simulateMemLimit},
+		{"a smaller container limit", small, nil, 134217728 / 100 * 80},
+		{"GOMEMLIMIT wins", small, map[string]string{"GOMEMLIMIT": "1GiB"}, math.MaxInt64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64)
+			cgroupMemoryMax = tt.cgroup
+			getenv := none
+			if tt.env != nil {
+				getenv = func(k string) string { return tt.env[k] }
+			}
+			tuneSimulateGC(getenv)
+			if got := debug.SetMemoryLimit(-1); got != tt.want {
+				t.Fatalf("memory limit %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 
+	tuneSimulateGC(env.getenv)
 	in := env.stdin
 	if c.Input != "-" {
 		file, err := os.Open(c.Input)

@@ -76,7 +76,65 @@ type Sink struct {
 // the records after it, exactly as one record at a time.
 func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, until time.Time, sink Sink) error {
 	s := &run{eng: eng, sink: sink, sets: map[string]bool{}}
+	// Lines are read and decoded by a goroutine of their own, a chunk
+	// ahead, while the engine applies the records before them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan []decoded, 4)
+	var readErr error
+	go func() {
+		defer close(chunks)
+		readErr = decodeLines(ctx, dec, in, chunks)
+	}()
+	for chunk := range chunks {
+		for _, d := range chunk {
+			var err error
+			if d.dead != nil {
+				err = s.dead(ctx, *d.dead)
+			} else {
+				err = s.add(ctx, d.ch, d.line)
+			}
+			if err != nil {
+				cancel()
+				for range chunks { // let the reader end
+				}
+				return err
+			}
+		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	if until.After(s.clock) {
+		return s.fireUntil(ctx, until)
+	}
+	return nil
+}
+
+// decoded is one input line: its change, or the dead letter it makes.
+type decoded struct {
+	ch   cdc.Change
+	line int
+	dead *DeadLetter
+}
+
+// decodeLines reads and decodes the input, in order, in chunks.
+func decodeLines(ctx context.Context, dec Decoder, in io.Reader, out chan<- []decoded) error {
+	const chunkSize = 256
 	lines := newLineReader(in, MaxLine)
+	chunk := make([]decoded, 0, chunkSize)
+	send := func() bool {
+		select {
+		case out <- chunk:
+			chunk = make([]decoded, 0, chunkSize)
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for {
 		raw, tooLong, err := lines.next()
 		if err == io.EOF {
@@ -86,38 +144,30 @@ func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, 
 			return fmt.Errorf("read input: %w", err)
 		}
 		line := lines.n
-		if tooLong {
-			if err := s.dead(ctx, DeadLetter{Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)}); err != nil {
-				return err
+		switch {
+		case tooLong:
+			chunk = append(chunk, decoded{line: line, dead: &DeadLetter{Line: line, Reason: fmt.Sprintf("line longer than %d bytes", MaxLine)}})
+		case len(trimSpace(raw)) == 0:
+			continue
+		default:
+			topic, key, value, err := splitRecord(raw)
+			if err != nil {
+				chunk = append(chunk, decoded{line: line, dead: &DeadLetter{Line: line, Reason: "not a JSON record: " + err.Error()}})
+				break
 			}
-			continue
-		}
-		if len(trimSpace(raw)) == 0 {
-			continue
-		}
-		topic, key, value, err := splitRecord(raw)
-		if err != nil {
-			if err := s.dead(ctx, DeadLetter{Line: line, Reason: "not a JSON record: " + err.Error()}); err != nil {
-				return err
+			ch, err := dec.Decode(ctx, topic, 0, int64(line-1), keyBytes(key), value)
+			if err != nil {
+				chunk = append(chunk, decoded{line: line, dead: &DeadLetter{Line: line, Topic: topic, Reason: err.Error()}})
+				break
 			}
-			continue
+			chunk = append(chunk, decoded{ch: ch, line: line})
 		}
-		ch, err := dec.Decode(ctx, topic, 0, int64(line-1), keyBytes(key), value)
-		if err != nil {
-			if err := s.dead(ctx, DeadLetter{Line: line, Topic: topic, Reason: err.Error()}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := s.add(ctx, ch, line); err != nil {
-			return err
+		if len(chunk) == chunkSize && !send() {
+			return nil
 		}
 	}
-	if err := s.flush(ctx); err != nil {
-		return err
-	}
-	if until.After(s.clock) {
-		return s.fireUntil(ctx, until)
+	if len(chunk) > 0 {
+		send()
 	}
 	return nil
 }
