@@ -204,6 +204,9 @@ func (run *RunResult) line() string {
 		fmt.Fprintf(&b, "; %d emails (%d timer), %d stderr lines", s.Emails, s.TimerEmails, s.DeadLetters)
 		if s.Differs != nil {
 			fmt.Fprintf(&b, "; %d emails differ from the in-memory run over the same records", *s.Differs)
+			if len(s.DiffersByType) > 0 {
+				fmt.Fprintf(&b, " %v (+: only with Redis, -: only in memory)", s.DiffersByType)
+			}
 		}
 	}
 	return b.String()
