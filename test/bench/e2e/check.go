@@ -36,19 +36,24 @@ func thresholdTypes() map[string]bool {
 type expected struct {
 	// keys are the transition emails (not timers) by idempotency key → type.
 	keys map[string]string
-	// byType counts every email by type; timers the timer emails.
-	byType map[string]int
-	timers int
-	total  int
+	// byType counts every email by type; timers the timer emails, timerKeys
+	// them by key → type.
+	byType    map[string]int
+	timers    int
+	timerKeys map[string]string
+	total     int
 }
 
-func newExpected() *expected { return &expected{keys: map[string]string{}, byType: map[string]int{}} }
+func newExpected() *expected {
+	return &expected{keys: map[string]string{}, byType: map[string]int{}, timerKeys: map[string]string{}}
+}
 
 func (e *expected) add(key, typ string, timer bool) {
 	e.total++
 	e.byType[typ]++
 	if timer {
 		e.timers++
+		e.timerKeys[key] = typ
 		return
 	}
 	e.keys[key] = typ

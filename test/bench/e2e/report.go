@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -204,6 +203,9 @@ func (run *RunResult) line() string {
 		fmt.Fprintf(&b, "; %d emails (%d timer), %d stderr lines", s.Emails, s.TimerEmails, s.DeadLetters)
 		if s.Differs != nil {
 			fmt.Fprintf(&b, "; %d emails differ from the in-memory run over the same records", *s.Differs)
+			if len(s.DiffersByType) > 0 {
+				fmt.Fprintf(&b, " %v (+: only with Redis, -: only in memory)", s.DiffersByType)
+			}
 		}
 	}
 	return b.String()
@@ -274,7 +276,7 @@ func (r *Results) printSummary(w io.Writer) {
 		first := runs[0]
 		fmt.Fprintf(w, "| %s | %d × %d, %s | %s %s/s | %s | %s MiB | %s | %s | %s |\n", g, first.Instances, first.Partitions, first.Redis,
 			strings.Join(rates, " · "), first.unit(), strings.Join(cores, " · "), strings.Join(rss, " · "), strings.Join(other, " · "),
-			strings.Join(load, " · "), strings.Join(dedupe(ok), " · "))
+			strings.Join(load, " · "), strings.Join(ok, " · "))
 	}
 	for _, run := range r.Runs {
 		if l := run.Latency; l != nil {
@@ -288,15 +290,4 @@ func yes(b bool) string {
 		return "yes"
 	}
 	return "NO"
-}
-
-func dedupe(s []string) []string {
-	sort.Strings(s)
-	var out []string
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -20,6 +20,8 @@ type SimResult struct {
 	// Differs counts, for a --redis-url run, the emails (by key) that the
 	// in-memory run over the same records did not emit, and the reverse.
 	Differs *int `json:"differs_from_memory,omitempty"`
+	// DiffersByType names them: "+type" only with Redis, "-type" only in memory.
+	DiffersByType map[string]int `json:"differs_by_type,omitempty"`
 }
 
 // simulate runs `portalmail simulate` over the first lines records of the
@@ -172,17 +174,22 @@ func (d *driver) simulateRedis(ctx context.Context) error {
 		return fmt.Errorf("simulate --redis-url: %w", err)
 	}
 	diff := 0
-	for k := range exp.keys {
-		if _, ok := ref.keys[k]; !ok {
-			diff++
+	byType := map[string]int{}
+	count := func(a, b map[string]string, sign string) {
+		for k, typ := range a {
+			if _, ok := b[k]; !ok {
+				diff++
+				byType[sign+typ]++
+			}
 		}
 	}
-	for k := range ref.keys {
-		if _, ok := exp.keys[k]; !ok {
-			diff++
-		}
+	count(exp.keys, ref.keys, "+")
+	count(ref.keys, exp.keys, "-")
+	count(exp.timerKeys, ref.timerKeys, "+")
+	count(ref.timerKeys, exp.timerKeys, "-")
+	if diff > 0 {
+		r.Sim.DiffersByType = byType
 	}
-	diff += abs(exp.timers - ref.timers)
 	r.Sim.Differs = &diff
 	d.results.add(d.cfg.Out, r)
 	return nil

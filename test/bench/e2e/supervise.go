@@ -54,7 +54,7 @@ func (s *supervisor) check() error {
 		if !cur.exited() {
 			continue
 		}
-		s.crashes = append(s.crashes, fmt.Sprintf("%s after %.1f s: %s", cur.name, cur.ran().Seconds(), cur.why()))
+		s.crashes = append(s.crashes, fmt.Sprintf("%s after %.1f s (peak RSS %s): %s", cur.name, cur.ran().Seconds(), mib(cur.final().HWM), cur.why()))
 		if len(s.crashes) > s.max {
 			return fmt.Errorf("%d crashes (more than %d restarts); the last: %s", len(s.crashes), s.max, s.crashes[len(s.crashes)-1])
 		}

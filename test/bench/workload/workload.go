@@ -210,10 +210,10 @@ func (g *gen) put(t *table, op string, after row, phase Phase, snapMark string, 
 // end users expiring 7–60 days after it (23/7-day reminders), and dormant
 // portal users whose 150-day inactivity warning falls in the span.
 const (
-	expiringPlansPer10k   = 220 // of the plans with renewal unset
-	expiringTrialsPer1000 = 70  // of the trial companies
+	expiringPlansPer10k   = 200 // of the plans with renewal unset
+	expiringTrialsPer1000 = 50  // of the trial companies
 	trialEndUsersPer1000  = 67  // of the end users have a trial expiry ...
-	expiringEUTrialsPer1k = 400 // ... and of those, this many expire in the window
+	expiringEUTrialsPer1k = 200 // ... and of those, this many expire in the window
 	dormantPer1000        = 25  // of the active portal users
 )
 
@@ -503,7 +503,8 @@ func (g *gen) changes() error {
 	g.planHotSamples(usage)
 	u := 0
 	for i, k := range kinds {
-		g.now = g.cfg.Start.Add(g.cfg.Span * time.Duration(i+1) / time.Duration(n)).Truncate(time.Millisecond)
+		// (in float64: Span × i overflows int64 nanoseconds beyond ~3,500 changes of a 30-day span)
+		g.now = g.cfg.Start.Add(time.Duration(float64(g.cfg.Span) * float64(i+1) / float64(n))).Truncate(time.Millisecond)
 		g.txID++
 		g.lsn += int64(120 + g.rng.IntN(480))
 		var err error

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/portalmail/portalmail/schemas/cdc"
 )
@@ -60,6 +61,47 @@ func TestCountsAndMix(t *testing.T) {
 		if byKind[m.kind] != want {
 			t.Errorf("%s: %d changes, want %d", m.kind, byKind[m.kind], want)
 		}
+	}
+}
+
+// TestTimesMoveForward: commit times never go back, the snapshot ends
+// before Start and the changes span (Start, Start+Span], LSNs increase.
+func TestTimesMoveForward(t *testing.T) {
+	cfg := Default() // the full length: a 30-day span over 300,000 changes
+	var last time.Time
+	var lastLSN int64
+	n := 0
+	_, err := Generate(cfg, func(r Record) error {
+		if r.At.Before(last) {
+			t.Fatalf("record %d at %s, before the previous one at %s", n, r.At, last)
+		}
+		if r.Phase == Snapshot && !r.At.Before(cfg.Start) {
+			t.Fatalf("snapshot record %d at %s, not before the start", n, r.At)
+		}
+		if r.Phase == Changes && (!r.At.After(cfg.Start) || r.At.After(cfg.Start.Add(cfg.Span))) {
+			t.Fatalf("change %d at %s, outside the span", n, r.At)
+		}
+		var v struct {
+			Source struct {
+				LSN  int64 `json:"lsn"`
+				TsMs int64 `json:"ts_ms"`
+			} `json:"source"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Source.TsMs != r.At.UnixMilli() || v.Source.LSN < lastLSN || (r.Phase == Changes && v.Source.LSN == lastLSN) {
+			t.Fatalf("record %d: ts_ms %d (at %d), lsn %d after %d", n, v.Source.TsMs, r.At.UnixMilli(), v.Source.LSN, lastLSN)
+		}
+		last, lastLSN = r.At, v.Source.LSN
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := cfg.Start.Add(cfg.Span); !last.Equal(want) {
+		t.Errorf("the last change is at %s, want %s", last, want)
 	}
 }
 
