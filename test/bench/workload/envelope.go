@@ -45,11 +45,14 @@ func newEnvelope(t *table, wrap bool) *envelope {
 	return e
 }
 
-// key is the record key: {"id": ...} (wrapped when wrapping).
+// key is the record key: {"id": ...}, or the table's key column (wrapped
+// when wrapping).
 func (e *envelope) key(id string) []byte {
 	b := make([]byte, 0, 24+len(id)+len(e.keyHead))
 	b = append(b, e.keyHead...)
-	b = append(b, `{"id":`...)
+	b = append(b, `{"`...)
+	b = append(b, e.t.key()...)
+	b = append(b, `":`...)
 	b = appendString(b, id)
 	b = append(b, '}')
 	if e.wrap {
@@ -171,6 +174,6 @@ func valueSchema(t *table) string {
 
 // keySchema is the JsonConverter schema of t's record keys.
 func keySchema(t *table) string {
-	return `{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"}],"optional":false,"name":"` +
+	return `{"type":"struct","fields":[{"type":"string","optional":false,"field":"` + t.key() + `"}],"optional":false,"name":"` +
 		t.topic + `.Key"}`
 }

@@ -32,6 +32,18 @@ type column struct {
 type table struct {
 	topic   string
 	columns []column
+	// keyColumn is the column of the record key when it is not the
+	// primary key "id": Debezium's message.key.columns, as the connector
+	// configurations portalmail ships set it for cvi_usage.
+	keyColumn string
+}
+
+// key is the name of the record key's column.
+func (t *table) key() string {
+	if t.keyColumn != "" {
+		return t.keyColumn
+	}
+	return "id"
 }
 
 // The tables the workload writes. otj_licenses, branding_orders, domains and
@@ -44,49 +56,49 @@ var (
 		{"otj_distribution_list", textArray, false}, {"brand_name", text, false}, {"logo_url", text, false},
 		{"primary_color", text, false}, {"from_name", text, false}, {"reply_to", text, false},
 		{"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tCompanies = table{"portal.public.companies", []column{
 		{"id", text, true}, {"partner_id", text, true}, {"name", text, true}, {"status", text, true},
 		{"trial_expires_at", timestamp, false}, {"contact_email", text, false},
 		{"optional_notifications", textArray, false}, {"partner_account_manager_email", text, false},
 		{"pexip_account_manager_email", text, false}, {"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tPortalUsers = table{"portal.public.portal_users", []column{
 		{"id", text, true}, {"email", text, true}, {"full_name", text, false}, {"partner_id", text, false},
 		{"company_id", text, false}, {"status", text, true}, {"deactivation_reason", text, false},
 		{"last_login_at", timestamp, false}, {"activation_token", text, false},
 		{"analytics_invited_at", timestamp, false}, {"analytics_activation_token", text, false},
 		{"twofa_reset_at", timestamp, false}, {"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tLicensePlans = table{"portal.public.license_plans", []column{
 		{"id", text, true}, {"company_id", text, true}, {"product", text, true}, {"billing_period", text, true},
 		{"quantity", integer, true}, {"end_date", date, true}, {"renewal", text, true}, {"status", text, true},
 		{"includes_otj", boolean, true}, {"invoiced", boolean, true}, {"updated_by_user_id", text, false},
 		{"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tInteropSubscriptions = table{"portal.public.interop_subscriptions", []column{
 		{"id", text, true}, {"company_id", text, true}, {"kind", text, true}, {"status", text, true},
 		{"concurrent_call_licenses", integer, true}, {"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tEndUsers = table{"service.public.end_users", []column{
 		{"id", text, true}, {"company_id", text, true}, {"email", text, true}, {"display_name", text, false},
 		{"status", text, true}, {"classic", boolean, true}, {"password_set_at", timestamp, false},
 		{"recovery_requested_at", timestamp, false}, {"twofa_reset_at", timestamp, false},
 		{"trial_expires_at", timestamp, false}, {"activation_token", text, false},
 		{"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tTeamVMRs = table{"service.public.team_vmrs", []column{
 		{"id", text, true}, {"company_id", text, true}, {"name", text, true}, {"status", text, true},
 		{"deactivation_reason", text, false}, {"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tEndpoints = table{"service.public.endpoints", []column{
 		{"id", text, true}, {"company_id", text, true}, {"name", text, true}, {"enabled", boolean, true},
 		{"created_at", timestamp, true}, {"updated_at", timestamp, true},
-	}}
+	}, ""}
 	tCVIUsage = table{"service.public.cvi_usage", []column{
 		{"id", text, true}, {"company_id", text, true}, {"subscription_id", text, true},
 		{"concurrent_calls", integer, true}, {"sampled_at", timestamp, true},
-	}}
+	}, "subscription_id"}
 )
 
 // Tables lists every table the workload writes, snapshot order.

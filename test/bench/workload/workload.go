@@ -19,7 +19,9 @@
 // # Shape
 //
 // Records come in stream order. Every record's key is {"id": ...}, so a row's
-// changes stay in one partition. Positions are PostgreSQL's: every snapshot
+// changes stay in one partition, except cvi_usage's, keyed
+// {"subscription_id": ...} as the connector configurations portalmail ships
+// set it (message.key.columns), so a subscription's samples stay in order. Positions are PostgreSQL's: every snapshot
 // row carries the snapshot's LSN and transaction, each change a new
 // transaction at an increasing LSN (source.lsn, source.sequence), its commit
 // time (source.ts_ms/ts_us/ts_ns) spread evenly over Config.Span after
@@ -98,7 +100,7 @@ const (
 // Record is one Kafka record of the stream.
 type Record struct {
 	Topic string // Debezium's topic under the default prefixes, e.g. "portal.public.companies"
-	Key   []byte // JSON: {"id": ...}, wrapped when Config.Wrap
+	Key   []byte // JSON: {"id": ...} ({"subscription_id": ...} for cvi_usage), wrapped when Config.Wrap
 	Value []byte // JSON Debezium envelope, wrapped when Config.Wrap
 	Op    string // "r", "c" or "u"
 	Phase Phase
@@ -196,7 +198,7 @@ func (g *gen) put(t *table, op string, after row, phase Phase, snapMark string, 
 	src := source{at: g.now, snapshot: snapMark, txID: g.txID, lsn: g.lsn, lastLSN: g.lastLSN}
 	src.emitted = g.now.Add(time.Duration(3+g.rng.IntN(40)) * time.Millisecond)
 	e := g.env[t]
-	id, _ := after["id"].(string)
+	id, _ := after[t.key()].(string)
 	r := Record{Topic: t.topic, Key: e.key(id), Value: e.value(op, nil, after, src), Op: op, Phase: phase, At: g.now}
 	g.sum.count(r, kind)
 	return g.emit(r)
