@@ -152,7 +152,10 @@ func (s *stage) tail() string {
 	return string(b)
 }
 
-// rusage is the peak RSS in kilobytes of an exited process.
+// rusage is the peak RSS in kilobytes of an exited process: an upper bound,
+// since Go starts children with vfork and ru_maxrss then includes the
+// driver's resident set before the exec (live processes are read from
+// VmHWM instead).
 func rusage(ps *os.ProcessState) (int64, bool) {
 	ru, ok := ps.SysUsage().(*syscall.Rusage)
 	if !ok || ru == nil {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +68,28 @@ func (d *driver) simulate(ctx context.Context, redisURL string, lines int) (*Run
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start simulate: %w", err)
 	}
+	// Peak RSS is VmHWM, polled while simulate runs: the rusage of an
+	// exited child is no good here, because Go starts children with vfork,
+	// whose ru_maxrss includes the driver's own resident set (the whole
+	// workload file) from before the exec.
+	var hwm atomic.Int64
+	polled := make(chan struct{})
+	stopPoll := make(chan struct{})
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if st, err := readStat(cmd.Process.Pid); err == nil && st.HWM > hwm.Load() {
+				hwm.Store(st.HWM)
+			}
+			select {
+			case <-stopPoll:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	timers := timerTypes()
 	exp := newExpected()
 	sc := bufio.NewScanner(out)
@@ -80,6 +102,13 @@ func (d *driver) simulate(ctx context.Context, redisURL string, lines int) (*Run
 		}
 		exp.add(e.Key, e.Type, timers[e.Type])
 	}
+	// The output is read to its end: simulate is past its peak. One last
+	// reading, then Wait reaps it.
+	close(stopPoll)
+	<-polled
+	if st, err := readStat(cmd.Process.Pid); err == nil && st.HWM > hwm.Load() {
+		hwm.Store(st.HWM)
+	}
 	if err := cmd.Wait(); err != nil {
 		return nil, nil, fmt.Errorf("simulate: %w", err)
 	}
@@ -88,16 +117,13 @@ func (d *driver) simulate(ctx context.Context, redisURL string, lines int) (*Run
 	}
 	elapsed := time.Since(t0)
 	after := d.sample(redisPIDs)
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	res := &RunResult{Name: name, Kind: "simulate", Instances: 1, Records: lines, Elapsed: elapsed,
 		Rate: float64(lines) / elapsed.Seconds(), Redis: "memory"}
 	if redisURL != "" {
 		res.Redis = redisKind(redisURL)
 	}
 	usage := StageUsage{CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
-	if ru != nil {
-		usage.PeakRSS = ru.Maxrss << 10 // kilobytes on Linux
-	}
+	usage.PeakRSS = hwm.Load()
 	usage.Cores = usage.CPU.Seconds() / elapsed.Seconds()
 	res.Stages = []StageUsage{usage}
 	res.RedisCPU, res.KafkaCPU, res.DriverCPU = after.redis-before.redis, after.kafka-before.kafka, after.driver-before.driver
