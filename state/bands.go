@@ -10,10 +10,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Bands implements processor.State: one band script per sample
-// (scripts/bands.lua), in one pipeline (one round trip), so samples of one
-// key are evaluated in order. Per sample at position P with X = Percent,
-// against the band of Key (both lines start armed):
+// Bands implements processor.State: one band script call per key
+// (scripts/bands.lua) with that key's samples in order, all in one pipeline
+// (one round trip). Per sample at position P with X = Percent, against the
+// band of Key (both lines start armed):
 //   - P was evaluated before (among the band's last 16 positions): the
 //     result it got then, state unchanged;
 //   - P is older than the latest position evaluated: nothing fires, state
@@ -25,8 +25,9 @@ import (
 //
 // A zero rules value means catalog.DefaultBands. Minimum capacity and
 // licensing are the caller's filter. Positions compare as in ApplyChanges
-// (exact beyond 2^53; one that cannot be ordered is evaluated). On error any prefix may have been evaluated; retrying
-// gets the remembered results.
+// (exact beyond 2^53; one that cannot be ordered is evaluated). On error
+// any prefix of a key's samples may have been evaluated; retrying gets the
+// remembered results.
 func (s *Store) Bands(ctx context.Context, rules catalog.Bands, samples []processor.BandSample) ([]processor.BandResult, error) {
 	if len(samples) == 0 {
 		return nil, nil
@@ -34,30 +35,39 @@ func (s *Store) Bands(ctx context.Context, rules catalog.Bands, samples []proces
 	if rules == (catalog.Bands{}) {
 		rules = catalog.DefaultBands
 	}
-	ops := make([]op, len(samples))
+	head := []any{
+		strconv.Itoa(rules.UsageAt), strconv.Itoa(rules.UsageRearmBelow),
+		strconv.Itoa(rules.OverAbove), strconv.Itoa(rules.OverRearmAtOrBelow),
+		strconv.Itoa(recentBandResults),
+	}
+	// One op per key, its samples in batch order.
+	byKey := make(map[string]int, len(samples))
+	var ops []op
+	var members [][]int // per op, its samples
 	for i, sm := range samples {
-		ops[i] = op{
-			script: scriptBands,
-			keys:   []string{s.bandKey(sm.Key)},
-			args: []any{
-				sm.Position.String(), strconv.Itoa(sm.Percent),
-				strconv.Itoa(rules.UsageAt), strconv.Itoa(rules.UsageRearmBelow),
-				strconv.Itoa(rules.OverAbove), strconv.Itoa(rules.OverRearmAtOrBelow),
-				strconv.Itoa(recentBandResults),
-			},
+		k, ok := byKey[sm.Key]
+		if !ok {
+			k = len(ops)
+			byKey[sm.Key] = k
+			ops = append(ops, op{script: scriptBands, keys: []string{s.bandKey(sm.Key)}, args: append([]any(nil), head...)})
+			members = append(members, nil)
 		}
+		ops[k].args = append(ops[k].args, sm.Position.String(), strconv.Itoa(sm.Percent))
+		members[k] = append(members[k], i)
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]processor.BandResult, len(samples))
-	for i, cmd := range cmds {
-		code, err := cmd.(*redis.Cmd).Int64()
-		if err != nil {
-			return nil, fmt.Errorf("state: band %s: %w", samples[i].Key, err)
+	for k, cmd := range cmds {
+		codes, err := cmd.(*redis.Cmd).Int64Slice()
+		if err != nil || len(codes) != len(members[k]) {
+			return nil, fmt.Errorf("state: bands of %s: %d results for %d samples: %v", samples[members[k][0]].Key, len(codes), len(members[k]), err)
 		}
-		out[i] = processor.BandResult{Usage: code == 1, Over: code == 2}
+		for j, i := range members[k] {
+			out[i] = processor.BandResult{Usage: codes[j] == 1, Over: codes[j] == 2}
+		}
 	}
 	return out, nil
 }

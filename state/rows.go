@@ -70,15 +70,21 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 			args := make([]any, 0, 1+6*len(chunk))
 			keys = append(keys, s.truncKey())
 			args = append(args, delTTL, parkChunk)
+			truncates := false
 			for _, e := range chunk {
 				kind := "c"
 				if e.truncate {
 					kind = "t"
+					truncates = true
 				}
 				keys = append(keys, e.row, e.parked)
 				args = append(args, kind, e.table, e.pos, e.img, e.set, e.ttl)
 			}
-			ops = append(ops, op{script: scriptApplyMany, keys: keys, args: args})
+			o := op{script: scriptApplyMany, keys: keys, args: args}
+			if !truncates {
+				o.shared = keys[:1] // read only: chunks without a truncate are independent through it
+			}
+			ops = append(ops, o)
 		}
 	}
 	cmds, err := s.run(ctx, ops)

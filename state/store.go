@@ -271,20 +271,137 @@ func parseURL(raw string) (*redis.Options, error) {
 // op is one command of a batch: a script call, or a plain command.
 type op struct {
 	script *script
-	keys   []string
+	keys   []string // a script's KEYS
 	args   []any
 	plain  func(p redis.Pipeliner) redis.Cmder
+	// order names what the command reads or writes, for run's ordering: a
+	// key, or a key and a member ("set\x00member") where commands on other
+	// members of the key are independent of it. nil: the script's keys; a
+	// plain command without order conflicts with every other command.
+	order []string
+	// shared are the names in order (or keys) the command only reads.
+	shared []string
 }
 
-// run sends ops as one pipeline (EVALSHA for scripts) and returns their
-// commands, index-aligned. Scripts the server does not know yet (first use,
-// restart, failover, SCRIPT FLUSH) fail with NOSCRIPT without running; those
-// are sent again with EVAL in a second pipeline, in order. Any other error
-// of any command fails the batch. redis.Nil replies are not errors.
+// deps is what o reads or writes (see op.order).
+func (o *op) deps() []string {
+	if o.order != nil {
+		return o.order
+	}
+	return o.keys
+}
+
+// member names one member of a key, for op.order.
+func memberOf(key, m string) string { return key + "\x00" + m }
+
+// writes reports whether o writes key.
+func (o *op) writes(key string) bool {
+	for _, k := range o.shared {
+		if k == key {
+			return false
+		}
+	}
+	return true
+}
+
+// run sends ops as pipelines (EVALSHA for scripts) and returns their
+// commands, index-aligned. Any error of any command but NOSCRIPT fails the
+// batch; redis.Nil replies are not errors.
+//
+// A script the server does not know yet (first use, restart, failover,
+// SCRIPT FLUSH) fails with NOSCRIPT without running, and is sent again with
+// EVAL. That retry must not overtake anything: when another client loads
+// the script while our pipeline is being executed, a later command of the
+// pipeline succeeds where an earlier one failed, and re-sending the earlier
+// one after it would run two changes of one row, or two usage samples of
+// one subscription, in the wrong order (the later one wins, the earlier is
+// taken as late news and its email is lost). So ops are split into rounds
+// (rounds) in which no two commands touch a key one of them writes; each
+// round is one pipeline, NOSCRIPT retries included, before the next. A
+// batch whose rows and subscriptions appear once each is one round trip;
+// each repeat of a key within the batch adds at most one.
 func (s *Store) run(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
+	round, n := rounds(ops)
+	if n == 1 {
+		return s.runRound(ctx, ops)
+	}
+	cmds := make([]redis.Cmder, len(ops))
+	idx := make([]int, 0, len(ops))
+	sub := make([]op, 0, len(ops))
+	for r := range n {
+		idx, sub = idx[:0], sub[:0]
+		for i := range ops {
+			if round[i] == r {
+				idx = append(idx, i)
+				sub = append(sub, ops[i])
+			}
+		}
+		got, err := s.runRound(ctx, sub)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			cmds[i] = got[j]
+		}
+	}
+	return cmds, nil
+}
+
+// rounds assigns each op the earliest round after every earlier op it
+// conflicts with (one writes what the other reads or writes, op.deps); an
+// op without deps conflicts with every op. Ops that conflict keep their order; a batch
+// without scripts (no NOSCRIPT, nothing to re-send) is one round.
+func rounds(ops []op) (round []int, n int) {
+	round = make([]int, len(ops))
+	scripts := false
+	for i := range ops {
+		if ops[i].script != nil {
+			scripts = true
+			break
+		}
+	}
+	if !scripts || len(ops) == 1 {
+		return round, 1
+	}
+	lastWrite := make(map[string]int, 2*len(ops)) // key → 1 + the last round writing it
+	lastTouch := make(map[string]int, 2*len(ops)) // key → 1 + the last round touching it
+	floor := 0                                    // the round after the last op without keys
+	for i := range ops {
+		o := &ops[i]
+		deps := o.deps()
+		r := floor
+		if len(deps) == 0 {
+			r = n
+		}
+		for _, k := range deps {
+			r = max(r, lastWrite[k])
+			if o.writes(k) {
+				r = max(r, lastTouch[k])
+			}
+		}
+		round[i] = r
+		n = max(n, r+1)
+		if len(deps) == 0 {
+			floor = r + 1
+			continue
+		}
+		for _, k := range deps {
+			lastTouch[k] = max(lastTouch[k], r+1)
+			if o.writes(k) {
+				lastWrite[k] = r + 1
+			}
+		}
+	}
+	return round, n
+}
+
+// runRound sends ops as one pipeline, then the scripts that failed with
+// NOSCRIPT again with EVAL (the ops of a round are independent of each
+// other, so the order of the retries does not matter).
+func (s *Store) runRound(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	cmds := make([]redis.Cmder, len(ops))
 	pipe := s.c.Pipeline()
 	for i, o := range ops {

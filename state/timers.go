@@ -39,20 +39,23 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteR
 	for _, t := range w.Cancel {
 		zkey, lkey, member := s.timerKey(t.Set), s.leaseKey(t.Set), t.Member
 		ops = append(ops,
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }},
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }})
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
 	}
 	for _, t := range w.Schedule {
 		zkey, z := s.timerKey(t.Set), redis.Z{Score: float64(millis(t.Due)), Member: t.Member}
-		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAdd(ctx, zkey, z) }})
+		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAdd(ctx, zkey, z) }, order: []string{memberOf(zkey, t.Member)}})
 	}
 	first := len(ops)
 	for _, pk := range w.Park {
 		zkey, z := s.timerKey(pk.Set), redis.Z{Score: float64(millis(pk.Deadline)), Member: processor.ParkMember(pk)}
+		rkey, hkey := s.rowKey(pk.On.Table, pk.On.ID), s.parkedKey(pk.On.Table, pk.On.ID)
 		ops = append(ops,
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAddNX(ctx, zkey, z) }},
-			op{script: scriptPark, keys: []string{s.rowKey(pk.On.Table, pk.On.ID), s.parkedKey(pk.On.Table, pk.On.ID)},
-				args: []any{pk.Key, encodePark(pk), trunc[pk.On.Table]}})
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAddNX(ctx, zkey, z) }, order: []string{memberOf(zkey, z.Member.(string))}},
+			op{script: scriptPark, keys: []string{rkey, hkey}, args: []any{pk.Key, encodePark(pk), trunc[pk.On.Table]},
+				// park.lua reads the row and writes the intent's field:
+				// the intents parked on one row are independent.
+				order: []string{rkey, memberOf(hkey, pk.Key)}, shared: []string{rkey}})
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
@@ -201,22 +204,24 @@ func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
 	ttl := s.opts.EmittedTTL
 	for _, k := range c.Emitted {
 		key := s.emittedKey(k)
-		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.Set(ctx, key, "1", ttl) }})
+		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.Set(ctx, key, "1", ttl) }, order: []string{key}})
 	}
 	for _, t := range c.Acked {
 		ops = append(ops, op{
 			script: scriptAck,
 			keys:   []string{s.timerKey(t.Set), s.leaseKey(t.Set)},
 			args:   []any{t.Member, strconv.FormatInt(millis(t.Due), 10)},
+			// ack.lua touches only t.Member of the set and its lease.
+			order: []string{memberOf(s.timerKey(t.Set), t.Member), memberOf(s.leaseKey(t.Set), t.Member)},
 		})
 	}
 	for _, pk := range c.Unpark {
 		hkey, field := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key
 		zkey, lkey, member := s.timerKey(pk.Set), s.leaseKey(pk.Set), processor.ParkMember(pk)
 		ops = append(ops,
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, hkey, field) }},
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }},
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }})
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, hkey, field) }, order: []string{memberOf(hkey, field)}},
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
+			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
 	}
 	chunk := applyChunk
 	if s.perKeyScripts() {

@@ -1,37 +1,47 @@
--- bands.lua: one usage sample against the band state of its key.
+-- bands.lua: the usage samples of one key against its band state, in order.
 -- KEYS[1] band HASH: u = usage armed ("1"/"0", absent = armed), o = over armed,
 --         p = latest position evaluated, h = recent "position=result,..." newest first
--- ARGV[1] position (cdc.Position text; a position that cannot be ordered
---         against the latest is evaluated), ARGV[2] X (percent)
--- ARGV[3] UsageAt, ARGV[4] UsageRearmBelow, ARGV[5] OverAbove,
--- ARGV[6] OverRearmAtOrBelow, ARGV[7] how many recent results to remember
--- Returns 0 nothing fired, 1 usage, 2 over.
-local pos = ARGV[1]
-local x = tonumber(ARGV[2])
-local usageAt, usageRearm = tonumber(ARGV[3]), tonumber(ARGV[4])
-local overAbove, overRearm = tonumber(ARGV[5]), tonumber(ARGV[6])
-local keep = tonumber(ARGV[7])
+-- ARGV[1] UsageAt, ARGV[2] UsageRearmBelow, ARGV[3] OverAbove,
+-- ARGV[4] OverRearmAtOrBelow, ARGV[5] how many recent results to remember,
+-- then per sample: position (cdc.Position text; a position that cannot be
+-- ordered against the latest is evaluated), X (percent).
+-- Returns per sample 0 nothing fired, 1 usage, 2 over.
+local usageAt, usageRearm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local overAbove, overRearm = tonumber(ARGV[3]), tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
 local st = redis.call('HMGET', KEYS[1], 'u', 'o', 'p', 'h')
-local h = st[4] or ''
-for p, r in string.gmatch(h, '([^=,]+)=(%d)') do
-  if p == pos then return tonumber(r) end
-end
-if st[3] and pm_order(pos, st[3]) == -1 then return 0 end
 local u = st[1] ~= '0'
 local o = st[2] ~= '0'
-if x < usageRearm then u = true end
-if x <= overRearm then o = true end
-local res = 0
-if x > overAbove and o then
-  o, u, res = false, false, 2
-elseif x >= usageAt and u then
-  u, res = false, 1
+local latest = st[3]
+local recent = {}
+for e in string.gmatch(st[4] or '', '[^,]+') do recent[#recent + 1] = e end
+local out, changed = {}, false
+for i = 6, #ARGV - 1, 2 do
+  local pos, x = ARGV[i], tonumber(ARGV[i + 1])
+  local res
+  for _, e in ipairs(recent) do
+    local p, r = string.match(e, '^([^=]+)=(%d)$')
+    if p == pos then res = tonumber(r) break end
+  end
+  if res == nil then
+    res = 0
+    if not (latest and pm_order(pos, latest) == -1) then
+      if x < usageRearm then u = true end
+      if x <= overRearm then o = true end
+      if x > overAbove and o then
+        o, u, res = false, false, 2
+      elseif x >= usageAt and u then
+        u, res = false, 1
+      end
+      table.insert(recent, 1, pos .. '=' .. res)
+      while #recent > keep do table.remove(recent) end
+      latest, changed = pos, true
+    end
+  end
+  out[#out + 1] = res
 end
-local recent = {pos .. '=' .. res}
-for e in string.gmatch(h, '[^,]+') do
-  if #recent >= keep then break end
-  recent[#recent + 1] = e
+if changed then
+  redis.call('HSET', KEYS[1], 'u', u and '1' or '0', 'o', o and '1' or '0', 'p', latest,
+    'h', table.concat(recent, ','))
 end
-redis.call('HSET', KEYS[1], 'u', u and '1' or '0', 'o', o and '1' or '0', 'p', pos,
-  'h', table.concat(recent, ','))
-return res
+return out
