@@ -217,7 +217,7 @@ type Process struct {
 	// committing is closed when the last batch's Engine.Commit is done
 	// (nil when none is under way); only touched by the Run goroutine.
 	committing chan struct{}
-	isRef map[string]bool
+	isRef      map[string]bool
 
 	// sess is replaced (renew) only by the Run goroutine, under mu; other
 	// goroutines read it under mu (Client, Close).
