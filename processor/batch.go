@@ -38,6 +38,8 @@ type batch struct {
 	parked  int
 	// rowJSON encodes each reference row once for the batch's job data.
 	rowJSON templates.RowJSON
+	// dataBuf is reused for each job's data JSON (emit copies it out).
+	dataBuf []byte
 }
 
 // stats returns the batch's counts, scheduled and parked included.
@@ -431,9 +433,9 @@ type pending struct {
 // with more than Config.MaxRecipients, is dead-lettered; so is every email of
 // a change whose jobs together pass Config.MaxChangeOutput.
 func (b *batch) build(ctx context.Context, intents []intent) error {
-	var ps []pending
-	var keys []string
-	seen := map[string]bool{}
+	ps := make([]pending, 0, len(intents))
+	keys := make([]string, 0, 2*len(intents))
+	seen := make(map[string]bool, 2*len(intents))
 	for _, in := range intents {
 		t := b.e.types[in.Type]
 		r, missing := b.resolve(in)
@@ -504,6 +506,12 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 			o.size += len(j.Subject) + len(j.HTML) + len(j.Text) + len(j.Data)
 		}
 	}
+	total := 0
+	for _, o := range byChange {
+		total += len(o.jobs)
+	}
+	b.jobs = slices.Grow(b.jobs, total)
+	b.commit.Emitted = slices.Grow(b.commit.Emitted, total)
 	for _, c := range order {
 		o := byChange[c]
 		if o.size > b.e.cfg.MaxChangeOutput {
@@ -582,7 +590,9 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
 		return nil
 	}
-	raw, err := templates.JobData{Template: p.t.Template, Data: d}.AppendJSONCached(nil, &b.rowJSON)
+	// One buffer per batch for the data's JSON: data copies it out.
+	raw, err := templates.JobData{Template: p.t.Template, Data: d}.AppendJSONCached(b.dataBuf[:0], &b.rowJSON)
+	b.dataBuf = raw[:0]
 	if err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
 		return nil
@@ -599,7 +609,7 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 			b.counts.ReplyToRefused++
 		}
 	}
-	var jobs []schemas.EmailJob
+	jobs := make([]schemas.EmailJob, 0, len(p.to))
 	for i, to := range p.to {
 		if done[p.keys[i]] {
 			continue

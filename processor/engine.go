@@ -367,9 +367,9 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 		}
 		return now
 	}
-	heads := map[RowRef]int{}
-	var order []rowHead
-	newest := map[RowRef]int{} // index into b.commit.Rows
+	heads := make(map[RowRef]int, len(live))
+	order := make([]rowHead, 0, len(live))
+	newest := make(map[RowRef]int, len(live)) // index into b.commit.Rows
 	for i, rc := range live {
 		ch, r := rc.Change, res[i]
 		if ch.Op == cdc.OpTruncate {

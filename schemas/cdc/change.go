@@ -170,7 +170,10 @@ func (r Row) Strings(col string) []string {
 // Has reports whether the column is present, not null and not Unavailable.
 func (r Row) Has(col string) bool { return r != nil && r[col] != nil && !IsUnavailable(r[col]) }
 
-var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"}
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"}
+
+// dateLayout is a date column's (and --until's short form).
+const dateLayout = "2006-01-02"
 
 // ParseTime parses the ISO-8601 forms Debezium and the normaliser produce,
 // and "infinity" / "-infinity" as Forever / LongAgo.
@@ -181,6 +184,15 @@ func ParseTime(s string) (time.Time, bool) {
 		return Forever, true
 	case negInfinityText:
 		return LongAgo, true
+	}
+	// A date has one layout; trying the others first would cost an error
+	// (an allocation) each, on every date column of every change.
+	if len(s) == len(dateLayout) {
+		t, err := time.Parse(dateLayout, s)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return t.UTC(), true
 	}
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
