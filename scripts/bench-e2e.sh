@@ -48,14 +48,8 @@ cleanup() {
 trap cleanup EXIT
 
 wants() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 if [ -z "${KAFKA_BROKERS:-}" ]; then
-	if [ -z "${KAFKA_PORT:-}" ]; then
-		KAFKA_PORT=9092
-		while port_in_use "$KAFKA_PORT" || port_in_use $((KAFKA_PORT + 1)); do KAFKA_PORT=$((KAFKA_PORT + 2)); done
-	fi
-	export KAFKA_PORT
 	stop_kafka=1
 	kafka_line=$(scripts/kafka.sh up | tail -n 1)
 	case "$kafka_line" in

@@ -17,7 +17,6 @@ cleanup() {
 	if [ "$stop_kafka" = 1 ]; then scripts/kafka.sh down >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 if [ -z "${REDIS_URL:-}" ]; then
 	stop_redis=1
@@ -25,11 +24,6 @@ if [ -z "${REDIS_URL:-}" ]; then
 	export "${redis_line?}"
 fi
 if [ -z "${KAFKA_BROKERS:-}" ] && [ "${SKIP_KAFKA:-}" != 1 ]; then
-	if [ -z "${KAFKA_PORT:-}" ]; then
-		KAFKA_PORT=9092
-		while port_in_use "$KAFKA_PORT" || port_in_use $((KAFKA_PORT + 1)); do KAFKA_PORT=$((KAFKA_PORT + 2)); done
-	fi
-	export KAFKA_PORT
 	stop_kafka=1
 	kafka_line=$(scripts/kafka.sh up | tail -n 1)
 	case "$kafka_line" in

@@ -22,7 +22,8 @@
 # line; every message goes to stderr. So `eval "$(scripts/kafka.sh up)"` works.
 #
 # Environment:
-#   KAFKA_PORT          client port (default 9092); the controller listens on PORT+1
+#   KAFKA_PORT          client port (default: 9092, or the first free pair after it);
+#                       the controller listens on PORT+1
 #   PORTALMAIL_CACHE    cache root (default $HOME/.cache/portalmail); Maven repo in <cache>/m2
 #   PORTALMAIL_RUN_DIR  run root (default /tmp/portalmail-run); broker files in <run>/kafka
 #   KEEP_KAFKA_DATA=1   `down` keeps the data dir
@@ -87,6 +88,14 @@ is_running() {
 
 port_in_use() { # PORT
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_pair PORT: PORT, or PORT+2, PORT+4, ..., the first whose PORT and
+# PORT+1 (client and controller) are both free.
+free_pair() {
+  local p="$1"
+  while port_in_use "$p" || port_in_use $((p + 1)); do p=$((p + 2)); done
+  echo "$p"
 }
 
 with_lock() {
@@ -312,7 +321,13 @@ start_broker() {
   fi
 
   local p
-  if [[ "$mode" == start && -s "$PORTFILE" ]]; then p="$(cat "$PORTFILE")"; else p="${want:-9092}"; fi
+  if [[ "$mode" == start && -s "$PORTFILE" ]]; then
+    p="$(cat "$PORTFILE")"
+  elif [[ -n "$want" ]]; then
+    p="$want"
+  else
+    p="$(free_pair 9092)"
+  fi
   if ! [[ "$p" =~ ^[0-9]+$ ]] || (( p < 1 || p > 65534 )); then die "bad port '$p'"; fi
   local cport=$(( p + 1 ))
   local q

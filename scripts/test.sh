@@ -62,16 +62,6 @@ fi
 # Tests that need those tools fail, rather than skip, without them.
 export PORTALMAIL_REQUIRE_TOOLS=1
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-if [ -z "${KAFKA_PORT:-}" ]; then
-	KAFKA_PORT=9092
-	# the broker takes PORT (clients) and PORT+1 (controller)
-	while port_in_use "$KAFKA_PORT" || port_in_use $((KAFKA_PORT + 1)); do
-		KAFKA_PORT=$((KAFKA_PORT + 2))
-	done
-fi
-export KAFKA_PORT
-
 redis_line=$(scripts/redis.sh start | tail -n 1)
 export "${redis_line?}"
 echo "test: real redis-server at ${REDIS_URL}" >&2
