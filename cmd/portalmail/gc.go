@@ -37,8 +37,8 @@ func tuneSimulateGC(getenv func(string) string) {
 		return
 	}
 	limit := int64(simulateMemLimit)
-	if max, ok := cgroupLimit(cgroupMemoryMax); ok && max/100*memLimitPercent < limit {
-		limit = max / 100 * memLimitPercent
+	if c, _, ok := containerSoftLimit(); ok && c < limit {
+		limit = c
 	}
 	debug.SetMemoryLimit(limit)
 }
@@ -55,11 +55,17 @@ func tuneGC(getenv func(string) string, log *slog.Logger) {
 	if getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	if max, ok := cgroupLimit(cgroupMemoryMax); ok {
-		limit := max / 100 * memLimitPercent
+	if limit, max, ok := containerSoftLimit(); ok {
 		debug.SetMemoryLimit(limit)
 		log.Info("GOMEMLIMIT not set: soft memory limit at 80 % of the container's", "limit_bytes", limit, "cgroup_max_bytes", max)
 	}
+}
+
+// containerSoftLimit is 80 % of the container's memory limit, and the limit,
+// false when there is none.
+func containerSoftLimit() (limit, max int64, ok bool) {
+	max, ok = cgroupLimit(cgroupMemoryMax)
+	return max / 100 * memLimitPercent, max, ok
 }
 
 // cgroupLimit reads a cgroup v2 memory.max file: false when there is none
