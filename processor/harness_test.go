@@ -28,6 +28,8 @@ type harness struct {
 	t      testing.TB
 	eng    *processor.Engine
 	store  *state.Store
+	tmpl   *templates.Set
+	cfg    processor.Config
 	rounds *atomic.Int64 // Redis round trips
 	pos    int64
 	offset int64
@@ -84,7 +86,19 @@ func newHarnessConfig(t testing.TB, cfg processor.Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, eng: eng, store: store, rounds: rounds, pos: 1000}
+	return &harness{t: t, eng: eng, store: store, tmpl: tmpl, cfg: cfg, rounds: rounds, pos: 1000}
+}
+
+// instance is another engine with the harness's catalog, templates and
+// configuration over st: a second process instance (st wrapping h.store
+// shares its state).
+func (h *harness) instance(st processor.State) *processor.Engine {
+	h.t.Helper()
+	eng, err := processor.New(catalog.Default(), st, h.tmpl, h.cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return eng
 }
 
 // change builds a change at the next source position (topic partition 0).

@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/portalmail/portalmail/processor"
-	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
-	"github.com/portalmail/portalmail/templates"
 )
 
 // The tests here pin the replay model of docs/design.md ("Replays"): what
@@ -367,16 +365,8 @@ func (s *hookState) Write(ctx context.Context, w processor.Writes) (processor.Wr
 func TestParkOrResolveIsAtomicAcrossInstances(t *testing.T) {
 	h := newHarness(t)
 	h.seed()
-	tmpl, err := templates.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: "https://portal.test", catalog.SiteService: "https://service.test", catalog.SiteAnalytics: "https://analytics.test"}}
 	hooked := &hookState{State: h.store}
-	x, err := processor.New(catalog.Default(), hooked, tmpl, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := h.instance(hooked)
 	company := h.acme()
 	company["id"], company["name"] = "c-late", "Late Inc"
 	companyChange := h.change(cdc.Companies, cdc.OpCreate, company)
@@ -567,16 +557,8 @@ func TestUsageBeforeItsSubscriptionIsParked(t *testing.T) {
 func TestUsageParkRefusedAsItsSubscriptionArrives(t *testing.T) {
 	h := newHarness(t)
 	h.seed()
-	tmpl, err := templates.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: "https://portal.test", catalog.SiteService: "https://service.test", catalog.SiteAnalytics: "https://analytics.test"}}
 	hooked := &hookState{State: h.store}
-	x, err := processor.New(catalog.Default(), hooked, tmpl, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := h.instance(hooked)
 	sub := h.change(cdc.InteropSubscriptions, cdc.OpCreate, cdc.Row{"id": "s-late",
 		"company_id": "c-acme", "kind": "teams_cvi", "status": "active", "concurrent_call_licenses": int64(20)})
 	var fromY processor.Output
