@@ -12,7 +12,10 @@ import (
 	"github.com/portalmail/portalmail/templates"
 )
 
-func TestEveryTypePreviewsWithEveryBrand(t *testing.T) {
+// previewServer serves the preview handler and returns its URL and a GET on
+// it: status, body and headers.
+func previewServer(t *testing.T) (string, func(path string) (int, string, http.Header)) {
+	t.Helper()
 	tmpl, err := templates.Parse()
 	if err != nil {
 		t.Fatal(err)
@@ -22,8 +25,9 @@ func TestEveryTypePreviewsWithEveryBrand(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	defer srv.Close()
-	get := func(path string) (int, string, http.Header) {
+	t.Cleanup(srv.Close)
+	return srv.URL, func(path string) (int, string, http.Header) {
+		t.Helper()
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -32,6 +36,10 @@ func TestEveryTypePreviewsWithEveryBrand(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), resp.Header
 	}
+}
+
+func TestEveryTypePreviewsWithEveryBrand(t *testing.T) {
+	_, get := previewServer(t)
 	code, body, _ := get("/")
 	if code != 200 || strings.Count(body, "<tr><td><a href=") != 47 {
 		t.Fatalf("index: %d, %d types", code, strings.Count(body, "<tr><td><a href="))
@@ -56,25 +64,7 @@ func TestEveryTypePreviewsWithEveryBrand(t *testing.T) {
 }
 
 func TestBrandsAndLogos(t *testing.T) {
-	tmpl, err := templates.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := preview.New(catalog.Default(), tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	get := func(path string) (int, string, http.Header) {
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
-	}
+	url, get := previewServer(t)
 	tests := []struct {
 		path     string
 		code     int
@@ -84,7 +74,7 @@ func TestBrandsAndLogos(t *testing.T) {
 		{"/order.new?brand=contoso", 404, []string{`unknown brand "contoso"`, "default, fabrikam, northwind"}},
 		{"/?brand=contoso", 404, []string{"default, fabrikam, northwind"}},
 		// No brand: the default one, with its embedded logo served by the preview.
-		{"/order.new", 200, []string{`<img src="` + srv.URL + `/logos/northwind.svg"`}},
+		{"/order.new", 200, []string{`<img src="` + url + `/logos/northwind.svg"`}},
 		{"/order.new?brand=fabrikam", 200, []string{"#7a1f5c"}},
 		{"/logos/northwind.svg", 200, []string{"<svg", "Northwind Video"}},
 		{"/logos/nosuch.svg", 404, nil},
