@@ -6,7 +6,7 @@
 # docs/data.md's example) from Debian's packages if missing, then PostgreSQL
 # with Kafka Connect and the Debezium connector on that broker
 # (scripts/debezium.sh), and a 3-master Redis Cluster (scripts/redis.sh
-# cluster-start), runs every Go test against them (REDIS_URL,
+# cluster-start), runs every Go test against them under the race detector (REDIS_URL,
 # KAFKA_BROKERS; PG_URL, CONNECT_URL and PORTALMAIL_DEBEZIUM=1 for
 # test/debezium; the state and pipeline tests once more with REDIS_URL the
 # cluster), validates docker-compose.yml (scripts/compose-check.sh),
@@ -17,7 +17,7 @@
 # printed, when not. A server that does not start fails the run (with its
 # log); there is no fall back to kfake here. Java 17+ and Maven (for the
 # broker) are installed from Debian's packages by scripts/kafka.sh when
-# missing.
+# missing; gcc (for -race) by this script.
 #
 # Environment: SKIP_FAULTS=1 skips the fault suite; SKIP_DEBEZIUM=1 skips
 # PostgreSQL, Connect and test/debezium; KAFKA_PORT picks the broker's port
@@ -59,6 +59,14 @@ if ! /usr/bin/python3 -c "import confluent_kafka.avro, avro" >/dev/null 2>&1; th
 	apt-get update -qq >&2
 	apt-get install -y -qq --no-install-recommends python3-confluent-kafka python3-avro >&2
 fi
+# The race detector needs cgo and a C compiler.
+if ! command -v gcc >/dev/null 2>&1; then
+	echo "test: gcc not found (the race detector needs it): installing it with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends gcc libc6-dev >&2
+fi
+export CGO_ENABLED=1
 # Tests that need those tools fail, rather than skip, without them.
 export PORTALMAIL_REQUIRE_TOOLS=1
 
@@ -92,10 +100,12 @@ fi
 
 go vet ./...
 scripts/compose-check.sh
-go test -count=1 -timeout 20m "$@" ./...
+# Under the race detector: a data race is a flaky test waiting to happen
+# (ForEachMaster's concurrent callbacks once lost keys only on a Cluster).
+go test -race -count=1 -timeout 20m "$@" ./...
 # The state's Cluster path (one hash slot per script call) on a real
 # cluster: every state test and the pipeline's end-to-end tests again.
-REDIS_URL="$REDIS_CLUSTER_URL" go test -count=1 -timeout 10m "$@" ./state/... ./processor/pipeline/
+REDIS_URL="$REDIS_CLUSTER_URL" go test -race -count=1 -timeout 10m "$@" ./state/... ./processor/pipeline/
 # deploy/ is its own module (Kubernetes and kustomize stay out of go.mod).
 (cd deploy && go vet ./... && go test -count=1 -timeout 10m ./...)
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,12 +19,19 @@ import (
 
 // scan returns every key matching pattern (on every master of a Cluster).
 func (s *Store) scan(ctx context.Context, pattern string) ([]string, error) {
-	var keys []string
+	var (
+		mu   sync.Mutex // ForEachMaster calls each on every master at once
+		keys []string
+	)
 	each := func(ctx context.Context, c *redis.Client) error {
+		var found []string
 		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
+			found = append(found, iter.Val())
 		}
+		mu.Lock()
+		keys = append(keys, found...)
+		mu.Unlock()
 		return iter.Err()
 	}
 	var err error

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -373,9 +374,14 @@ func redisInfo(ctx context.Context, url string) (pids []int, used int64, version
 		}
 	}
 	if cc, ok := rc.(*redis.ClusterClient); ok {
-		var nodes []*redis.Client
+		var (
+			mu    sync.Mutex // ForEachMaster calls the function on every master at once
+			nodes []*redis.Client
+		)
 		_ = cc.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+			mu.Lock()
 			nodes = append(nodes, c)
+			mu.Unlock()
 			return nil
 		})
 		for _, c := range nodes {
