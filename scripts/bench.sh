@@ -35,7 +35,7 @@ brokers="${KAFKA_BROKERS:-}"
 echo "bench: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), redis at ${REDIS_URL}, kafka at ${brokers:-none}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # The engine and the state store do not use Kafka.
 env -u KAFKA_BROKERS go test ./processor/ -run '^$' -bench EngineMixed -benchtime 50x -count 5 -cpu 1,2
-env -u KAFKA_BROKERS go test ./state/ -run '^$' -bench ApplyChanges -count 3
+env -u KAFKA_BROKERS go test ./state/ -run '^$' -bench 'Apply(Changes|Steady)' -count 3
 echo "bench: process and send stages on kfake (in-process broker over TCP)" >&2
 env -u KAFKA_BROKERS go test ./processor/pipeline/ -run '^$' -bench 'Stage' -benchtime 1x -count 3
 if [ -n "$brokers" ]; then

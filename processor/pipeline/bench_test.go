@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -10,8 +11,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/portalmail/portalmail/examples"
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
+	"github.com/portalmail/portalmail/processor/simulate"
 	"github.com/portalmail/portalmail/processor/stream"
 	"github.com/portalmail/portalmail/schemas"
+	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state/memory"
+	"github.com/portalmail/portalmail/templates"
 )
 
 // BenchmarkProcessStage measures the process stage end to end: 20,000 mixed
@@ -77,23 +85,25 @@ func BenchmarkProcessStage(b *testing.B) {
 
 // BenchmarkSendStage measures the send stage: 5,000 jobs on the jobs topic
 // delivered to the Mailgun HTTP fake (no rate limit), each claimed and marked
-// in Redis, with a delivery record per job. Reports emails/s.
+// in Redis, with a delivery record per job. The jobs are the ones the
+// process stage emits for the bundled sample (every email type, template data
+// and no bodies), cycled with fresh keys: send renders each, as in
+// production. Reports emails/s.
 func BenchmarkSendStage(b *testing.B) {
 	const n = 5000
+	sample := sampleJobs(b)
 	for range b.N {
 		b.StopTimer()
 		r := newRig(b, 6)
 		var recs []*kgo.Record
 		for i := range n {
-			job := schemas.EmailJob{Key: fmt.Sprintf("bench|%d", i), Type: "service.endpoint_enabled", Section: "service",
-				CompanyID: "c-acme", To: schemas.Recipient{Address: fmt.Sprintf("user%d@acme.test", i), Role: "customer"},
-				From: "Pexip <noreply@mail.test>", Subject: "Video system subscription enabled", HTML: "<p>hi</p>", Text: "hi",
-				Tags: []string{"service.endpoint_enabled", "service"}, CreatedAt: t0}
+			job := sample[i%len(sample)]
+			job.Key = fmt.Sprintf("%s|bench%d", job.Key, i)
 			v, err := r.env.Serde.EncodeJob(job)
 			if err != nil {
 				b.Fatal(err)
 			}
-			recs = append(recs, &kgo.Record{Topic: "portalmail.email-jobs", Key: []byte(job.CompanyID + fmt.Sprint(i%6)), Value: v})
+			recs = append(recs, &kgo.Record{Topic: "portalmail.email-jobs", Key: []byte(job.CompanyID), Value: v})
 		}
 		for i := 0; i < n; i += 1000 {
 			r.produce(recs[i:min(i+1000, n)]...)
@@ -107,6 +117,30 @@ func BenchmarkSendStage(b *testing.B) {
 		s.stop(b)
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "emails/s")
 	}
+}
+
+// sampleJobs are the jobs the engine emits for the bundled sample, as the
+// process stage writes them (template data, no rendered bodies).
+func sampleJobs(b *testing.B) []schemas.EmailJob {
+	b.Helper()
+	tmpl, err := templates.Parse()
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := processor.New(catalog.Default(), memory.New(memory.Options{}), tmpl, processor.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var jobs []schemas.EmailJob
+	err = simulate.Run(context.Background(), eng, cdc.NewDecoder(cdc.DecoderConfig{}), bytes.NewReader(examples.Sample), time.Time{},
+		simulate.Sink{Email: func(e simulate.Email) error { jobs = append(jobs, e.Job); return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(jobs) == 0 || jobs[0].Data == "" || jobs[0].HTML != "" {
+		b.Fatalf("the sample's jobs are not as process emits them: %d jobs", len(jobs))
+	}
+	return jobs
 }
 
 func waitOr(ch chan struct{}, d time.Duration) <-chan struct{} {

@@ -115,17 +115,26 @@ end
 -- pm_apply is the compare-and-set of one change (see apply.lua).
 local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk)
   local idx = redis.call('LINDEX', rowKey, -1)
-  local ps = pm_positions(idx)
-  local n = #ps
+  -- The index is split into a table only for a replay: a new change needs
+  -- its newest position, and whether pos is in it at all, which plain
+  -- string searches answer (a row changed k times between two commits
+  -- costs k string scans, not k table builds of up to k positions).
+  local newest, ps, n = nil, nil, 0
   local outcome, unordered, at = 1, 0, nil
-  if n > 0 then
-    for i = 1, n do
-      if ps[i] == pos then at = i; break end
+  if idx then
+    local sp = string.find(idx, ' ', 1, true)
+    if sp then newest = string.sub(idx, 1, sp - 1) else newest = idx end
+    if newest == pos or string.find(' ' .. idx .. ' ', ' ' .. pos .. ' ', 1, true) then
+      ps = pm_positions(idx)
+      n = #ps
+      for i = 1, n do
+        if ps[i] == pos then at = i; break end
+      end
     end
     if at then
       outcome = 2
     else
-      local c = pm_order(pos, ps[1])
+      local c = pm_order(pos, newest)
       if c == -1 then
         outcome = 3
       elseif c ~= 1 then
@@ -141,9 +150,9 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
     nextImg, eps = im, s0
     if at < n then prevE, prevPos = redis.call('LINDEX', rowKey, at), ps[at + 1] end
     if at == 1 then headE = e else headE = redis.call('LINDEX', rowKey, 0) end
-  elseif n > 0 then
+  elseif idx then
     headE = redis.call('LINDEX', rowKey, 0)
-    if outcome == 1 then prevE, prevPos = headE, ps[1] end
+    if outcome == 1 then prevE, prevPos = headE, newest end
   end
   local prevImg = ''
   local headImg = nil -- headE's image, when prevE is headE
@@ -173,7 +182,7 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
       if him == 'null' then redis.call('PERSIST', rowKey) end
     end
     if not pm_older(pos, trunc) then head = '=' end
-  elseif headE and not pm_older(ps[1], trunc) then
+  elseif headE and not pm_older(newest, trunc) then
     local _, _, _, him = pm_entry(headE)
     head = him
   end

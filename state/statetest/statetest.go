@@ -37,6 +37,7 @@ func Run(t *testing.T, open Open) {
 		{"ApplyOutcomes", testApplyOutcomes},
 		{"ReplayOfAnyLengthUntilCommit", testReplayOfAnyLength},
 		{"TrimKeepsNewerPositions", testTrimKeepsNewer},
+		{"PositionsThatPrefixOthers", testPositionPrefixes},
 		{"HeadIsTheNewestImage", testHead},
 		{"PositionsOfDifferentKinds", testUnordered},
 		{"SameInstantDifferentImage", testSameInstant},
@@ -221,6 +222,19 @@ func testTrimKeepsNewer(t *testing.T, st processor.State) {
 		"stale ->- head=d", "replay ->b head=d", "replay b>c head=d", "replay c>d head=d")
 	commit(t, st, processor.Commit{Rows: []processor.RowPosition{{RowRef: ref(companies, "c1"), Position: lsn(99)}}})
 	expect(t, "a commit of an unknown position trims nothing", apply(t, st, upd("c1", lsn(3), "c")), "replay b>c head=d")
+}
+
+// testPositionPrefixes: a held position that another's text begins or ends
+// with (lsn:1, lsn:10, lsn:100, lsn:1000) is its own position, not a replay
+// of the other: the Redis store finds a new change's position in the
+// history's index by a string search.
+func testPositionPrefixes(t *testing.T, st processor.State) {
+	apply(t, st, upd("c1", lsn(1), "a"), upd("c1", lsn(100), "b"), upd("c1", lsn(1000), "c"))
+	expect(t, "a position between held ones", apply(t, st, upd("c1", lsn(10), "x")), "stale ->- head=c")
+	expect(t, "the middle one", apply(t, st, upd("c1", lsn(100), "b")), "replay a>b head=c")
+	expect(t, "the oldest", apply(t, st, upd("c1", lsn(1), "a")), "replay ->a head=c")
+	expect(t, "newer, the newest's text as a prefix", apply(t, st, upd("c1", lsn(10000), "d")), "applied c>d head=d")
+	expect(t, "the former newest", apply(t, st, upd("c1", lsn(1000), "c")), "replay b>c head=d")
 }
 
 // testHead: timers follow the newest image whatever the outcome.
