@@ -58,15 +58,7 @@ func (s *Store) ClaimSend(ctx context.Context, key, owner string, lease time.Dur
 	if err != nil {
 		return 0, err
 	}
-	code, err := cmds[0].(*redis.Cmd).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("state: claim %s: %w", key, err)
-	}
-	st := ClaimStatus(code)
-	if st < ClaimAcquired || st > ClaimInFlight {
-		return 0, fmt.Errorf("state: claim %s: unexpected script result %d", key, code)
-	}
-	return st, nil
+	return claimStatus(key, cmds[0])
 }
 
 // MarkSent records key as delivered with the provider's message id
@@ -79,6 +71,41 @@ func (s *Store) MarkSent(ctx context.Context, key, providerID string) error {
 		return fmt.Errorf("state: mark sent %s: %w", key, err)
 	}
 	return nil
+}
+
+// MarkSentAndClaim is MarkSent(sentKey, providerID) followed by
+// ClaimSend(key, owner, lease), in one round trip: a sender that has just
+// sent one email marks it as it claims its next. The mark is written first
+// whatever the claim's outcome. On error neither is known to be written;
+// mark again (MarkSent) before anything else.
+func (s *Store) MarkSentAndClaim(ctx context.Context, sentKey, providerID, key, owner string, lease time.Duration) (ClaimStatus, error) {
+	mark, claim := s.claimKey(sentKey), s.claimKey(key)
+	// One key for both: run orders them, the mark first.
+	cmds, err := s.run(ctx, []op{{
+		plain: func(p redis.Pipeliner) redis.Cmder { return p.Set(ctx, mark, "sent:"+providerID, s.opts.SentTTL) },
+		order: []string{mark},
+	}, {
+		script: scriptClaim,
+		keys:   []string{claim},
+		args:   []any{"sending:" + owner, strconv.FormatInt(durMillis(lease), 10)},
+	}})
+	if err != nil {
+		return 0, fmt.Errorf("state: mark sent %s and claim %s: %w", sentKey, key, err)
+	}
+	return claimStatus(key, cmds[1])
+}
+
+// claimStatus reads a claim script's reply.
+func claimStatus(key string, cmd redis.Cmder) (ClaimStatus, error) {
+	code, err := cmd.(*redis.Cmd).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("state: claim %s: %w", key, err)
+	}
+	st := ClaimStatus(code)
+	if st < ClaimAcquired || st > ClaimInFlight {
+		return 0, fmt.Errorf("state: claim %s: unexpected script result %d", key, code)
+	}
+	return st, nil
 }
 
 // ReleaseSend gives up owner's claim on key (after a retryable failure), so

@@ -64,6 +64,47 @@ func TestSendClaims(t *testing.T) {
 	}
 }
 
+// TestMarkSentAndClaim: the mark lands whatever the claim's outcome, in
+// one round trip, also when both name one key (the mark first).
+func TestMarkSentAndClaim(t *testing.T) {
+	s, env := newTestStore(t, Options{SentTTL: time.Hour})
+	ctx := context.Background()
+	mustClaim := func(key, owner string, want ClaimStatus) {
+		t.Helper()
+		if got, err := s.ClaimSend(ctx, key, owner, time.Minute); err != nil || got != want {
+			t.Fatalf("ClaimSend(%s, %s) = %v, %v; want %v", key, owner, got, err, want)
+		}
+	}
+	mustClaim("a", "A", ClaimAcquired)
+	mustClaim("b", "B", ClaimAcquired) // b is in flight elsewhere
+	for _, c := range []struct {
+		sent, next string
+		want       ClaimStatus
+	}{
+		{"a", "b", ClaimInFlight},    // marked all the same
+		{"x", "c", ClaimAcquired},    // a mark of a key never claimed
+		{"c", "c", ClaimAlreadySent}, // one key: marked, then claimed
+		{"d", "a", ClaimAlreadySent},
+	} {
+		got, err := s.MarkSentAndClaim(ctx, c.sent, "<id-"+c.sent+">", c.next, "A", time.Minute)
+		if err != nil || got != c.want {
+			t.Errorf("MarkSentAndClaim(%s, %s) = %v, %v; want %v", c.sent, c.next, got, err, c.want)
+		}
+		if v, _ := env.c.Get(ctx, s.claimKey(c.sent)).Result(); v != "sent:<id-"+c.sent+">" {
+			t.Errorf("after MarkSentAndClaim(%s, %s): %s holds %q", c.sent, c.next, c.sent, v)
+		}
+	}
+	mustClaim("a", "C", ClaimAlreadySent)
+	h := &countHook{}
+	env.c.AddHook(h)
+	if _, err := s.MarkSentAndClaim(ctx, "e", "<id-e>", "f", "A", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.n.Load(); n != 1 {
+		t.Errorf("%d round trips, want 1", n)
+	}
+}
+
 func TestConcurrentClaims(t *testing.T) {
 	s, _ := newTestStore(t)
 	ctx := context.Background()

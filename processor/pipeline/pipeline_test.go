@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -505,6 +506,49 @@ func TestSchemaRegistryOutageDelaysAvroCDC(t *testing.T) {
 // stage renders them, and each delivery record carries the SHA-256 of the
 // bodies Mailgun received. A job whose data does not render is refused
 // permanently and dead-lettered, not retried.
+// TestSendSameKeyTwiceInOnePoll: a job that is on the topic several times
+// (a topic replayed, a job re-produced) and comes several times in one
+// poll is sent once, whichever of the concurrent workers takes each copy:
+// the claim script lets an owner re-acquire its own claim (for a restart),
+// so the copies are held apart within the instance.
+func TestSendSameKeyTwiceInOnePoll(t *testing.T) {
+	r := newRig(t, 1)
+	var recs []*kgo.Record
+	const keys, copies = 40, 3
+	for k := range keys {
+		job := schemas.EmailJob{Key: fmt.Sprintf("twice|%d", k), Type: "service.endpoint_enabled", Section: "service",
+			CompanyID: "c-acme", To: schemas.Recipient{Address: fmt.Sprintf("user%d@acme.test", k), Role: "customer"},
+			From: "Pexip <noreply@mail.test>", Subject: "Video system subscription enabled", HTML: "<p>hi</p>", Text: "hi",
+			Tags: []string{"service.endpoint_enabled", "service"}, CreatedAt: t0}
+		v, err := r.env.Serde.EncodeJob(job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range copies {
+			recs = append(recs, &kgo.Record{Topic: pipeline.JobsTopic, Key: []byte(job.CompanyID), Value: v})
+		}
+	}
+	r.produce(recs...)
+	s := r.startSend("s1", nil, func(c *stream.SendConfig) { c.Concurrency = 32 })
+	defer s.stop(t)
+	eventually(t, "a delivery record per copy", func() bool { return len(r.topic(pipeline.DeliveriesTopic)) == keys*copies })
+	seen := map[string]int{}
+	for _, m := range r.env.Mailgun.Messages() {
+		seen[m.Vars[send.VarKey]]++
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s sent %d times", k, n)
+		}
+	}
+	if len(seen) != keys {
+		t.Errorf("%d keys sent, want %d", len(seen), keys)
+	}
+	if o := r.outcomes(); o[schemas.OutcomeSent] != keys || o[schemas.OutcomeDuplicateSuppressed] != keys*(copies-1) {
+		t.Errorf("outcomes %v, want %d sent and %d suppressed", o, keys, keys*(copies-1))
+	}
+}
+
 func TestSendRendersFromJobData(t *testing.T) {
 	r := newRig(t, 1)
 	p := r.startProcess("process-1", nil)

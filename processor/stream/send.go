@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,6 +20,9 @@ import (
 type Claimer interface {
 	ClaimSend(ctx context.Context, key, owner string, lease time.Duration) (state.ClaimStatus, error)
 	MarkSent(ctx context.Context, key, providerID string) error
+	// MarkSentAndClaim is MarkSent(sentKey) and then ClaimSend(key) in one
+	// round trip; on error neither is known to be written.
+	MarkSentAndClaim(ctx context.Context, sentKey, providerID, key, owner string, lease time.Duration) (state.ClaimStatus, error)
 	ReleaseSend(ctx context.Context, key, owner string) error
 }
 
@@ -125,6 +129,41 @@ type Send struct {
 	claims Claimer
 	serde  SendSerde
 	log    *slog.Logger
+	// keys holds the idempotency keys this instance's workers are on, from
+	// the claim until the mark landed: the claim script lets an owner
+	// re-acquire its own claim (a restart), so copies of one job in a poll
+	// must be kept apart here.
+	keys keyLocks
+}
+
+// keyLocks is a set of held keys; a worker waits for a key another holds.
+type keyLocks struct {
+	mu   sync.Mutex
+	held map[string]chan struct{} // closed when the key is let go
+}
+
+// tryLock takes key, or returns a channel closed when its holder lets go.
+func (l *keyLocks) tryLock(key string) (busy <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ch, ok := l.held[key]; ok {
+		return ch
+	}
+	if l.held == nil {
+		l.held = map[string]chan struct{}{}
+	}
+	l.held[key] = make(chan struct{})
+	return nil
+}
+
+// unlock lets key go.
+func (l *keyLocks) unlock(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ch, ok := l.held[key]; ok {
+		close(ch)
+		delete(l.held, key)
+	}
 }
 
 // NewSend builds the stage.
@@ -184,22 +223,36 @@ func (s *Send) Run(ctx context.Context) error {
 var errInterrupted = errors.New("interrupted")
 
 // batch delivers a poll's jobs, produces their records, then commits.
+// Concurrency workers take the jobs in order; each marks the email it sent
+// in the round trip that claims its next job (sentMark), and marks its last
+// one alone before the batch goes on, so every mark lands before the
+// offsets are committed.
 func (s *Send) batch(ctx context.Context, recs []*kgo.Record) error {
 	out := make([][]*kgo.Record, len(recs))
 	errs := make([]error, len(recs))
-	sem := make(chan struct{}, s.cfg.Concurrency)
+	workers := min(s.cfg.Concurrency, len(recs))
+	last := make([]error, workers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, r := range recs {
+	for w := range workers {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			out[i], errs[i] = s.deliver(ctx, r)
+			var owed *sentMark
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(recs) {
+					break
+				}
+				out[i], owed, errs[i] = s.deliver(ctx, recs[i], owed)
+			}
+			if owed != nil {
+				last[w] = s.settle(ctx, owed)
+			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, last...)...); err != nil {
 		return err // interrupted: nothing committed, claims released
 	}
 	var produce []*kgo.Record
@@ -227,8 +280,17 @@ func (s *Send) batch(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// deliver sends one job and returns the records to produce for it.
-func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+// sentMark is a mark a worker owes: the key of an email it sent (id: the
+// provider's message id) or failed for good (id "failed"), to be marked
+// with the claim of its next job, or alone when there is none.
+type sentMark struct{ key, id string }
+
+// deliver sends one job and returns the records to produce for it and the
+// mark it owes for it (nil: none). owed is the mark the worker owed before:
+// it is written, with this job's claim, before anything is sent; it is
+// returned still owed when this job could not claim (undecodable, or
+// interrupted before the mark landed).
+func (s *Send) deliver(ctx context.Context, r *kgo.Record, owed *sentMark) ([]*kgo.Record, *sentMark, error) {
 	dead := func(reason string) *kgo.Record {
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.DeadLettered(ReasonClass(reason))
@@ -238,16 +300,19 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 	job, err := s.serde.DecodeJob(r.Value)
 	if err != nil {
 		s.log.Warn("dead-lettering undecodable job", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-		return []*kgo.Record{dead("undecodable job: " + err.Error())}, nil
+		return []*kgo.Record{dead("undecodable job: " + err.Error())}, owed, nil
 	}
 	log := s.log.With("email_type", job.Type, "idempotency_key", job.Key, "partition", r.Partition, "offset", r.Offset)
 	first := s.cfg.Now()
 	d := schemas.EmailDelivery{Key: job.Key, Type: job.Type, FirstTry: first}
-	status, err := s.claim(ctx, job.Key)
+	status, owed, err := s.claimAfter(ctx, owed, job.Key)
 	if err != nil {
-		return nil, err
+		return nil, owed, err
 	}
+	// From here the worker holds job.Key (s.keys): it lets go when it owes
+	// no mark for it, or once the mark landed (claimAfter, settle).
 	var extra []*kgo.Record
+	var owe *sentMark
 	switch status {
 	case state.ClaimAlreadySent:
 		d.Outcome = schemas.OutcomeDuplicateSuppressed
@@ -256,9 +321,7 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 		if job.Data != "" && job.HTML == "" && job.Text == "" {
 			if err := s.render(&job, &d); err != nil {
 				d.Outcome, d.LastError = schemas.OutcomeFailedPermanent, err.Error()
-				if err := s.mark(ctx, job.Key, "failed"); err != nil {
-					return nil, err
-				}
+				owe = &sentMark{job.Key, "failed"}
 				log.Warn("rendering failed; job dead-lettered", "err", err)
 				extra = append(extra, dead("render: "+err.Error()))
 				break // out of the switch: nothing to send
@@ -285,28 +348,28 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 		switch {
 		case err == nil:
 			d.Outcome, d.ProviderID = schemas.OutcomeSent, id
-			if err := s.mark(ctx, job.Key, id); err != nil {
-				return nil, err
-			}
+			owe = &sentMark{job.Key, id}
 			log.Info("sent", "attempts", attempts)
 		case errors.Is(err, send.ErrPermanent):
 			d.Outcome, d.LastError = schemas.OutcomeFailedPermanent, err.Error()
-			if err := s.mark(ctx, job.Key, "failed"); err != nil {
-				return nil, err
-			}
+			owe = &sentMark{job.Key, "failed"}
 			log.Warn("permanent failure; job dead-lettered", "err", err)
 			extra = append(extra, dead("permanent delivery failure: "+err.Error()))
 		default:
 			if rerr := s.claims.ReleaseSend(context.WithoutCancel(ctx), job.Key, s.cfg.Owner); rerr != nil {
 				log.Warn("releasing send claim failed", "err", rerr)
 			}
-			return nil, fmt.Errorf("%w: %s: %v", errInterrupted, job.Key, err)
+			s.keys.unlock(job.Key)
+			return nil, nil, fmt.Errorf("%w: %s: %v", errInterrupted, job.Key, err)
 		}
+	}
+	if owe == nil {
+		s.keys.unlock(job.Key)
 	}
 	d.At = s.cfg.Now()
 	v, err := s.serde.EncodeDelivery(d)
 	if err != nil {
-		return nil, fmt.Errorf("encode delivery %s: %w", job.Key, err)
+		return nil, owe, fmt.Errorf("encode delivery %s: %w", job.Key, err)
 	}
 	if s.cfg.OnDelivery != nil {
 		s.cfg.OnDelivery(d)
@@ -314,7 +377,7 @@ func (s *Send) deliver(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.Delivered(string(d.Type), string(d.Outcome))
 	}
-	return append([]*kgo.Record{{Topic: s.cfg.DeliveriesTopic, Key: []byte(job.Key), Value: v}}, extra...), nil
+	return append([]*kgo.Record{{Topic: s.cfg.DeliveriesTopic, Key: []byte(job.Key), Value: v}}, extra...), owe, nil
 }
 
 // render fills in the bodies of a job from its template data and records
@@ -329,6 +392,68 @@ func (s *Send) render(job *schemas.EmailJob, d *schemas.EmailDelivery) error {
 	}
 	job.HTML, job.Text, d.BodySHA256 = html, text, digest
 	return nil
+}
+
+// claimAfter takes key within this instance (s.keys) and claims it as claim
+// does, first writing the mark owed (if any) in the same round trip. It
+// returns the mark still owed: nil once it landed (its key let go), owed
+// itself when interrupted before. A worker waits for a key another worker
+// holds only after settling its own mark, so no two wait for each other.
+func (s *Send) claimAfter(ctx context.Context, owed *sentMark, key string) (state.ClaimStatus, *sentMark, error) {
+	if owed != nil && owed.key == key {
+		// The same job again: its mark first, then the claim sees it.
+		if err := s.mark(ctx, owed.key, owed.id); err != nil {
+			return 0, owed, err
+		}
+		owed = nil // the key stays held, by this job now
+	} else {
+		for {
+			busy := s.keys.tryLock(key)
+			if busy == nil {
+				break
+			}
+			if owed != nil {
+				if err := s.settle(ctx, owed); err != nil {
+					return 0, owed, err
+				}
+				owed = nil
+			}
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				return 0, nil, fmt.Errorf("%w: %v", errInterrupted, ctx.Err())
+			}
+		}
+	}
+	if owed != nil && ctx.Err() == nil {
+		st, err := s.claims.MarkSentAndClaim(ctx, owed.key, owed.id, key, s.cfg.Owner, s.cfg.ClaimLease)
+		if err == nil {
+			s.keys.unlock(owed.key)
+			owed = nil
+			if st != state.ClaimInFlight {
+				return st, nil, nil
+			}
+		} else {
+			s.log.Warn("marking sent with the next claim failed; marking alone", "idempotency_key", owed.key, "err", err)
+		}
+	}
+	if owed != nil {
+		if err := s.settle(ctx, owed); err != nil {
+			s.keys.unlock(key)
+			return 0, owed, err
+		}
+	}
+	st, err := s.claim(ctx, key)
+	if err != nil {
+		s.keys.unlock(key)
+	}
+	return st, nil, err
+}
+
+// settle writes a mark owed and lets its key go.
+func (s *Send) settle(ctx context.Context, owed *sentMark) error {
+	defer s.keys.unlock(owed.key)
+	return s.mark(ctx, owed.key, owed.id)
 }
 
 // claim claims a key, waiting while another instance holds it and retrying
