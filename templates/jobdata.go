@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/valyala/fastjson"
 )
 
 // The process stage does not render bodies: it puts the template data into
@@ -160,7 +162,24 @@ func withoutArrays(r cdc.Row) cdc.Row {
 }
 
 // ParseJobData reads what AppendJSON wrote.
+//
+// What AppendJSON writes is read by parseFast (valyala/fastjson, a third of
+// the cost); anything else it is not sure of — other spellings of a key, a
+// key twice, a value of another type, invalid UTF-8, escaped surrogates —
+// is read with encoding/json, whose result parseFast matches exactly
+// (FuzzParseJobData).
 func ParseJobData(b []byte) (JobData, error) {
+	if j, ok := parseFast(b); ok {
+		if j.Template == "" {
+			return JobData{}, fmt.Errorf("templates: job data without a template name")
+		}
+		return j, nil
+	}
+	return parseStd(b)
+}
+
+// parseStd is ParseJobData with encoding/json.
+func parseStd(b []byte) (JobData, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var w dataJSON
@@ -207,4 +226,189 @@ func CheckLink(link string) error {
 		return ErrUnsafeLink
 	}
 	return nil
+}
+
+var dataParsers fastjson.ParserPool
+
+// parseFast reads job data as AppendJSON writes it; ok false means "not
+// sure": the caller reads it with encoding/json instead.
+func parseFast(b []byte) (j JobData, ok bool) {
+	if !utf8.Valid(b) || hasEscapedSurrogate(b) || fastjson.ValidateBytes(b) != nil {
+		return JobData{}, false // fastjson's parser forgives bad escapes
+	}
+	p := dataParsers.Get()
+	defer dataParsers.Put(p)
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		return JobData{}, false
+	}
+	o, err := v.Object()
+	if err != nil {
+		return JobData{}, false
+	}
+	ok = true
+	seen := 0
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if !ok {
+			return
+		}
+		bit, str, row, num := jobDataField(&j, string(k))
+		if bit == 0 || seen&bit != 0 {
+			ok = false // another spelling, or a key twice
+			return
+		}
+		seen |= bit
+		switch {
+		case str != nil:
+			*str, ok = fastString(v)
+		case row != nil:
+			*row, ok = fastRow(v)
+		case num != nil:
+			*num, ok = fastInt(v)
+		default: // brand
+			ok = fastBrand(v, &j.Brand)
+		}
+	})
+	return j, ok
+}
+
+// jobDataField names the field of j a top-level key fills: its bit in the
+// set of keys seen (0: not a key AppendJSON writes) and where it goes (all
+// nil: the brand).
+func jobDataField(j *JobData, k string) (bit int, str *string, row *cdc.Row, num *int) {
+	switch k {
+	case "template":
+		return 1 << 0, &j.Template, nil, nil
+	case "type":
+		return 1 << 1, &j.Type, nil, nil
+	case "subject":
+		return 1 << 2, &j.Subject, nil, nil
+	case "brand":
+		return 1 << 3, nil, nil, nil
+	case "entity":
+		return 1 << 4, nil, &j.Entity, nil
+	case "previous":
+		return 1 << 5, nil, &j.Previous, nil
+	case "company":
+		return 1 << 6, nil, &j.Company, nil
+	case "partner":
+		return 1 << 7, nil, &j.Partner, nil
+	case "user":
+		return 1 << 8, nil, &j.User, nil
+	case "subscription":
+		return 1 << 9, nil, &j.Subscription, nil
+	case "days":
+		return 1 << 10, nil, nil, &j.Days
+	case "percent":
+		return 1 << 11, nil, nil, &j.Percent
+	case "link":
+		return 1 << 12, &j.Link, nil, nil
+	}
+	return 0, nil, nil, nil
+}
+
+func fastString(v *fastjson.Value) (string, bool) {
+	b, err := v.StringBytes()
+	return string(b), err == nil
+}
+
+func fastInt(v *fastjson.Value) (int, bool) {
+	if v.Type() != fastjson.TypeNumber {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(v.MarshalTo(nil)))
+	return n, err == nil
+}
+
+func fastBrand(v *fastjson.Value, b *Branding) bool {
+	o, err := v.Object()
+	if err != nil {
+		return false
+	}
+	ok, seen := true, 0
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if !ok {
+			return
+		}
+		var bit int
+		var f *string
+		switch string(k) {
+		case "BrandName":
+			bit, f = 1<<0, &b.BrandName
+		case "LogoURL":
+			bit, f = 1<<1, &b.LogoURL
+		case "PrimaryColor":
+			bit, f = 1<<2, &b.PrimaryColor
+		case "FromName":
+			bit, f = 1<<3, &b.FromName
+		case "ReplyTo":
+			bit, f = 1<<4, &b.ReplyTo
+		}
+		if bit == 0 || seen&bit != 0 {
+			ok = false
+			return
+		}
+		seen |= bit
+		*f, ok = fastString(v)
+	})
+	return ok
+}
+
+// fastRow is a row as encoding/json decodes it with UseNumber: null is a
+// nil row.
+func fastRow(v *fastjson.Value) (cdc.Row, bool) {
+	if v.Type() == fastjson.TypeNull {
+		return nil, true
+	}
+	o, err := v.Object()
+	if err != nil {
+		return nil, false
+	}
+	r := make(cdc.Row, o.Len())
+	o.Visit(func(k []byte, v *fastjson.Value) { r[string(k)] = fastAny(v) })
+	return r, true
+}
+
+// fastAny is a JSON value as encoding/json decodes it into any with
+// UseNumber.
+func fastAny(v *fastjson.Value) any {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return string(v.GetStringBytes())
+	case fastjson.TypeNumber:
+		return json.Number(v.MarshalTo(nil))
+	case fastjson.TypeTrue:
+		return true
+	case fastjson.TypeFalse:
+		return false
+	case fastjson.TypeObject:
+		o := v.GetObject()
+		m := make(map[string]any, o.Len())
+		o.Visit(func(k []byte, v *fastjson.Value) { m[string(k)] = fastAny(v) })
+		return m
+	case fastjson.TypeArray:
+		vs := v.GetArray()
+		out := make([]any, len(vs))
+		for i, e := range vs {
+			out[i] = fastAny(e)
+		}
+		return out
+	}
+	return nil
+}
+
+// hasEscapedSurrogate reports a \uD800-\uDFFF escape (encoding/json and
+// fastjson differ on unpaired ones; AppendJSON never writes them).
+func hasEscapedSurrogate(b []byte) bool {
+	for i := bytes.Index(b, []byte(`\u`)); i >= 0 && i+2 < len(b); {
+		if c := b[i+2]; c == 'd' || c == 'D' {
+			return true
+		}
+		j := bytes.Index(b[i+2:], []byte(`\u`))
+		if j < 0 {
+			return false
+		}
+		i += 2 + j
+	}
+	return false
 }
