@@ -13,6 +13,7 @@ import (
 	"github.com/portalmail/portalmail/processor"
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/state/statetest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -211,7 +212,7 @@ func TestRoundTrips(t *testing.T) {
 		return err
 	})
 	cost("NextDue", 2, func() error { _, _, err := s.NextDue(ctx, []string{"set-0", "set-1", "set-2"}); return err })
-	c.Rows = commitOf(changes).Rows
+	c.Rows = statetest.Committed(changes...).Rows
 	cost("Commit", 2, func() error { return s.Commit(ctx, c) })
 	cost("Commit, warm", 1, func() error { return s.Commit(ctx, c) })
 	cost("ClaimSend", 2, func() error { _, err := s.ClaimSend(ctx, "x", "o", time.Minute); return err })
@@ -276,7 +277,7 @@ func benchApplyChanges(b *testing.B, o Options) {
 		// Committed as a transaction would (untimed): without it every
 		// row's uncommitted history grows with b.N.
 		b.StopTimer()
-		if err := s.Commit(ctx, commitOf(r)); err != nil {
+		if err := s.Commit(ctx, statetest.Committed(r...)); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -352,7 +353,7 @@ func BenchmarkApplySteady(b *testing.B) {
 				if res[len(res)-1].Outcome != processor.Applied {
 					b.Fatalf("outcome %v", res[len(res)-1].Outcome)
 				}
-				if err := s.Commit(ctx, commitOf(chs)); err != nil {
+				if err := s.Commit(ctx, statetest.Committed(chs...)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -367,23 +368,6 @@ func BenchmarkApplySteady(b *testing.B) {
 			b.ReportMetric((redisCPU(b, s)-cpu0)*1e6/float64(b.N*batch), "redis-µs/change")
 		})
 	}
-}
-
-// commitOf is the commit of a batch of changes: every row at its newest
-// position in the batch (as the engine commits a transaction).
-func commitOf(chs []processor.RowChange) processor.Commit {
-	var c processor.Commit
-	at := map[processor.RowRef]int{}
-	for _, ch := range chs {
-		ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
-		if i, ok := at[ref]; ok {
-			c.Rows[i].Position = ch.Position
-			continue
-		}
-		at[ref] = len(c.Rows)
-		c.Rows = append(c.Rows, processor.RowPosition{RowRef: ref, Position: ch.Position})
-	}
-	return c
 }
 
 // redisCPU is the Redis server's CPU time so far, in seconds.

@@ -112,8 +112,9 @@ func commit(t *testing.T, st processor.State, c processor.Commit) {
 	}
 }
 
-// committed is the Commit of the newest position of each row in chs.
-func committed(chs ...processor.RowChange) processor.Commit {
+// Committed is the Commit of the newest position of each row in chs (as
+// the engine commits a transaction); truncates commit no row.
+func Committed(chs ...processor.RowChange) processor.Commit {
 	var c processor.Commit
 	seen := map[processor.RowRef]int{}
 	for _, ch := range chs {
@@ -177,7 +178,7 @@ func testApplyOutcomes(t *testing.T, st processor.State) {
 	expect(t, "redelivered", apply(t, st, upd("c1", lsn(20), "active")), "replay trial>active head=active")
 	expect(t, "older held position", apply(t, st, upd("c1", lsn(10), "trial")), "replay ->trial head=active")
 	expect(t, "older unknown position", apply(t, st, upd("c1", lsn(15), "inactive")), "stale ->- head=active")
-	commit(t, st, committed(upd("c1", lsn(20), "active")))
+	commit(t, st, Committed(upd("c1", lsn(20), "active")))
 	expect(t, "trimmed away", apply(t, st, upd("c1", lsn(10), "trial")), "stale ->- head=active")
 	expect(t, "the committed head again", apply(t, st, upd("c1", lsn(20), "active")), "replay ->active head=active")
 	expect(t, "next", apply(t, st, upd("c1", lsn(30), "trial_ended")), "applied active>trial_ended head=trial_ended")
@@ -190,7 +191,7 @@ func testApplyOutcomes(t *testing.T, st processor.State) {
 // replays every one of them with its own pair, however many there are.
 func testReplayOfAnyLength(t *testing.T, st processor.State) {
 	expect(t, "seed", apply(t, st, upd("c1", lsn(5), "s0")), "applied ->s0 head=s0")
-	commit(t, st, committed(upd("c1", lsn(5), "s0")))
+	commit(t, st, Committed(upd("c1", lsn(5), "s0")))
 	const n = 40
 	var batch []processor.RowChange
 	var want []string
@@ -208,7 +209,7 @@ func testReplayOfAnyLength(t *testing.T, st processor.State) {
 	again := append(slices.Clone(batch), upd("c1", lsn(int64(5+n+1)), "last"))
 	replay = append(replay, fmt.Sprintf("applied s%d>last head=last", n))
 	expect(t, "retry", apply(t, st, again...), replay...)
-	commit(t, st, committed(again...))
+	commit(t, st, Committed(again...))
 	expect(t, "after commit", apply(t, st, batch[0], batch[n-1]), "stale ->- head=last", "stale ->- head=last")
 }
 
@@ -217,7 +218,7 @@ func testReplayOfAnyLength(t *testing.T, st processor.State) {
 // replayable.
 func testTrimKeepsNewer(t *testing.T, st processor.State) {
 	apply(t, st, upd("c1", lsn(1), "a"), upd("c1", lsn(2), "b"), upd("c1", lsn(3), "c"), upd("c1", lsn(4), "d"))
-	commit(t, st, committed(upd("c1", lsn(2), "b")))
+	commit(t, st, Committed(upd("c1", lsn(2), "b")))
 	expect(t, "after a commit of 2", apply(t, st, upd("c1", lsn(1), "a"), upd("c1", lsn(2), "b"), upd("c1", lsn(3), "c"), upd("c1", lsn(4), "d")),
 		"stale ->- head=d", "replay ->b head=d", "replay b>c head=d", "replay c>d head=d")
 	commit(t, st, processor.Commit{Rows: []processor.RowPosition{{RowRef: ref(companies, "c1"), Position: lsn(99)}}})
@@ -240,7 +241,7 @@ func testPositionPrefixes(t *testing.T, st processor.State) {
 // testHead: timers follow the newest image whatever the outcome.
 func testHead(t *testing.T, st processor.State) {
 	apply(t, st, upd("c1", lsn(10), "x"), upd("c1", lsn(20), "y"))
-	commit(t, st, committed(upd("c1", lsn(20), "y")))
+	commit(t, st, Committed(upd("c1", lsn(20), "y")))
 	expect(t, "old change redelivered", apply(t, st, upd("c1", lsn(10), "x")), "stale ->- head=y")
 	apply(t, st, upd("c1", lsn(30), "z"))
 	expect(t, "replay of a held one", apply(t, st, upd("c1", lsn(20), "y")), "replay ->y head=z")
@@ -264,7 +265,7 @@ func testSameInstant(t *testing.T, st processor.State) {
 	on := upd("c1", ms(1000, "on"), "enabled")
 	apply(t, st, upd("c1", ms(999, "x"), "enabled"))
 	expect(t, "two in one ms", apply(t, st, off, on), "applied enabled>disabled head=disabled", "applied disabled>enabled head=enabled unordered")
-	commit(t, st, committed(off, on))
+	commit(t, st, Committed(off, on))
 	expect(t, "both redelivered after the commit", apply(t, st, off, on), "replay ->disabled head=enabled", "replay disabled>enabled head=enabled")
 	expect(t, "older ms", apply(t, st, upd("c1", ms(998, "y"), "x")), "stale ->- head=enabled")
 }
@@ -298,7 +299,7 @@ func testFirstSet(t *testing.T, st processor.State) {
 	if got := prevSet(res); got != "[] [password_set_at]" {
 		t.Errorf("replayed PrevSet = %s", got)
 	}
-	commit(t, st, committed(user(4, true)))
+	commit(t, st, Committed(user(4, true)))
 	if got := prevSet(apply(t, st, user(5, false), user(6, true))); got != "[password_set_at] [password_set_at]" {
 		t.Errorf("after commit PrevSet = %s", got)
 	}
