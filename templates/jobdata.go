@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -171,12 +172,14 @@ func withoutArrays(r cdc.Row) cdc.Row {
 func ParseJobData(b []byte) (JobData, error) {
 	if j, ok := parseFast(b); ok {
 		if j.Template == "" {
-			return JobData{}, fmt.Errorf("templates: job data without a template name")
+			return JobData{}, errNoTemplate
 		}
 		return j, nil
 	}
 	return parseStd(b)
 }
+
+var errNoTemplate = errors.New("templates: job data without a template name")
 
 // parseStd is ParseJobData with encoding/json.
 func parseStd(b []byte) (JobData, error) {
@@ -187,7 +190,7 @@ func parseStd(b []byte) (JobData, error) {
 		return JobData{}, fmt.Errorf("templates: job data: %w", err)
 	}
 	if w.Template == "" {
-		return JobData{}, fmt.Errorf("templates: job data without a template name")
+		return JobData{}, errNoTemplate
 	}
 	return JobData{Template: w.Template, Data: Data{
 		Type: w.Type, Subject: w.Subject, Brand: w.Brand,
