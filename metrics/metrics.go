@@ -113,6 +113,7 @@ type Process struct {
 	dlq          *prometheus.CounterVec
 	transactions *prometheus.CounterVec
 	batch        prometheus.Histogram
+	phases       *prometheus.CounterVec
 	timers       *prometheus.CounterVec
 	parked       *prometheus.CounterVec
 	cdc          *prometheus.CounterVec
@@ -136,6 +137,8 @@ func NewProcess(r *Registry) *Process {
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "batch_duration_seconds",
 			Help:    "Time from poll to commit of a batch that committed a transaction.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
+		phases: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "batch_phase_seconds_total",
+			Help: "Seconds committed batches spent in each phase: poll (waiting for records), decode, wait (for the previous batch's state record), apply (the engine), fire (timers), encode, produce (and flush), end (the transaction commit), record (writing the committed output to Redis, overlapping the next poll)."}, []string{"phase"}),
 		timers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "timers_total",
 			Help: "Timer events in committed batches: scheduled (added or moved), due (taken by the firing loop), fired (passed the re-check), dropped (failed the re-check or superseded)."}, []string{"event"}),
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "parked_total",
@@ -145,9 +148,12 @@ func NewProcess(r *Registry) *Process {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "addresses_refused_total",
 			Help: "Addresses from the data refused by the address rule, in committed batches, by field: recipient (not mailed; an email left with none is dead-lettered as no_recipient) or reply_to (the email goes without a Reply-To)."}, []string{"field"}),
 	}
-	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.timers, p.parked, p.cdc, p.refused)
+	r.reg.MustRegister(p.changes, p.records, p.jobs, p.transactions, p.batch, p.phases, p.timers, p.parked, p.cdc, p.refused)
 	for _, res := range []string{"committed", "aborted", "failed"} {
 		p.transactions.WithLabelValues(res)
+	}
+	for _, ph := range stream.PhaseNames {
+		p.phases.WithLabelValues(ph)
 	}
 	for _, e := range []string{"scheduled", "due", "fired", "dropped"} {
 		p.timers.WithLabelValues(e)
@@ -182,6 +188,7 @@ func (p *Process) BatchCommitted(s stream.BatchStats) {
 	}
 	p.transactions.WithLabelValues("committed").Inc()
 	p.batch.Observe(s.Took.Seconds())
+	s.Phases.Each(func(name string, d time.Duration) { p.phases.WithLabelValues(name).Add(d.Seconds()) })
 	p.records.Add(float64(s.Records))
 	for k, n := range s.Changes {
 		p.changes.WithLabelValues(k.Table, k.Op).Add(float64(n))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/portalmail/portalmail/processor/pipeline"
+	"github.com/portalmail/portalmail/processor/stream"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of two stages.
@@ -251,6 +253,18 @@ func TestMetricsAfterScenario(t *testing.T) {
 	for _, prefix := range []string{`portalmail_transactions_total{result="committed"} `, `portalmail_batch_duration_seconds_count `, `portalmail_kafka_`} {
 		if !strings.Contains(scrape, "\n"+prefix) {
 			t.Errorf("process /metrics has no %s", prefix)
+		}
+	}
+	// Where the committed batches' time went: every phase is exported, and
+	// the ones every transaction passes through took time.
+	for _, ph := range stream.PhaseNames {
+		v, ok := metricValue(scrape, `portalmail_batch_phase_seconds_total{phase="`+ph+`"}`)
+		if !ok {
+			t.Errorf("process /metrics has no batch_phase_seconds_total for %s", ph)
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); ph != "wait" && ph != "fire" && ph != "poll" && (err != nil || f <= 0) {
+			t.Errorf("batch_phase_seconds_total{phase=%q} = %s, want > 0", ph, v)
 		}
 	}
 	if code, body := get(t, "http://"+r.sendAddr+"/healthz"); code != http.StatusOK {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -37,7 +38,8 @@ type ProcessConfig struct {
 	TransactionalID string
 	JobsTopic       string
 	DLQTopic        string
-	// MaxPollRecords bounds one batch (one transaction).
+	// MaxPollRecords bounds one batch (one transaction); default
+	// DefaultMaxPollRecords.
 	MaxPollRecords int
 	// Tick is how often timers are fired when no input arrives.
 	Tick time.Duration
@@ -65,14 +67,20 @@ type ProcessConfig struct {
 	// ended at start (see refGate), at most RefCatchUpMax (default 10m).
 	ReferenceTopics []string
 	RefCatchUpMax   time.Duration
-	// Workers is how many groups of partitions of a batch are decoded and
-	// applied concurrently (default 2): the records of one partition always
-	// go to one worker, in order, so a worker is to the engine what one
-	// instance owning those partitions would be, and the batch's output is
-	// still one transaction. Concurrent workers overlap one's Redis round
-	// trips with another's computing.
+	// Workers is how many goroutines decode a batch, and how many
+	// concurrent Engine.Apply calls apply it (default 2), split by row
+	// (Engine.Affinity): a row's changes always go to one worker, in order,
+	// so a worker is to the engine what one instance owning those rows
+	// would be, and the batch's output is still one transaction. Concurrent
+	// workers overlap one's Redis round trips with another's computing.
 	Workers int
 }
+
+// DefaultMaxPollRecords is the default bound of one batch. Each batch costs
+// a transaction and a fixed chain of Redis round trips whatever its size:
+// on the benchmark workload 2,000 records a batch did 18.7k → 21.2k changes/s
+// warm against 1,000, the broker's CPU 4.0 → 2.5 s (docs/benchmarks.md).
+const DefaultMaxPollRecords = 2000
 
 // BatchStats describes one committed transaction.
 type BatchStats struct {
@@ -89,6 +97,39 @@ type BatchStats struct {
 	DLQByClass map[string]int
 	// Engine counts timer and parking work.
 	Engine processor.Stats
+	// Phases is where the batch's time went.
+	Phases Phases
+}
+
+// Phases is the time one batch spent in each step, in the order they run.
+// Record overlaps the next batch's Poll and Decode; Wait is the part of it
+// the next batch waited for.
+type Phases struct {
+	Poll    time.Duration // waiting in PollRecords for the records
+	Decode  time.Duration // decoding the records (in parallel)
+	Wait    time.Duration // waiting for the previous batch's Record
+	Apply   time.Duration // Engine.Apply over the changes (the workers)
+	Fire    time.Duration // Engine.Fire over the owned timer sets
+	Encode  time.Duration // encoding jobs and dead letters
+	Produce time.Duration // beginning the transaction, producing and flushing
+	End     time.Duration // committing the transaction
+	Record  time.Duration // Engine.Commit of the committed output
+}
+
+// PhaseNames are the names of Phases' fields in order (metric labels).
+var PhaseNames = []string{"poll", "decode", "wait", "apply", "fire", "encode", "produce", "end", "record"}
+
+// Each calls f with each phase's name and duration, in order.
+func (ph Phases) Each(f func(name string, d time.Duration)) {
+	for i, d := range []time.Duration{ph.Poll, ph.Decode, ph.Wait, ph.Apply, ph.Fire, ph.Encode, ph.Produce, ph.End, ph.Record} {
+		f(PhaseNames[i], d)
+	}
+}
+
+// Add returns the sum of ph and o, phase by phase.
+func (ph Phases) Add(o Phases) Phases {
+	return Phases{ph.Poll + o.Poll, ph.Decode + o.Decode, ph.Wait + o.Wait, ph.Apply + o.Apply, ph.Fire + o.Fire,
+		ph.Encode + o.Encode, ph.Produce + o.Produce, ph.End + o.End, ph.Record + o.Record}
 }
 
 // TableOp is a source table and a cdc.Op ("c", "u", "d", "r" or "tombstone").
@@ -106,7 +147,7 @@ type ProcessMetrics interface {
 
 func (c *ProcessConfig) setDefaults() {
 	if c.MaxPollRecords == 0 {
-		c.MaxPollRecords = 1000
+		c.MaxPollRecords = DefaultMaxPollRecords
 	}
 	if c.Tick == 0 {
 		c.Tick = time.Second
@@ -226,6 +267,38 @@ type Process struct {
 	closed atomic.Bool
 	// lastErr is the failure of the last batch (nil when it succeeded).
 	lastErr atomic.Value // errBox
+	totals  totals
+}
+
+// totals sums the committed batches of a Run, for the log line at its end.
+type totals struct {
+	mu                     sync.Mutex
+	batches, records, jobs int
+	phases                 Phases
+}
+
+func (t *totals) add(s BatchStats) {
+	if !s.Transaction {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.batches++
+	t.records += s.Records
+	t.jobs += s.Jobs
+	t.phases = t.phases.Add(s.Phases)
+}
+
+// log writes the totals: how many batches, records and jobs, and the
+// seconds spent in each phase of them.
+func (t *totals) log(log *slog.Logger) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	attrs := []any{"batches", t.batches, "records", t.records, "jobs", t.jobs}
+	t.phases.Each(func(name string, d time.Duration) {
+		attrs = append(attrs, name+"_s", math.Round(d.Seconds()*1000)/1000)
+	})
+	log.Info("process stage totals (committed transactions; seconds per phase)", attrs...)
 }
 
 // errBox holds a possibly nil error in an atomic.Value.
@@ -317,6 +390,7 @@ func (p *Process) renew() error {
 // state is lost (End failed, e.g. the broker was away too long) it renews the
 // session and goes on; it returns an error only if no new client can be made.
 func (p *Process) Run(ctx context.Context) error {
+	defer p.totals.log(p.log)
 	defer p.awaitCommit()
 	p.gate.start(ctx, p.sess.Client(), p.cfg.Group, time.Now())
 	for {
@@ -325,7 +399,9 @@ func (p *Process) Run(ctx context.Context) error {
 		}
 		p.gate.check(ctx, p.sess.Client(), p.cfg.Group, time.Now())
 		pollCtx, cancel := context.WithTimeout(ctx, p.cfg.Tick)
+		polled := time.Now()
 		fetches := p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+		pollTook := time.Since(polled)
 		cancel()
 		if fetches.IsClientClosed() {
 			return nil
@@ -336,7 +412,7 @@ func (p *Process) Run(ctx context.Context) error {
 			}
 		})
 		recs := fetches.Records()
-		if err := p.transact(context.WithoutCancel(ctx), recs); err != nil {
+		if err := p.transact(context.WithoutCancel(ctx), recs, pollTook); err != nil {
 			if ctx.Err() != nil || p.closed.Load() {
 				return err
 			}
@@ -354,9 +430,10 @@ func (p *Process) Run(ctx context.Context) error {
 // due timers, then produces the output and commits the consumed offsets in one
 // transaction (none when there is neither input nor output). A failed batch is
 // aborted and its records are polled again after RetryBackoff.
-func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
+func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook time.Duration) error {
 	start := time.Now()
 	out, produce, stats, err := p.batch(ctx, recs)
+	stats.Phases.Poll = pollTook
 	p.lastErr.Store(errBox{err})
 	if err != nil {
 		if p.cfg.Metrics != nil {
@@ -376,7 +453,7 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 		return nil
 	}
 	if len(recs) > 0 || len(produce) > 0 {
-		committed, err := p.produce(ctx, produce, len(recs))
+		committed, err := p.produce(ctx, produce, len(recs), &stats.Phases)
 		if err != nil {
 			if p.cfg.Metrics != nil {
 				p.cfg.Metrics.BatchAborted(len(recs), false)
@@ -399,12 +476,15 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record) error {
 	p.committing = done
 	go func() {
 		defer close(done)
+		recording := time.Now()
 		if err := p.eng.Commit(ctx, out.Commit); err != nil {
 			// The jobs are committed; without the markers a redelivery would
 			// emit them again, and the sender's claim still refuses them.
 			p.log.Error("recording committed keys failed", "err", err)
 		}
+		stats.Phases.Record = time.Since(recording)
 		stats.Took = time.Since(start)
+		p.totals.add(stats)
 		if p.cfg.OnBatch != nil {
 			p.cfg.OnBatch(stats)
 		}
@@ -426,7 +506,8 @@ func (p *Process) awaitCommit() {
 // produce writes the records in one transaction that also commits the
 // consumed offsets of the batch of consumed records; committed is false when
 // it was aborted.
-func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int) (committed bool, err error) {
+func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int, ph *Phases) (committed bool, err error) {
+	producing := time.Now()
 	if err := p.sess.Begin(); err != nil {
 		return false, fmt.Errorf("begin transaction: %w", err)
 	}
@@ -457,7 +538,10 @@ func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int)
 			failed, end = err, kgo.TryAbort
 		}
 	}
+	ending := time.Now()
+	ph.Produce = ending.Sub(producing)
 	committed, err = p.sess.End(ctx, end)
+	ph.End = time.Since(ending)
 	if err != nil {
 		return false, fmt.Errorf("end transaction: %w", err)
 	}
@@ -475,8 +559,15 @@ func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int)
 func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, []*kgo.Record, BatchStats, error) {
 	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}, JobsByType: map[string]int{}, DLQByClass: map[string]int{}}
 	now := p.cfg.Now()
+	t := time.Now()
+	lap := func(d *time.Duration) { // the time since the last lap, into d
+		n := time.Now()
+		*d, t = n.Sub(t), n
+	}
 	decoded, err := p.decodeAll(ctx, recs)
+	lap(&stats.Phases.Decode)
 	p.awaitCommit() // state holds the previous batch's commit from here
+	lap(&stats.Phases.Wait)
 	if err != nil {
 		return processor.Output{}, nil, stats, err
 	}
@@ -536,11 +627,13 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	for _, o := range outs {
 		out = out.Merge(o)
 	}
+	lap(&stats.Phases.Apply)
 	fired, err := p.eng.Fire(ctx, now, p.owned.timerSets())
 	if err != nil {
 		return out, nil, stats, err
 	}
 	out = out.Merge(fired)
+	lap(&stats.Phases.Fire)
 	stats.Engine = out.Stats
 	if e := out.Stats; e.Stale+e.Unordered+e.Unresolved > 0 {
 		p.log.Warn("changes that could not be ordered or completed", "stale", e.Stale, "unordered", e.Unordered,
@@ -569,6 +662,7 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 		stats.JobsByType[string(j.Type)]++
 	}
 	stats.Jobs = len(out.Jobs)
+	lap(&stats.Phases.Encode)
 	return out, produce, stats, nil
 }
 
