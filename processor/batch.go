@@ -40,6 +40,8 @@ type batch struct {
 	rowJSON templates.RowJSON
 	// dataBuf is reused for each job's data JSON (emit copies it out).
 	dataBuf []byte
+	// from is each From header the batch formatted, by the brand's name.
+	from map[string]string
 }
 
 // stats returns the batch's counts, scheduled and parked included.
@@ -489,20 +491,21 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 	var order []string
 	byChange := map[string]*output{}
 	for _, p := range ps {
-		jobs := b.emit(p, done)
-		if len(jobs) == 0 {
-			continue
-		}
 		c := changeOf(p.in)
 		o := byChange[c]
 		if o == nil {
 			o = &output{cause: p.in.dlqCause()}
+		}
+		n := len(o.jobs)
+		if o.jobs = b.emit(p, done, o.jobs); len(o.jobs) == n {
+			continue
+		}
+		if byChange[c] == nil {
 			byChange[c] = o
 			order = append(order, c)
 		}
-		o.jobs = append(o.jobs, jobs...)
 		o.types = append(o.types, string(p.t.ID))
-		for _, j := range jobs {
+		for _, j := range o.jobs[n:] {
 			o.size += len(j.Subject) + len(j.HTML) + len(j.Text) + len(j.Data)
 		}
 	}
@@ -559,17 +562,17 @@ func firstReasons(reasons []string, n int) string {
 	return fmt.Sprintf("%s; and %d more", strings.Join(reasons[:n], "; "), len(reasons)-n)
 }
 
-// emit builds the jobs of one intent, one per recipient not yet emitted:
-// the subject rendered, the bodies' template data (the send stage renders
-// them). A subject that does not render, or a link the templates would
-// refuse, is dead-lettered.
-func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
+// emit appends to dst the jobs of one intent, one per recipient not yet
+// emitted: the subject rendered, the bodies' template data (the send stage
+// renders them). A subject that does not render, or a link the templates
+// would refuse, is dead-lettered (dst is returned as it was).
+func (b *batch) emit(p pending, done map[string]bool, dst []schemas.EmailJob) []schemas.EmailJob {
 	fresh := false
 	for _, k := range p.keys {
 		fresh = fresh || !done[k]
 	}
 	if !fresh {
-		return nil
+		return dst
 	}
 	brand := templates.BrandingOf(p.r.partner)
 	d := templates.Data{
@@ -581,24 +584,31 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 	var subj bytes.Buffer
 	if err := p.t.subject.Execute(&subj, d); err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render subject of %s: %v", p.t.ID, err)})
-		return nil
+		return dst
 	}
 	d.Subject = templates.SanitizeHeader(subj.String())
 	// The bodies are rendered by the send stage from the job's data; what
 	// would make rendering fail for sure is refused here.
 	if err := templates.CheckLink(d.Link); err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
-		return nil
+		return dst
 	}
 	// One buffer per batch for the data's JSON: data copies it out.
 	raw, err := templates.JobData{Template: p.t.Template, Data: d}.AppendJSONCached(b.dataBuf[:0], &b.rowJSON)
 	b.dataBuf = raw[:0]
 	if err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render %s: %v", p.t.ID, err)})
-		return nil
+		return dst
 	}
 	data := string(raw)
-	from := (&mail.Address{Name: address.DisplayName(brand.FromName), Address: b.e.cfg.FromAddress}).String()
+	from, ok := b.from[brand.FromName]
+	if !ok {
+		from = (&mail.Address{Name: address.DisplayName(brand.FromName), Address: b.e.cfg.FromAddress}).String()
+		if b.from == nil {
+			b.from = map[string]string{}
+		}
+		b.from[brand.FromName] = from
+	}
 	// The reply-to is an address like any other: one that the rule refuses
 	// is left out (replies go to the sender) and counted, the email goes.
 	var replyTo string
@@ -609,18 +619,17 @@ func (b *batch) emit(p pending, done map[string]bool) []schemas.EmailJob {
 			b.counts.ReplyToRefused++
 		}
 	}
-	jobs := make([]schemas.EmailJob, 0, len(p.to))
 	for i, to := range p.to {
 		if done[p.keys[i]] {
 			continue
 		}
-		jobs = append(jobs, schemas.EmailJob{
+		dst = append(dst, schemas.EmailJob{
 			Key: p.keys[i], Type: string(p.t.ID), Section: string(p.t.Section),
 			CompanyID: b.companyID(p.in), To: to, From: from, ReplyTo: replyTo,
 			Subject: d.Subject, Data: data,
-			Tags:  []string{string(p.t.ID), string(p.t.Section)},
+			Tags:  p.t.tags,
 			Cause: p.in.Src, CreatedAt: b.clock(p.in),
 		})
 	}
-	return jobs
+	return dst
 }

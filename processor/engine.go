@@ -245,6 +245,9 @@ type Engine struct {
 type entry struct {
 	catalog.EmailType
 	subject *template.Template
+	// tags are its jobs' Mailgun tags (type and section), one slice shared
+	// by every job of the type: jobs are read, never changed.
+	tags []string
 }
 
 // New validates the catalog (including that every template exists) and the
@@ -262,7 +265,8 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 		if err != nil {
 			return nil, fmt.Errorf("processor.New: subject of %s: %w", t.ID, err)
 		}
-		en := &entry{EmailType: t, subject: subj}
+		tags := []string{string(t.ID), string(t.Section)}
+		en := &entry{EmailType: t, subject: subj, tags: tags[:2:2]}
 		e.types[t.ID] = en
 		table := catalog.TriggerTable(t.Trigger)
 		e.byTable[table] = append(e.byTable[table], en)
