@@ -31,6 +31,11 @@ func TestRounds(t *testing.T) {
 		{"a write after shared reads waits for them", []op{{script: sc, keys: []string{"t", "a"}, shared: []string{"t"}}, {script: sc, keys: []string{"t", "b"}}, {script: sc, keys: []string{"t", "c"}, shared: []string{"t"}}}, []int{0, 1, 2}},
 		{"members of one set are independent", []op{plain(memberOf("z", "m1")), plain(memberOf("z", "m2")), {script: sc, keys: []string{"z", "l"}, order: []string{memberOf("z", "m3")}}}, []int{0, 0, 0}},
 		{"cancel then schedule one member: in order", []op{plain(memberOf("z", "m")), {script: sc, keys: []string{"r"}}, plain(memberOf("z", "m"))}, []int{0, 0, 1}},
+		{"a member after its whole key: in order", []op{{script: sc, keys: []string{"z"}}, plain(memberOf("z", "m"))}, []int{0, 1}},
+		{"a whole key after one of its members: in order", []op{plain(memberOf("z", "m1")), plain(memberOf("z", "m2")), {script: sc, keys: []string{"z"}}}, []int{0, 0, 1}},
+		{"a member after a shared read of its key: in order", []op{{script: sc, keys: []string{"z", "a"}, shared: []string{"z"}}, plain(memberOf("z", "m"))}, []int{0, 1}},
+		{"a shared read of a key after one of its members: in order", []op{plain(memberOf("z", "m")), {script: sc, keys: []string{"z", "a"}, shared: []string{"z"}}}, []int{0, 1}},
+		{"members of another key: independent", []op{{script: sc, keys: []string{"z"}}, plain(memberOf("y", "m")), plain(memberOf("zz", "m"))}, []int{0, 0, 0}},
 		{"an op without keys is a barrier", []op{{script: sc, keys: []string{"a"}}, {plain: nil}, {script: sc, keys: []string{"b"}}}, []int{0, 1, 2}},
 		{"no scripts: one pipeline whatever the keys", []op{plain("a"), plain("a"), plain("a")}, []int{0, 0, 0}},
 	}

@@ -294,6 +294,13 @@ func (o *op) deps() []string {
 // member names one member of a key, for op.order.
 func memberOf(key, m string) string { return key + "\x00" + m }
 
+// keyOfMember is the key a member name (memberOf) belongs to, and false for
+// a name that is a whole key.
+func keyOfMember(name string) (string, bool) {
+	key, _, isMember := strings.Cut(name, "\x00")
+	return key, isMember
+}
+
 // writes reports whether o writes key.
 func (o *op) writes(key string) bool {
 	for _, k := range o.shared {
@@ -351,8 +358,10 @@ func (s *Store) run(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 }
 
 // rounds assigns each op the earliest round after every earlier op it
-// conflicts with (one writes what the other reads or writes, op.deps); an
-// op without deps conflicts with every op. Ops that conflict keep their order; a batch
+// conflicts with (one writes what the other reads or writes, op.deps): a
+// member of a key (memberOf) is part of that key, so it conflicts with
+// the whole key and not with the key's other members. An op without deps
+// conflicts with every op. Ops that conflict keep their order; a batch
 // without scripts (no NOSCRIPT, nothing to re-send) is one round.
 func rounds(ops []op) (round []int, n int) {
 	round = make([]int, len(ops))
@@ -366,9 +375,14 @@ func rounds(ops []op) (round []int, n int) {
 	if !scripts || len(ops) == 1 {
 		return round, 1
 	}
-	lastWrite := make(map[string]int, 2*len(ops)) // key → 1 + the last round writing it
-	lastTouch := make(map[string]int, 2*len(ops)) // key → 1 + the last round touching it
-	floor := 0                                    // the round after the last op without keys
+	// Per name (a key, or a key's member): 1 + the last round writing it,
+	// and 1 + the last round touching it. A member also conflicts with its
+	// whole key, so each key keeps the same two of all its members.
+	lastWrite := make(map[string]int, 2*len(ops))
+	lastTouch := make(map[string]int, 2*len(ops))
+	memberWrite := map[string]int{}
+	memberTouch := map[string]int{}
+	floor := 0 // the round after the last op without keys
 	for i := range ops {
 		o := &ops[i]
 		deps := o.deps()
@@ -377,9 +391,21 @@ func rounds(ops []op) (round []int, n int) {
 			r = n
 		}
 		for _, k := range deps {
+			w := o.writes(k)
 			r = max(r, lastWrite[k])
-			if o.writes(k) {
+			if w {
 				r = max(r, lastTouch[k])
+			}
+			if key, isMember := keyOfMember(k); isMember {
+				r = max(r, lastWrite[key]) // the whole key, before
+				if w {
+					r = max(r, lastTouch[key])
+				}
+			} else {
+				r = max(r, memberWrite[k]) // any of its members, before
+				if w {
+					r = max(r, memberTouch[k])
+				}
 			}
 		}
 		round[i] = r
@@ -389,9 +415,16 @@ func rounds(ops []op) (round []int, n int) {
 			continue
 		}
 		for _, k := range deps {
+			w := o.writes(k)
 			lastTouch[k] = max(lastTouch[k], r+1)
-			if o.writes(k) {
+			if w {
 				lastWrite[k] = r + 1
+			}
+			if key, isMember := keyOfMember(k); isMember {
+				memberTouch[key] = max(memberTouch[key], r+1)
+				if w {
+					memberWrite[key] = max(memberWrite[key], r+1)
+				}
 			}
 		}
 	}
