@@ -134,6 +134,9 @@ type Send struct {
 	// re-acquire its own claim (a restart), so copies of one job in a poll
 	// must be kept apart here.
 	keys keyLocks
+	// renders keeps recent renderings: an email's jobs to its several
+	// recipients share their template data.
+	renders *renderCache
 }
 
 // keyLocks is a set of held keys; a worker waits for a key another holds.
@@ -184,7 +187,7 @@ func NewSend(cfg SendConfig, mailer send.Mailer, claims Claimer, serde SendSerde
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &Send{cfg: cfg, cl: cl, mailer: mailer, claims: claims, serde: serde, log: cfg.Logger}, nil
+	return &Send{cfg: cfg, cl: cl, mailer: mailer, claims: claims, serde: serde, log: cfg.Logger, renders: newRenderCache(renderCacheSize)}, nil
 }
 
 // Client returns the underlying franz-go client.
@@ -386,11 +389,11 @@ func (s *Send) render(job *schemas.EmailJob, d *schemas.EmailDelivery) error {
 	if s.cfg.Render == nil {
 		return errors.New("the job carries template data and this sender has no templates")
 	}
-	html, text, digest, err := s.cfg.Render([]byte(job.Data))
+	r, err := s.renders.render(job.Data, s.cfg.Render)
 	if err != nil {
 		return err
 	}
-	job.HTML, job.Text, d.BodySHA256 = html, text, digest
+	job.HTML, job.Text, d.BodySHA256 = r.html, r.text, r.digest
 	return nil
 }
 
