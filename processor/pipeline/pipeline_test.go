@@ -502,10 +502,6 @@ func TestSchemaRegistryOutageDelaysAvroCDC(t *testing.T) {
 	}
 }
 
-// TestSendRendersFromJobData: jobs carry template data, not bodies; the send
-// stage renders them, and each delivery record carries the SHA-256 of the
-// bodies Mailgun received. A job whose data does not render is refused
-// permanently and dead-lettered, not retried.
 // TestSendSameKeyTwiceInOnePoll: a job that is on the topic several times
 // (a topic replayed, a job re-produced) and comes several times in one
 // poll is sent once, whichever of the concurrent workers takes each copy:
@@ -549,6 +545,10 @@ func TestSendSameKeyTwiceInOnePoll(t *testing.T) {
 	}
 }
 
+// TestSendRendersFromJobData: jobs carry template data, not bodies; the send
+// stage renders them, and each delivery record carries the SHA-256 of the
+// bodies Mailgun received. A job whose data does not render is refused
+// permanently and dead-lettered, not retried.
 func TestSendRendersFromJobData(t *testing.T) {
 	r := newRig(t, 1)
 	p := r.startProcess("process-1", nil)
