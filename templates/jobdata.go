@@ -367,9 +367,7 @@ func fastRow(v *fastjson.Value) (cdc.Row, bool) {
 	if err != nil {
 		return nil, false
 	}
-	r := make(cdc.Row, o.Len())
-	o.Visit(func(k []byte, v *fastjson.Value) { r[string(k)] = fastAny(v) })
-	return r, true
+	return cdc.Row(fastObject(o)), true
 }
 
 // fastAny is a JSON value as encoding/json decodes it into any with
@@ -385,10 +383,7 @@ func fastAny(v *fastjson.Value) any {
 	case fastjson.TypeFalse:
 		return false
 	case fastjson.TypeObject:
-		o := v.GetObject()
-		m := make(map[string]any, o.Len())
-		o.Visit(func(k []byte, v *fastjson.Value) { m[string(k)] = fastAny(v) })
-		return m
+		return fastObject(v.GetObject())
 	case fastjson.TypeArray:
 		vs := v.GetArray()
 		out := make([]any, len(vs))
@@ -398,6 +393,14 @@ func fastAny(v *fastjson.Value) any {
 		return out
 	}
 	return nil
+}
+
+// fastObject is a JSON object as encoding/json decodes it into
+// map[string]any with UseNumber (a key twice: the last value).
+func fastObject(o *fastjson.Object) map[string]any {
+	m := make(map[string]any, o.Len())
+	o.Visit(func(k []byte, v *fastjson.Value) { m[string(k)] = fastAny(v) })
+	return m
 }
 
 // hasEscapedSurrogate reports a \uD800-\uDFFF escape (encoding/json and
