@@ -107,11 +107,12 @@ func BenchmarkSendStage(b *testing.B) {
 				clear(passData)
 			}
 			job.Key = fmt.Sprintf("%s|bench%d", job.Key, i)
-			job.Data = passData[job.Data]
-			if job.Data == "" {
-				job.Data = numberedData(b, sample[i%len(sample)].Data, i/len(sample))
-				passData[sample[i%len(sample)].Data] = job.Data
+			d, ok := passData[job.Data]
+			if !ok {
+				d = numberedData(b, job.Data, i/len(sample))
+				passData[job.Data] = d
 			}
+			job.Data = d
 			v, err := r.env.Serde.EncodeJob(job)
 			if err != nil {
 				b.Fatal(err)
