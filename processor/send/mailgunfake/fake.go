@@ -20,10 +20,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -251,11 +251,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("Forbidden"))
 		return
 	}
-	if err := parseForm(r); err != nil {
+	f, err := readForm(r)
+	if err != nil {
 		reply(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
 		return
 	}
-	m, problem := message(domain, r)
+	m, problem := message(domain, f)
 	if problem != "" {
 		reply(w, http.StatusBadRequest, map[string]string{"message": problem})
 		return
@@ -295,33 +296,9 @@ func messagesPath(p string) (domain string, ok bool) {
 	return parts[1], true
 }
 
-func parseForm(r *http.Request) error {
-	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		return fmt.Errorf("invalid Content-Type %q", r.Header.Get("Content-Type"))
-	}
-	switch ct {
-	case "multipart/form-data":
-		if err := r.ParseMultipartForm(32 << 20); err != nil {
-			return fmt.Errorf("invalid multipart body: %v", err)
-		}
-	case "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
-			return fmt.Errorf("invalid form body: %v", err)
-		}
-	default:
-		return fmt.Errorf("unsupported Content-Type %q", ct)
-	}
-	return nil
-}
-
 // message reads the form of a messages request, or says what is missing in
 // Mailgun's words.
-func message(domain string, r *http.Request) (Message, string) {
-	f := r.PostForm
-	if r.MultipartForm != nil {
-		f = r.MultipartForm.Value
-	}
+func message(domain string, f url.Values) (Message, string) {
 	get := func(k string) string {
 		if v := f[k]; len(v) > 0 {
 			return v[0]
