@@ -10,15 +10,23 @@ import (
 // TestConformance runs the State conformance suite against the Redis store:
 // the real redis-server at REDIS_URL in `make test`, else miniredis; both
 // the chunked scripts (standalone, Sentinel) and the per-row scripts (the
-// Cluster path, forced on one server).
+// Cluster path, forced on one server), and the chunked scripts with small
+// batches coalesced through the autopipeliner (Options.Coalesce).
 func TestConformance(t *testing.T) {
 	for _, mode := range []struct {
-		name   string
-		perRow bool
-	}{{"chunked", false}, {"per-row", true}} {
+		name string
+		opts Options
+	}{
+		{"chunked", Options{}},
+		{"per-row", Options{SingleRowScripts: true}},
+		{"coalesced", Options{Coalesce: true}},
+	} {
 		t.Run(mode.name, func(t *testing.T) {
 			statetest.Run(t, func(t *testing.T) processor.State {
-				s, _ := newTestStore(t, Options{SingleRowScripts: mode.perRow})
+				s, _ := newTestStore(t, mode.opts)
+				if mode.opts.Coalesce && s.ap == nil {
+					t.Fatal("Coalesce set, no autopipeliner")
+				}
 				return s
 			})
 		})

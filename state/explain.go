@@ -145,7 +145,7 @@ func (s *Store) Positions(ctx context.Context, refs []processor.RowRef) ([][]str
 	ops := make([]op, len(refs))
 	for i, ref := range refs {
 		key := s.rowKey(ref.Table, ref.ID)
-		ops[i] = op{plain: func(p redis.Pipeliner) redis.Cmder { return p.LIndex(ctx, key, -1) }}
+		ops[i] = op{plain: func(p redis.Cmdable) redis.Cmder { return p.LIndex(ctx, key, -1) }}
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {

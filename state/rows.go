@@ -356,10 +356,10 @@ func (s *Store) Rows(ctx context.Context, refs []processor.RowRef) ([]cdc.Row, e
 	}
 	truncKey := s.truncKey()
 	ops := make([]op, 0, len(refs)+1)
-	ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HGetAll(ctx, truncKey) }})
+	ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.HGetAll(ctx, truncKey) }})
 	for _, ref := range refs {
 		key := s.rowKey(ref.Table, ref.ID)
-		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.LIndex(ctx, key, 0) }})
+		ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.LIndex(ctx, key, 0) }})
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
@@ -392,7 +392,7 @@ func (s *Store) Emitted(ctx context.Context, keys []string) ([]bool, error) {
 	ops := make([]op, len(keys))
 	for i, k := range keys {
 		key := s.emittedKey(k)
-		ops[i] = op{plain: func(p redis.Pipeliner) redis.Cmder { return p.Exists(ctx, key) }}
+		ops[i] = op{plain: func(p redis.Cmdable) redis.Cmder { return p.Exists(ctx, key) }}
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {

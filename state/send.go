@@ -82,7 +82,7 @@ func (s *Store) MarkSentAndClaim(ctx context.Context, sentKey, providerID, key, 
 	mark, claim := s.claimKey(sentKey), s.claimKey(key)
 	// One key for both: run orders them, the mark first.
 	cmds, err := s.run(ctx, []op{{
-		plain: func(p redis.Pipeliner) redis.Cmder { return p.Set(ctx, mark, "sent:"+providerID, s.opts.SentTTL) },
+		plain: func(p redis.Cmdable) redis.Cmder { return p.Set(ctx, mark, "sent:"+providerID, s.opts.SentTTL) },
 		order: []string{mark},
 	}, {
 		script: scriptClaim,

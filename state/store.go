@@ -48,6 +48,16 @@ type Options struct {
 	// as it always does on Redis Cluster, instead of one per chunk of
 	// changes (tests use it to cover the Cluster path on one server).
 	SingleRowScripts bool
+	// Coalesce sends the small batches of many goroutines (at most
+	// coalesceOps commands each, as send's claims and marks are) to Redis
+	// together, through go-redis's autopipeliner (its ordered, half-duplex
+	// face), instead of one round trip per batch on a connection of its own:
+	// Redis reads and answers them in one go. Each batch still keeps its
+	// commands in order, and a caller still waits for its own replies. Only a
+	// standalone or Sentinel client (*redis.Client) coalesces; a Cluster
+	// client ignores it. `send` sets it: its workers each make one small
+	// round trip per email.
+	Coalesce bool
 }
 
 // Defaults of Options, applied by New (zero or negative fields take them).
@@ -63,6 +73,10 @@ const (
 	// recentBandResults is how many (position → result) pairs a band keeps
 	// for replays.
 	recentBandResults = 16
+
+	// coalesceOps is the largest batch Options.Coalesce sends through the
+	// autopipeliner; larger ones are a pipeline of their own already.
+	coalesceOps = 4
 )
 
 // withDefaults is the one place defaults are applied.
@@ -100,6 +114,7 @@ func (o Options) withDefaults() Options {
 // re-committing is idempotent — so the caller retries the whole batch.
 type Store struct {
 	c      redis.UniversalClient
+	ap     *redis.AutoPipeliner // set with Options.Coalesce
 	opts   Options
 	prefix string
 }
@@ -108,7 +123,15 @@ type Store struct {
 // opts, defaults applied. It does not contact Redis.
 func New(c redis.UniversalClient, opts Options) *Store {
 	opts = opts.withDefaults()
-	return &Store{c: c, opts: opts, prefix: escComponent.Replace(opts.Prefix)}
+	s := &Store{c: c, opts: opts, prefix: escComponent.Replace(opts.Prefix)}
+	if cl, ok := c.(*redis.Client); ok && opts.Coalesce {
+		// The default options (ordered, one batch in flight) are valid, so
+		// this does not fail; the client's Close stops it.
+		if ap, err := cl.AsyncAutoPipeline(); err == nil {
+			s.ap = ap
+		}
+	}
+	return s
 }
 
 // Options returns the options in force, defaults applied.
@@ -273,7 +296,7 @@ type op struct {
 	script *script
 	keys   []string // a script's KEYS
 	args   []any
-	plain  func(p redis.Pipeliner) redis.Cmder
+	plain  func(p redis.Cmdable) redis.Cmder
 	// order names what the command reads or writes, for run's ordering: a
 	// key, or a key and a member ("set\x00member") where commands on other
 	// members of the key are independent of it. nil: the script's keys; a
@@ -436,15 +459,30 @@ func rounds(ops []op) (round []int, n int) {
 // other, so the order of the retries does not matter).
 func (s *Store) runRound(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	cmds := make([]redis.Cmder, len(ops))
-	pipe := s.c.Pipeline()
-	for i, o := range ops {
-		if o.script != nil {
-			cmds[i] = pipe.EvalSha(ctx, o.script.sha, o.keys, o.args...)
-		} else {
-			cmds[i] = o.plain(pipe)
+	if s.ap != nil && len(ops) <= coalesceOps {
+		// Queued in order on the autopipeliner's one ordered stream; each
+		// Err waits until its command has run.
+		for i, o := range ops {
+			if o.script != nil {
+				cmds[i] = s.ap.EvalSha(ctx, o.script.sha, o.keys, o.args...)
+			} else {
+				cmds[i] = o.plain(s.ap)
+			}
 		}
+		for _, c := range cmds {
+			_ = c.Err()
+		}
+	} else {
+		pipe := s.c.Pipeline()
+		for i, o := range ops {
+			if o.script != nil {
+				cmds[i] = pipe.EvalSha(ctx, o.script.sha, o.keys, o.args...)
+			} else {
+				cmds[i] = o.plain(pipe)
+			}
+		}
+		_, _ = pipe.Exec(ctx) // errors are per command, checked below
 	}
-	_, _ = pipe.Exec(ctx) // errors are per command, checked below
 	var retry []int
 	for i, cmd := range cmds {
 		err := cmd.Err()
@@ -459,7 +497,7 @@ func (s *Store) runRound(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	if len(retry) == 0 {
 		return cmds, nil
 	}
-	pipe = s.c.Pipeline()
+	pipe := s.c.Pipeline()
 	for _, i := range retry {
 		o := ops[i]
 		cmds[i] = pipe.Eval(ctx, o.script.src, o.keys, o.args...)

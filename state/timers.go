@@ -39,19 +39,19 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteR
 	for _, t := range w.Cancel {
 		zkey, lkey, member := s.timerKey(t.Set), s.leaseKey(t.Set), t.Member
 		ops = append(ops,
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
 	}
 	for _, t := range w.Schedule {
 		zkey, z := s.timerKey(t.Set), redis.Z{Score: float64(millis(t.Due)), Member: t.Member}
-		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAdd(ctx, zkey, z) }, order: []string{memberOf(zkey, t.Member)}})
+		ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZAdd(ctx, zkey, z) }, order: []string{memberOf(zkey, t.Member)}})
 	}
 	first := len(ops)
 	for _, pk := range w.Park {
 		zkey, z := s.timerKey(pk.Set), redis.Z{Score: float64(millis(pk.Deadline)), Member: processor.ParkMember(pk)}
 		rkey, hkey := s.rowKey(pk.On.Table, pk.On.ID), s.parkedKey(pk.On.Table, pk.On.ID)
 		ops = append(ops,
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZAddNX(ctx, zkey, z) }, order: []string{memberOf(zkey, z.Member.(string))}},
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZAddNX(ctx, zkey, z) }, order: []string{memberOf(zkey, z.Member.(string))}},
 			op{script: scriptPark, keys: []string{rkey, hkey}, args: []any{pk.Key, encodePark(pk), trunc[pk.On.Table]},
 				// park.lua reads the row and writes the intent's field:
 				// the intents parked on one row are independent.
@@ -97,7 +97,7 @@ func (s *Store) StillParked(ctx context.Context, ps []processor.Parked) ([]bool,
 	ops := make([]op, len(ps))
 	for i, pk := range ps {
 		hkey, field := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key
-		ops[i] = op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HExists(ctx, hkey, field) }}
+		ops[i] = op{plain: func(p redis.Cmdable) redis.Cmder { return p.HExists(ctx, hkey, field) }}
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
@@ -204,7 +204,7 @@ func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
 	ttl := s.opts.EmittedTTL
 	for _, k := range c.Emitted {
 		key := s.emittedKey(k)
-		ops = append(ops, op{plain: func(p redis.Pipeliner) redis.Cmder { return p.Set(ctx, key, "1", ttl) }, order: []string{key}})
+		ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.Set(ctx, key, "1", ttl) }, order: []string{key}})
 	}
 	for _, t := range c.Acked {
 		ops = append(ops, op{
@@ -219,9 +219,9 @@ func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
 		hkey, field := s.parkedKey(pk.On.Table, pk.On.ID), pk.Key
 		zkey, lkey, member := s.timerKey(pk.Set), s.leaseKey(pk.Set), processor.ParkMember(pk)
 		ops = append(ops,
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, hkey, field) }, order: []string{memberOf(hkey, field)}},
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
-			op{plain: func(p redis.Pipeliner) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, hkey, field) }, order: []string{memberOf(hkey, field)}},
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
 	}
 	chunk := applyChunk
 	if s.perKeyScripts() {

@@ -37,7 +37,7 @@ func (c *SendConfig) register(f *flags) {
 	f.StringOrFile(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the send claims (the same as the process stage's)")
 	f.String(&c.Group, "group", "portalmail-send", "consumer group of the send stage")
 	f.String(&c.Owner, "owner", fmt.Sprintf("%s-%d", host, os.Getpid()), "this instance's name in send claims")
-	f.Int(&c.Concurrency, "concurrency", 16, "jobs sent at once")
+	f.Int(&c.Concurrency, "concurrency", stream.DefaultSendConcurrency, "jobs sent at once")
 	f.Float(&c.RateLimit, "rate-limit", 50, "emails per second at most (0: unlimited)")
 	f.String(&c.Mailgun.Domain, "mailgun-domain", "", "Mailgun sending domain")
 	f.Secret(&c.Mailgun.APIKey, "mailgun-api-key", "Mailgun API key")
@@ -90,7 +90,7 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	s, err := pipeline.NewSend(pipeline.SendDeps{
-		Mailer: mg, RatePerSecond: c.RateLimit, Store: state.New(cn.redis, state.Options{}), Serde: cn.serde,
+		Mailer: mg, RatePerSecond: c.RateLimit, Store: state.New(cn.redis, state.Options{Coalesce: true}), Serde: cn.serde,
 		Stream: stream.SendConfig{
 			JobsTopic: c.Kafka.JobsTopic, DeliveriesTopic: c.Kafka.Deliveries, DLQTopic: c.Kafka.DLQTopic,
 			Group: c.Group, Owner: c.Owner, Concurrency: c.Concurrency, ClientOpts: cn.opts, Logger: log,

@@ -40,7 +40,8 @@ type SendConfig struct {
 	Group           string
 	// Owner identifies this instance in send claims.
 	Owner string
-	// Concurrency is how many jobs of one poll are sent at once.
+	// Concurrency is how many jobs of one poll are sent at once (default
+	// DefaultSendConcurrency).
 	Concurrency    int
 	MaxPollRecords int
 	// ClaimLease is how long a claim protects a job being sent; it is renewed
@@ -75,9 +76,15 @@ type SendMetrics interface {
 	RateLimitWaited(d time.Duration)
 }
 
+// DefaultSendConcurrency is how many jobs send sends at once unless told
+// otherwise: as many as the Mailgun client keeps idle connections
+// (send.MailgunConfig), and on the two cores of docs/benchmarks.md the best
+// of 16, 32, 64 and 128.
+const DefaultSendConcurrency = 32
+
 func (c *SendConfig) setDefaults() {
 	if c.Concurrency == 0 {
-		c.Concurrency = 16
+		c.Concurrency = DefaultSendConcurrency
 	}
 	if c.MaxPollRecords == 0 {
 		c.MaxPollRecords = 500
