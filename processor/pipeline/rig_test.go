@@ -331,7 +331,9 @@ func (r *rig) startSend(owner string, m send.Mailer, mutate func(*stream.SendCon
 	if m == nil {
 		m = r.mailgun()
 	}
-	s, err := pipeline.NewSend(pipeline.SendDeps{Mailer: m, Store: r.store, Serde: r.env.Serde, Stream: cfg})
+	// As `portalmail send` has it: the claims and marks of its workers coalesced.
+	store := state.New(r.env.Redis, state.Options{Prefix: r.prefix, Coalesce: true})
+	s, err := pipeline.NewSend(pipeline.SendDeps{Mailer: m, Store: store, Serde: r.env.Serde, Stream: cfg})
 	if err != nil {
 		r.t.Fatal(err)
 	}
