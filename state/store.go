@@ -126,10 +126,12 @@ func New(c redis.UniversalClient, opts Options) *Store {
 	s := &Store{c: c, opts: opts, prefix: escComponent.Replace(opts.Prefix)}
 	if cl, ok := c.(*redis.Client); ok && opts.Coalesce {
 		// The default options (ordered, one batch in flight) are valid, so
-		// this does not fail; the client's Close stops it.
-		if ap, err := cl.AsyncAutoPipeline(); err == nil {
-			s.ap = ap
+		// this fails only on a bug; the client's Close stops it.
+		ap, err := cl.AsyncAutoPipelineWithOptions(redis.DefaultAutoPipelineOptions())
+		if err != nil {
+			panic(fmt.Sprintf("state: autopipeliner with its default options: %v", err))
 		}
+		s.ap = ap
 	}
 	return s
 }
@@ -459,29 +461,28 @@ func rounds(ops []op) (round []int, n int) {
 // other, so the order of the retries does not matter).
 func (s *Store) runRound(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	cmds := make([]redis.Cmder, len(ops))
-	if s.ap != nil && len(ops) <= coalesceOps {
-		// Queued in order on the autopipeliner's one ordered stream; each
-		// Err waits until its command has run.
-		for i, o := range ops {
-			if o.script != nil {
-				cmds[i] = s.ap.EvalSha(ctx, o.script.sha, o.keys, o.args...)
-			} else {
-				cmds[i] = o.plain(s.ap)
-			}
+	// Coalesced: queued in order on the autopipeliner's one ordered stream,
+	// each Err waiting until its command has run. Otherwise a pipeline of
+	// the batch's own.
+	var q redis.Cmdable = s.ap
+	var pipe redis.Pipeliner
+	if s.ap == nil || len(ops) > coalesceOps {
+		pipe = s.c.Pipeline()
+		q = pipe
+	}
+	for i, o := range ops {
+		if o.script != nil {
+			cmds[i] = q.EvalSha(ctx, o.script.sha, o.keys, o.args...)
+		} else {
+			cmds[i] = o.plain(q)
 		}
-		for _, c := range cmds {
-			_ = c.Err()
-		}
-	} else {
-		pipe := s.c.Pipeline()
-		for i, o := range ops {
-			if o.script != nil {
-				cmds[i] = pipe.EvalSha(ctx, o.script.sha, o.keys, o.args...)
-			} else {
-				cmds[i] = o.plain(pipe)
-			}
-		}
+	}
+	if pipe != nil {
 		_, _ = pipe.Exec(ctx) // errors are per command, checked below
+	} else {
+		for _, c := range cmds {
+			_ = c.Err() // waits; checked below
+		}
 	}
 	var retry []int
 	for i, cmd := range cmds {
@@ -497,7 +498,7 @@ func (s *Store) runRound(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	if len(retry) == 0 {
 		return cmds, nil
 	}
-	pipe := s.c.Pipeline()
+	pipe = s.c.Pipeline()
 	for _, i := range retry {
 		o := ops[i]
 		cmds[i] = pipe.Eval(ctx, o.script.src, o.keys, o.args...)
