@@ -196,7 +196,9 @@ func newHTTPClient(given *http.Client) *http.Client {
 			t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 			t.TLSHandshakeTimeout = 10 * time.Second
 			t.ResponseHeaderTimeout = 0 // bounded by the per-request context instead
-			t.MaxIdleConnsPerHost = 32  // send's default --concurrency: one connection per worker
+			// One idle connection for each worker of send's default
+			// --concurrency (32).
+			t.MaxIdleConnsPerHost = 32
 			// A message's request (headers, form, HTML and text: ~10 KB)
 			// leaves in one write instead of one per 4 KB.
 			t.WriteBufferSize = 64 << 10
