@@ -57,7 +57,7 @@ type firedTimer struct {
 }
 
 func newBatch(e *Engine, now time.Time) *batch {
-	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}, parking: map[parkRef]intent{}}
+	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}, parking: map[parkRef]intent{}, from: map[string]string{}}
 }
 
 func (b *batch) add(in intent) { b.intents = append(b.intents, in) }
@@ -492,15 +492,15 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 	byChange := map[string]*output{}
 	for _, p := range ps {
 		c := changeOf(p.in)
-		o := byChange[c]
-		if o == nil {
+		o, known := byChange[c]
+		if !known {
 			o = &output{cause: p.in.dlqCause()}
 		}
 		n := len(o.jobs)
 		if o.jobs = b.emit(p, done, o.jobs); len(o.jobs) == n {
-			continue
+			continue // no job: a change is listed once it has one
 		}
-		if byChange[c] == nil {
+		if !known {
 			byChange[c] = o
 			order = append(order, c)
 		}
@@ -604,9 +604,6 @@ func (b *batch) emit(p pending, done map[string]bool, dst []schemas.EmailJob) []
 	from, ok := b.from[brand.FromName]
 	if !ok {
 		from = (&mail.Address{Name: address.DisplayName(brand.FromName), Address: b.e.cfg.FromAddress}).String()
-		if b.from == nil {
-			b.from = map[string]string{}
-		}
 		b.from[brand.FromName] = from
 	}
 	// The reply-to is an address like any other: one that the rule refuses

@@ -265,8 +265,7 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 		if err != nil {
 			return nil, fmt.Errorf("processor.New: subject of %s: %w", t.ID, err)
 		}
-		tags := []string{string(t.ID), string(t.Section)}
-		en := &entry{EmailType: t, subject: subj, tags: tags[:2:2]}
+		en := &entry{EmailType: t, subject: subj, tags: []string{string(t.ID), string(t.Section)}}
 		e.types[t.ID] = en
 		table := catalog.TriggerTable(t.Trigger)
 		e.byTable[table] = append(e.byTable[table], en)
