@@ -464,9 +464,11 @@ func (s *Store) runRound(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	// Coalesced: queued in order on the autopipeliner's one ordered stream,
 	// each Err waiting until its command has run. Otherwise a pipeline of
 	// the batch's own.
-	var q redis.Cmdable = s.ap
+	var q redis.Cmdable
 	var pipe redis.Pipeliner
-	if s.ap == nil || len(ops) > coalesceOps {
+	if s.ap != nil && len(ops) <= coalesceOps {
+		q = s.ap
+	} else {
 		pipe = s.c.Pipeline()
 		q = pipe
 	}
