@@ -29,7 +29,7 @@ func stdlibForm(body []byte, boundary string) (url.Values, error) {
 
 // mailgunGoBody is the body and boundary mailgun-go posts for one message
 // with every kind of field send sets.
-func mailgunGoBody(t *testing.T) ([]byte, string) {
+func mailgunGoBody(t testing.TB) ([]byte, string) {
 	t.Helper()
 	var body []byte
 	var contentType string
@@ -82,11 +82,19 @@ func TestReadPartsMailgunGo(t *testing.T) {
 	}
 }
 
+// testBoundary is the boundary of the hand-written bodies below.
+const testBoundary = "XyZ"
+
+// testPart is one part of a hand-written body: boundary, headers, value.
+func testPart(head, value string) string {
+	return "--" + testBoundary + "\r\n" + head + "\r\n\r\n" + value + "\r\n"
+}
+
 // TestReadPartsDeclines: every body readParts does not read the common way
 // is left to mime/multipart, which the server then uses.
 func TestReadPartsDeclines(t *testing.T) {
-	const b = "XyZ"
-	part := func(head, value string) string { return "--" + b + "\r\n" + head + "\r\n\r\n" + value + "\r\n" }
+	const b = testBoundary
+	part := testPart
 	plain := `Content-Disposition: form-data; name="subject"`
 	end := "--" + b + "--\r\n"
 	cases := map[string]string{
@@ -119,8 +127,8 @@ func TestReadPartsDeclines(t *testing.T) {
 // TestReadPartsAgrees: bodies readParts reads the common way give exactly
 // the values mime/multipart gives.
 func TestReadPartsAgrees(t *testing.T) {
-	const b = "XyZ"
-	part := func(head, value string) string { return "--" + b + "\r\n" + head + "\r\n\r\n" + value + "\r\n" }
+	const b = testBoundary
+	part := testPart
 	cases := map[string]string{
 		"one":             part(`Content-Disposition: form-data; name="subject"`, "Hi") + "--" + b + "--",
 		"repeated":        part(`Content-Disposition: form-data; name="to"`, "a@x") + part(`Content-Disposition: form-data; name="to"`, "b@x") + "--" + b + "--\r\n",
@@ -153,11 +161,11 @@ func FuzzReadParts(f *testing.F) {
 	f.Add([]byte("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--XyZ--"))
 	f.Add([]byte("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain\r\n\r\n\r\n--XyZ\r\n--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n--\r\n--XyZ--\r\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, ok := readParts(body, "XyZ")
+		got, ok := readParts(body, testBoundary)
 		if !ok {
 			return
 		}
-		want, err := stdlibForm(body, "XyZ")
+		want, err := stdlibForm(body, testBoundary)
 		if err != nil {
 			t.Fatalf("readParts read %q, mime/multipart failed: %v", got, err)
 		}
@@ -170,8 +178,7 @@ func FuzzReadParts(f *testing.F) {
 // BenchmarkServeMailgunGo is the server's cost of one message as mailgun-go
 // writes it, network aside.
 func BenchmarkServeMailgunGo(b *testing.B) {
-	t := &testing.T{}
-	body, boundary := mailgunGoBody(t)
+	body, boundary := mailgunGoBody(b)
 	s := &Server{closed: make(chan struct{}), now: func() time.Time { return time.Time{} }}
 	b.ReportAllocs()
 	for b.Loop() {
