@@ -74,11 +74,11 @@ func TestDemo(t *testing.T) {
 
 func TestInvalidConfigListsEveryProblem(t *testing.T) {
 	_, _, err := runCLI(t, map[string]string{"PORTALMAIL_MAILGUN_REGION": "mars"},
-		"send", "--brokers", "", "--sasl-mechanism", "GSSAPI", "--log-format", "xml", "--concurrency", "0")
+		"send", "--brokers", "", "--sasl-mechanism", "GSSAPI", "--log-format", "xml", "--concurrency", "0", "--compression", "brotli")
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, want := range []string{"--brokers is required", "GSSAPI", "--log-format", "domain is required", "API key is required", "mars", "--concurrency"} {
+	for _, want := range []string{"--brokers is required", "GSSAPI", "--log-format", "domain is required", "API key is required", "mars", "--concurrency", `--compression "brotli"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

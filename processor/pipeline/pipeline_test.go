@@ -57,6 +57,15 @@ func TestSampleEndToEnd(t *testing.T) {
 	if len(jobs) != sum.Jobs+5 {
 		t.Fatalf("%d job records, want %d", len(jobs), sum.Jobs+5)
 	}
+	// The process stage's batches are lz4 (compression type 3); the demo's
+	// 5 redelivered copies are its own producer's.
+	byCodec := map[uint8]int{}
+	for _, rec := range jobs {
+		byCodec[rec.Attrs.CompressionType()]++
+	}
+	if byCodec[3] != sum.Jobs {
+		t.Fatalf("job records by compression type %v, want %d lz4 (3)", byCodec, sum.Jobs)
+	}
 	codecs := map[int]*goavro.Codec{}
 	for _, rec := range jobs {
 		if len(rec.Value) < 5 || rec.Value[0] != 0 {

@@ -340,7 +340,10 @@ func NewProcess(cfg ProcessConfig, eng *processor.Engine, dec Decoder, enc JobEn
 		// A fetch long-polls this long at most: resumed topics (refGate)
 		// are fetched within it.
 		kgo.FetchMaxWait(time.Second),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// lz4 halves the broker's CPU for the jobs (JSON template data
+		// compresses well) at no measurable cost to the stage
+		// (docs/benchmarks.md); ClientOpts may choose another codec.
+		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
 	}, cfg.ClientOpts...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
