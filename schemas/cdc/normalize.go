@@ -60,6 +60,9 @@ func normValue(v any, typ ColumnType, sem string) (any, error) {
 	}
 	switch typ {
 	case Text:
+		if _, ok := v.(string); ok {
+			return v, nil // as it is: converting it back to any would copy it
+		}
 		return normText(v)
 	case Integer:
 		if n, ok := asInt64(v); ok {

@@ -29,7 +29,11 @@ func DecodeRow(b []byte) (Row, error) {
 	row := make(Row, o.Len())
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if err == nil {
-			row[string(k)], err = storedValue(v)
+			name, ok := columnNames[string(k)] // the contract's own string: no copy per row
+			if !ok {
+				name = string(k)
+			}
+			row[name], err = storedValue(v)
 		}
 	})
 	if err != nil {
@@ -39,6 +43,18 @@ func DecodeRow(b []byte) (Row, error) {
 }
 
 var rowParsers fastjson.ParserPool
+
+// columnNames holds every column name of Contract, each as itself: DecodeRow
+// keys its rows with these strings instead of a copy per row.
+var columnNames = func() map[string]string {
+	m := map[string]string{}
+	for _, cols := range Contract {
+		for c := range cols {
+			m[c] = c
+		}
+	}
+	return m
+}()
 
 func storedValue(v *fastjson.Value) (any, error) {
 	switch v.Type() {
