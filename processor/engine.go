@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -196,33 +197,52 @@ func (s Stats) Add(o Stats) Stats {
 // of both calls of a batch (an intent parked on a row released by the row's
 // arrival in Apply and again by a drain in Fire, before the commit unparks
 // it), and a transaction must carry a key once.
-func (out Output) Merge(o Output) Output {
-	have := make(map[string]bool, len(out.Jobs))
-	for _, j := range out.Jobs {
-		have[j.Key] = true
+func (out Output) Merge(o Output) Output { return MergeAll(out, o) }
+
+// MergeAll is Merge of outs in order, in one pass: the first job of each key
+// is kept.
+func MergeAll(outs ...Output) Output {
+	var jobs, dlq, emitted, acked, unpark, rows int
+	for _, o := range outs {
+		jobs, dlq, emitted = jobs+len(o.Jobs), dlq+len(o.DLQ), emitted+len(o.Commit.Emitted)
+		acked, unpark, rows = acked+len(o.Commit.Acked), unpark+len(o.Commit.Unpark), rows+len(o.Commit.Rows)
 	}
-	for _, j := range o.Jobs {
-		if !have[j.Key] {
-			have[j.Key] = true
-			out.Jobs = append(out.Jobs, j)
+	out := Output{Jobs: capacity[schemas.EmailJob](jobs), DLQ: capacity[DeadLetter](dlq)}
+	out.Commit.Emitted = capacity[string](emitted)
+	out.Commit.Acked = capacity[TimerRef](acked)
+	out.Commit.Unpark = capacity[Parked](unpark)
+	out.Commit.Rows = capacity[RowPosition](rows)
+	have := make(map[string]bool, jobs)
+	done := make(map[string]bool, emitted)
+	for _, o := range outs {
+		for _, j := range o.Jobs {
+			if !have[j.Key] {
+				have[j.Key] = true
+				out.Jobs = append(out.Jobs, j)
+			}
 		}
-	}
-	out.DLQ = append(out.DLQ, o.DLQ...)
-	emitted := make(map[string]bool, len(out.Commit.Emitted))
-	for _, k := range out.Commit.Emitted {
-		emitted[k] = true
-	}
-	for _, k := range o.Commit.Emitted {
-		if !emitted[k] {
-			emitted[k] = true
-			out.Commit.Emitted = append(out.Commit.Emitted, k)
+		for _, k := range o.Commit.Emitted {
+			if !done[k] {
+				done[k] = true
+				out.Commit.Emitted = append(out.Commit.Emitted, k)
+			}
 		}
+		out.DLQ = append(out.DLQ, o.DLQ...)
+		out.Commit.Acked = append(out.Commit.Acked, o.Commit.Acked...)
+		out.Commit.Unpark = append(out.Commit.Unpark, o.Commit.Unpark...)
+		out.Commit.Rows = append(out.Commit.Rows, o.Commit.Rows...)
+		out.Stats = out.Stats.Add(o.Stats)
 	}
-	out.Commit.Acked = append(out.Commit.Acked, o.Commit.Acked...)
-	out.Commit.Unpark = append(out.Commit.Unpark, o.Commit.Unpark...)
-	out.Commit.Rows = append(out.Commit.Rows, o.Commit.Rows...)
-	out.Stats = out.Stats.Add(o.Stats)
 	return out
+}
+
+// capacity is an empty slice with room for n elements (nil for none, as
+// appending nothing to nil leaves it).
+func capacity[T any](n int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n)
 }
 
 // Engine derives email jobs from changes and timers. It is safe for concurrent
@@ -288,7 +308,9 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 func (e *Engine) Catalog() catalog.Catalog { return e.cat }
 
 // TimerSet names the timer set of a source partition.
-func TimerSet(topic string, partition int32) string { return fmt.Sprintf("%s/%d", topic, partition) }
+func TimerSet(topic string, partition int32) string {
+	return topic + "/" + strconv.FormatInt(int64(partition), 10)
+}
 
 // Apply processes one batch of changes at time now. Tombstones are skipped;
 // records Debezium sends beside the changes (heartbeats, transaction

@@ -42,7 +42,7 @@ func (c *ProcessConfig) register(f *flags) {
 	f.String(&c.Group, "group", "portalmail-process", "consumer group of the process stage")
 	f.String(&c.TransactionalID, "transactional-id", "portalmail-process-"+host, "Kafka transactional id, distinct per instance")
 	f.Int(&c.BatchSize, "batch-size", stream.DefaultMaxPollRecords, "records per poll at most, one transaction each")
-	f.Int(&c.Workers, "workers", 2, "goroutines that decode a batch, and concurrent engine calls that apply it, split by row (a row's changes stay in order on one)")
+	f.Int(&c.Workers, "workers", stream.DefaultWorkers, "goroutines that decode a batch, and concurrent engine calls that apply it, split by row (a row's changes stay in order on one)")
 	f.Duration(&c.Tick, "tick", time.Second, "how often due timers are fired when no input arrives")
 	f.Duration(&c.ClockOffset, "clock-offset", 0, "shift the clock (tests and replays only)")
 	f.Duration(&c.DeletedRetention, "deleted-retention", state.DefaultDeletedRetention, "how long a deleted row is kept in Redis (long enough for late references and redeliveries)")

@@ -20,8 +20,9 @@ import (
 
 // ProcessDeps is what the process stage is built from.
 type ProcessDeps struct {
-	Engine  processor.Config
-	Store   *state.Store
+	Engine processor.Config
+	// Store is the engine's state (a *state.Store but in tests).
+	Store   processor.State
 	Serde   *schemas.Serde
 	Schemas cdc.SchemaSource
 	// Prefixes of the CDC topics ("portal", "service" by default).

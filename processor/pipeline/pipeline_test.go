@@ -637,3 +637,78 @@ func TestColdStartConsumesReferenceTopicsFirst(t *testing.T) {
 		t.Fatalf("%d intents parked: the reference topics were not consumed first", n)
 	}
 }
+
+// TestFailedBatchAbortsWhatItsWorkersProduced fails a batch after its
+// workers have produced their jobs (each engine call's output goes to the
+// broker as soon as the call returns): the failure comes in Fire, the step
+// after them, once the jobs are on the broker in the open transaction. The
+// transaction is aborted, the batch retried, and every email still goes
+// exactly once; the jobs topic holds the aborted copies, which read_committed
+// readers never see.
+func TestFailedBatchAbortsWhatItsWorkersProduced(t *testing.T) {
+	r := newRig(t, 3)
+	snd := r.startSend("s1", nil, nil)
+	defer snd.stop(t)
+	f := &failingFire{State: r.store, open: func() bool { return r.openJobs() > 0 }}
+	p := r.startProcessOn(f, "process-1", nil)
+	defer p.stop(t)
+	r.produce(r.base()...)
+	r.produce(r.endpoints(0, 10)...)
+	eventually(t, "the first 20 emails", func() bool { return len(r.sentKeys()) == 20 })
+	f.armed.Store(true)
+	r.produce(r.endpoints(10, 10)...)
+	eventually(t, "the injected failure", f.failed.Load)
+	if !f.sawOpen.Load() {
+		t.Fatal("the failing batch's jobs were not on the broker before it failed")
+	}
+	eventually(t, "all 40 emails", func() bool { return len(r.sentKeys()) >= 40 })
+	r.settle()
+	exactlyOnce(t, r, 40)
+	// A read stops at the first poll that brings nothing: read until the
+	// records are there (the rig's other topic reads do the same).
+	var committed, all []*kgo.Record
+	eventually(t, "the 40 committed jobs", func() bool { committed = r.topic(pipeline.JobsTopic); return len(committed) >= 40 })
+	if len(committed) != 40 {
+		t.Fatalf("%d committed job records, want 40", len(committed))
+	}
+	eventually(t, "the aborted copies beside them", func() bool {
+		all = r.topicUncommitted(pipeline.JobsTopic)
+		return len(all) > len(committed)
+	})
+}
+
+// failingFire is a State whose DueTimers fails once, in the first batch that
+// applied endpoint changes after armed is set, after waiting (up to 30 s)
+// until open says that batch's jobs are on the broker.
+type failingFire struct {
+	processor.State
+	open func() bool
+	// failing guards the one failure; failed is set once it is returned.
+	armed, applied, failing, failed, sawOpen atomic.Bool
+}
+
+func (f *failingFire) ApplyChanges(ctx context.Context, chs []processor.RowChange) ([]processor.ApplyResult, error) {
+	res, err := f.State.ApplyChanges(ctx, chs)
+	if err == nil && f.armed.Load() {
+		for _, c := range chs {
+			if c.Table == cdc.Endpoints {
+				f.applied.Store(true)
+			}
+		}
+	}
+	return res, err
+}
+
+func (f *failingFire) DueTimers(ctx context.Context, sets []string, now time.Time, limit int, lease time.Duration) ([]processor.TimerRef, error) {
+	if f.applied.Load() && f.failing.CompareAndSwap(false, true) {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if f.open() {
+				f.sawOpen.Store(true)
+				break
+			}
+		}
+		f.failed.Store(true)
+		return nil, errors.New("injected: state went away before the timers")
+	}
+	return f.State.DueTimers(ctx, sets, now, limit, lease)
+}

@@ -264,6 +264,12 @@ func run(runFn func(context.Context) error, closeFn func()) *stage {
 
 func (r *rig) startProcess(txnID string, mutate func(*stream.ProcessConfig)) *stage {
 	r.t.Helper()
+	return r.startProcessOn(r.store, txnID, mutate)
+}
+
+// startProcessOn is startProcess with the engine on st (r.store, wrapped).
+func (r *rig) startProcessOn(st processor.State, txnID string, mutate func(*stream.ProcessConfig)) *stage {
+	r.t.Helper()
 	cfg := stream.ProcessConfig{
 		Group: r.name("portalmail-process"), TransactionalID: r.name(txnID),
 		JobsTopic: r.outTopic(pipeline.JobsTopic), DLQTopic: r.outTopic(pipeline.DLQTopic),
@@ -281,7 +287,7 @@ func (r *rig) startProcess(txnID string, mutate func(*stream.ProcessConfig)) *st
 	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
 		Engine: processor.Config{Links: map[catalog.Site]string{catalog.SitePortal: "https://portal.test",
 			catalog.SiteService: "https://service.test", catalog.SiteAnalytics: "https://analytics.test"}},
-		Store: r.store, Serde: r.env.Serde, Stream: cfg, Schemas: stream.RegistrySchemas{Client: r.env.SR},
+		Store: st, Serde: r.env.Serde, Stream: cfg, Schemas: stream.RegistrySchemas{Client: r.env.SR},
 		PortalPrefix: r.portalPrefix(), ServicePrefix: r.servicePrefix(),
 	})
 	if err != nil {
@@ -498,8 +504,51 @@ func exactlyOnce(t *testing.T, r *rig, want int) {
 // topic reads every committed record of a topic.
 func (r *rig) topic(name string) []*kgo.Record {
 	r.t.Helper()
+	return r.records(name, kgo.ReadCommitted())
+}
+
+// topicUncommitted reads every record of a topic, those of aborted and open
+// transactions too.
+func (r *rig) topicUncommitted(name string) []*kgo.Record {
+	r.t.Helper()
+	return r.records(name, kgo.ReadUncommitted())
+}
+
+// openJobs is how many records of the jobs topic are in open transactions
+// (its high watermarks past its last stable offsets); -1 when the broker
+// does not say. It may be called from any goroutine.
+func (r *rig) openJobs() int64 {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
+	if err != nil {
+		return -1
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topic := r.topicName(pipeline.JobsTopic)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return -1
+	}
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return -1
+	}
+	var open int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if s, ok := stable.Lookup(o.Topic, o.Partition); ok {
+			open += o.Offset - s.Offset
+		}
+	})
+	return open
+}
+
+// records reads every record of a topic at an isolation level.
+func (r *rig) records(name string, iso kgo.IsolationLevel) []*kgo.Record {
+	r.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.topicName(name)),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.FetchIsolationLevel(iso), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		r.t.Fatal(err)
 	}

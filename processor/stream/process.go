@@ -68,13 +68,19 @@ type ProcessConfig struct {
 	ReferenceTopics []string
 	RefCatchUpMax   time.Duration
 	// Workers is how many goroutines decode a batch, and how many
-	// concurrent Engine.Apply calls apply it (default 2), split by row
+	// concurrent Engine.Apply calls apply it (default DefaultWorkers), split by row
 	// (Engine.Affinity): a row's changes always go to one worker, in order,
 	// so a worker is to the engine what one instance owning those rows
 	// would be, and the batch's output is still one transaction. Concurrent
 	// workers overlap one's Redis round trips with another's computing.
 	Workers int
 }
+
+// DefaultWorkers is the default of ProcessConfig.Workers. On 2 cores shared
+// with Redis and the broker (docs/benchmarks.md), warm changes/s were
+// 21.3-21.7k with 2 workers, 22.2-22.3k with 3 and 22.4-22.5k with 4: while
+// one worker waits for Redis or the broker, others compute.
+const DefaultWorkers = 4
 
 // DefaultMaxPollRecords is the default bound of one batch. Each batch costs
 // a transaction and a fixed chain of Redis round trips whatever its size:
@@ -110,8 +116,8 @@ type Phases struct {
 	Wait    time.Duration // waiting for the previous batch's Record
 	Apply   time.Duration // Engine.Apply over the changes (the workers)
 	Fire    time.Duration // Engine.Fire over the owned timer sets
-	Encode  time.Duration // encoding jobs and dead letters
-	Produce time.Duration // beginning the transaction, producing and flushing
+	Encode  time.Duration // producing the fired timers' output, merging the output (the workers produce theirs within Apply)
+	Produce time.Duration // flushing: waiting for the broker to take what is still buffered
 	End     time.Duration // committing the transaction
 	Record  time.Duration // Engine.Commit of the committed output
 }
@@ -165,7 +171,7 @@ func (c *ProcessConfig) setDefaults() {
 		c.RefCatchUpMax = 10 * time.Minute
 	}
 	if c.Workers == 0 {
-		c.Workers = 2
+		c.Workers = DefaultWorkers
 	}
 }
 
@@ -435,7 +441,9 @@ func (p *Process) Run(ctx context.Context) error {
 // aborted and its records are polled again after RetryBackoff.
 func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook time.Duration) error {
 	start := time.Now()
-	out, produce, stats, err := p.batch(ctx, recs)
+	t := p.newTxn(ctx, make(map[cdc.Cause]*kgo.Record, len(recs)))
+	out, stats, err := p.batch(ctx, recs, t)
+	t.counts(&stats)
 	stats.Phases.Poll = pollTook
 	p.lastErr.Store(errBox{err})
 	if err != nil {
@@ -443,20 +451,15 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook tim
 			p.cfg.Metrics.BatchAborted(len(recs), true)
 		}
 		p.log.Error("batch failed; it will be retried", "records", len(recs), "err", err)
-		if len(recs) > 0 {
-			// Rewind to the committed offsets (a transaction is needed to abort).
-			if err := p.sess.Begin(); err != nil {
-				return fmt.Errorf("begin transaction: %w", err)
-			}
-			if _, err := p.sess.End(ctx, kgo.TryAbort); err != nil {
-				return fmt.Errorf("abort transaction: %w", err)
-			}
+		// Rewind to the committed offsets; what was produced is aborted.
+		if err := t.abort(len(recs)); err != nil {
+			return err
 		}
 		time.Sleep(p.cfg.RetryBackoff)
 		return nil
 	}
-	if len(recs) > 0 || len(produce) > 0 {
-		committed, err := p.produce(ctx, produce, len(recs), &stats.Phases)
+	if len(recs) > 0 || t.started() {
+		committed, err := t.end(len(recs), &stats.Phases)
 		if err != nil {
 			if p.cfg.Metrics != nil {
 				p.cfg.Metrics.BatchAborted(len(recs), false)
@@ -506,61 +509,17 @@ func (p *Process) awaitCommit() {
 	}
 }
 
-// produce writes the records in one transaction that also commits the
-// consumed offsets of the batch of consumed records; committed is false when
-// it was aborted.
-func (p *Process) produce(ctx context.Context, recs []*kgo.Record, consumed int, ph *Phases) (committed bool, err error) {
-	producing := time.Now()
-	if err := p.sess.Begin(); err != nil {
-		return false, fmt.Errorf("begin transaction: %w", err)
-	}
-	var mu sync.Mutex
-	var produceErr error
-	for _, r := range recs {
-		p.sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				produceErr = errors.Join(produceErr, err)
-				mu.Unlock()
-			}
-		})
-	}
-	if err := p.sess.Client().Flush(ctx); err != nil {
-		return false, fmt.Errorf("flush: %w", err)
-	}
-	mu.Lock()
-	failed := produceErr
-	mu.Unlock()
-	end := kgo.TryCommit
-	if failed != nil {
-		p.log.Error("producing failed; aborting the transaction", "err", failed)
-		end = kgo.TryAbort
-	} else if p.cfg.BeforeCommit != nil {
-		if err := p.cfg.BeforeCommit(consumed); err != nil {
-			p.log.Warn("aborting the transaction", "records", consumed, "err", err)
-			failed, end = err, kgo.TryAbort
-		}
-	}
-	ending := time.Now()
-	ph.Produce = ending.Sub(producing)
-	committed, err = p.sess.End(ctx, end)
-	ph.End = time.Since(ending)
-	if err != nil {
-		return false, fmt.Errorf("end transaction: %w", err)
-	}
-	return committed && failed == nil, nil
-}
-
-// batch decodes, applies and fires, and returns the records to produce.
+// batch decodes, applies and fires, producing the output in t as it comes,
+// and returns the merged output (its Commit is recorded once t commits).
 //
 // The records are decoded in parallel, then applied by up to Workers
 // concurrent Engine.Apply calls, each over the changes of some rows
 // (Engine.Affinity: a row's changes, in order, all on one worker), the
-// reference topics' changes first; the due timers are fired once the
-// changes are applied, and everything is merged into one output. A worker
-// is to the engine what an instance owning those rows would be.
-func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Output, []*kgo.Record, BatchStats, error) {
-	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}, JobsByType: map[string]int{}, DLQByClass: map[string]int{}}
+// reference topics' changes first; each call's jobs are produced as soon as
+// it returns. The due timers are fired once the changes are applied. A
+// worker is to the engine what an instance owning those rows would be.
+func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (processor.Output, BatchStats, error) {
+	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}}
 	now := p.cfg.Now()
 	t := time.Now()
 	lap := func(d *time.Duration) { // the time since the last lap, into d
@@ -572,19 +531,18 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 	p.awaitCommit() // state holds the previous batch's commit from here
 	lap(&stats.Phases.Wait)
 	if err != nil {
-		return processor.Output{}, nil, stats, err
+		return processor.Output{}, stats, err
 	}
-	var produce []*kgo.Record
-	byCause := make(map[cdc.Cause]*kgo.Record, len(recs))
 	truncated := map[string]bool{}
 	var refs, rest []cdc.Change
 	for i, d := range decoded {
 		r := recs[i]
 		if d.err != nil {
 			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", d.err)
-			produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", d.err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value))
-			stats.DeadLetters++
-			stats.DLQByClass[ClassUndecodable]++
+			dl := DeadLetterRecord(p.cfg.DLQTopic, "process", d.err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+			if err := tx.deadLetter(dl, ClassUndecodable); err != nil {
+				return processor.Output{}, stats, err
+			}
 			continue
 		}
 		ch := d.ch
@@ -594,7 +552,7 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 		if ch.Op == cdc.OpTruncate {
 			truncated[ch.Table] = true
 		}
-		byCause[ch.Cause] = r
+		tx.cause[ch.Cause] = r
 		if p.isRef[r.Topic] {
 			refs = append(refs, ch)
 		} else {
@@ -617,56 +575,35 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record) (processor.Outp
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				got[i], errs[i] = p.eng.Apply(ctx, now, chs)
+				if got[i], errs[i] = p.eng.Apply(ctx, now, chs); errs[i] == nil {
+					errs[i] = tx.emit(got[i])
+				}
 			}()
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
-			return processor.Output{}, nil, stats, err
+			return processor.Output{}, stats, err
 		}
 		outs = append(outs, got...)
-	}
-	var out processor.Output
-	for _, o := range outs {
-		out = out.Merge(o)
 	}
 	lap(&stats.Phases.Apply)
 	fired, err := p.eng.Fire(ctx, now, p.owned.timerSets())
 	if err != nil {
-		return out, nil, stats, err
+		return processor.Output{}, stats, err
 	}
-	out = out.Merge(fired)
+	outs = append(outs, fired)
 	lap(&stats.Phases.Fire)
+	if err := tx.emit(fired); err != nil {
+		return processor.Output{}, stats, err
+	}
+	out := processor.MergeAll(outs...)
 	stats.Engine = out.Stats
 	if e := out.Stats; e.Stale+e.Unordered+e.Unresolved > 0 {
 		p.log.Warn("changes that could not be ordered or completed", "stale", e.Stale, "unordered", e.Unordered,
 			"unavailable_unresolved", e.Unresolved, "hint", "portalmail explain shows a row's history positions")
 	}
-	for _, d := range out.DLQ {
-		var key, value []byte = nil, d.Value
-		if src := byCause[d.Cause]; src != nil {
-			key = src.Key
-			if value == nil {
-				value = src.Value
-			}
-		}
-		p.log.Warn("dead-lettering", "topic", d.Cause.Topic, "partition", d.Cause.Partition, "offset", d.Cause.Offset, "reason", d.Reason)
-		produce = append(produce, DeadLetterRecord(p.cfg.DLQTopic, "process", d.Reason, d.Cause.Topic, d.Cause.Partition, d.Cause.Offset, key, value))
-		stats.DeadLetters++
-		stats.DLQByClass[ReasonClass(d.Reason)]++
-	}
-	for _, j := range out.Jobs {
-		v, err := p.enc.EncodeJob(j)
-		if err != nil {
-			return out, nil, stats, fmt.Errorf("encode job %s: %w", j.Key, err)
-		}
-		p.log.Debug("emitting job", "email_type", j.Type, "idempotency_key", j.Key, "topic", j.Cause.Topic, "partition", j.Cause.Partition, "offset", j.Cause.Offset)
-		produce = append(produce, &kgo.Record{Topic: p.cfg.JobsTopic, Key: []byte(j.PartitionKey()), Value: v})
-		stats.JobsByType[string(j.Type)]++
-	}
-	stats.Jobs = len(out.Jobs)
 	lap(&stats.Phases.Encode)
-	return out, produce, stats, nil
+	return out, stats, nil
 }
 
 // decodedRecord is one record decoded: its change, or why it could not be.
