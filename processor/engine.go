@@ -543,9 +543,9 @@ func (e *Engine) byTableOrKnown(table string) ([]*entry, bool) {
 }
 
 // Commit records output that was committed downstream: emitted keys, acked
-// timers, unparked intents.
+// timers, unparked intents, and the rows whose older history is trimmed.
 func (e *Engine) Commit(ctx context.Context, c Commit) error {
-	if len(c.Emitted) == 0 && len(c.Acked) == 0 && len(c.Unpark) == 0 {
+	if len(c.Emitted) == 0 && len(c.Acked) == 0 && len(c.Unpark) == 0 && len(c.Rows) == 0 {
 		return nil
 	}
 	if err := e.st.Commit(ctx, c); err != nil {

@@ -581,3 +581,25 @@ func TestUsageParkRefusedAsItsSubscriptionArrives(t *testing.T) {
 		t.Fatalf("after the wait: jobs %v dlq %v", summary(out.Jobs), out.DLQ)
 	}
 }
+
+// TestCommitTrimsRowsOfBatchesThatMailNothing: a batch whose changes mail
+// nothing still commits their rows, so their history keeps only the newest
+// entry (a company renamed again and again must not grow its history).
+func TestCommitTrimsRowsOfBatchesThatMailNothing(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	for i := range 3 {
+		acme := h.acme()
+		acme["name"] = fmt.Sprintf("Acme Corp %d", i)
+		if out := h.apply(t0, h.change(cdc.Companies, cdc.OpUpdate, acme)); len(out.Jobs) != 0 {
+			t.Fatalf("a rename mailed: %v", summary(out.Jobs))
+		}
+	}
+	ps, err := h.store.Positions(context.Background(), []processor.RowRef{{Table: cdc.Companies, ID: "c-acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps[0]) != 1 {
+		t.Fatalf("c-acme's history holds %d positions after its committed renames, want 1 (the newest): %v", len(ps[0]), ps[0])
+	}
+}
