@@ -85,8 +85,11 @@ const DefaultWorkers = 4
 // DefaultMaxPollRecords is the default bound of one batch. Each batch costs
 // a transaction and a fixed chain of Redis round trips whatever its size:
 // on the benchmark workload 2,000 records a batch did 18.7k → 21.2k changes/s
-// warm against 1,000, the broker's CPU 4.0 → 2.5 s (docs/benchmarks.md).
-const DefaultMaxPollRecords = 2000
+// warm against 1,000, the broker's CPU 4.0 → 2.5 s; with the jobs produced
+// as the workers finish, 4,000 did 23.1k and 23.9k against 21.5k and 22.3k
+// at 2,000, and 8,000 no more (23.7k, max RSS 468 MiB against 370–390)
+// (docs/benchmarks.md).
+const DefaultMaxPollRecords = 4000
 
 // BatchStats describes one committed transaction.
 type BatchStats struct {
