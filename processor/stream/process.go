@@ -119,7 +119,7 @@ type Phases struct {
 	Wait    time.Duration // waiting for the previous batch's Record
 	Apply   time.Duration // Engine.Apply over the changes (the workers)
 	Fire    time.Duration // Engine.Fire over the owned timer sets
-	Encode  time.Duration // producing the fired timers' output, merging the output (the workers produce theirs within Apply)
+	Encode  time.Duration // producing the fired timers' output, merging the outputs (the workers produce theirs in Apply)
 	Produce time.Duration // flushing: waiting for the broker to take what is still buffered
 	End     time.Duration // committing the transaction
 	Record  time.Duration // Engine.Commit of the committed output
@@ -439,9 +439,10 @@ func (p *Process) Run(ctx context.Context) error {
 }
 
 // transact runs one batch: it decodes and applies the records and fires the
-// due timers, then produces the output and commits the consumed offsets in one
-// transaction (none when there is neither input nor output). A failed batch is
-// aborted and its records are polled again after RetryBackoff.
+// due timers, producing the output as it comes, and commits it with the
+// consumed offsets in one transaction (none when there is neither input nor
+// output). A failed batch is aborted, with whatever it produced, and its
+// records are polled again after RetryBackoff.
 func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook time.Duration) error {
 	start := time.Now()
 	t := p.newTxn(ctx, make(map[cdc.Cause]*kgo.Record, len(recs)))

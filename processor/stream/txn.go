@@ -20,7 +20,10 @@ import (
 // processor.Output.Merge: Apply and Fire can release one parked intent
 // twice). It is safe for concurrent use by the batch's workers.
 type txn struct {
-	p     *Process
+	p *Process
+	// sess is the stage's session when the batch began: the workers use it
+	// without the stage's lock (Run renews the session only between batches).
+	sess  *kgo.GroupTransactSession
 	ctx   context.Context
 	cause map[cdc.Cause]*kgo.Record // source record of each change, read-only
 
@@ -33,20 +36,22 @@ type txn struct {
 	failed     error // what the broker refused, from the produce callbacks
 }
 
+// newTxn starts the transaction of one batch (it begins with its first
+// record); only the Run goroutine calls it.
 func (p *Process) newTxn(ctx context.Context, cause map[cdc.Cause]*kgo.Record) *txn {
-	return &txn{p: p, ctx: ctx, cause: cause, keys: map[string]bool{}, jobsByType: map[string]int{}, dlqByClass: map[string]int{}}
+	return &txn{p: p, sess: p.sess, ctx: ctx, cause: cause, keys: map[string]bool{}, jobsByType: map[string]int{}, dlqByClass: map[string]int{}}
 }
 
 // produceLocked begins the transaction if it has not begun, and produces r
 // in it; t.mu is held.
 func (t *txn) produceLocked(r *kgo.Record) error {
 	if !t.begun {
-		if err := t.p.sess.Begin(); err != nil {
+		if err := t.sess.Begin(); err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
 		t.begun = true
 	}
-	t.p.sess.Produce(t.ctx, r, func(_ *kgo.Record, err error) {
+	t.sess.Produce(t.ctx, r, func(_ *kgo.Record, err error) {
 		if err != nil {
 			t.mu.Lock()
 			t.failed = errors.Join(t.failed, err)
@@ -133,7 +138,7 @@ func (t *txn) end(consumed int, ph *Phases) (committed bool, err error) {
 	p := t.p
 	t.mu.Lock()
 	if !t.begun {
-		if err := p.sess.Begin(); err != nil {
+		if err := t.sess.Begin(); err != nil {
 			t.mu.Unlock()
 			return false, fmt.Errorf("begin transaction: %w", err)
 		}
@@ -141,7 +146,7 @@ func (t *txn) end(consumed int, ph *Phases) (committed bool, err error) {
 	}
 	t.mu.Unlock()
 	flushing := time.Now()
-	if err := p.sess.Client().Flush(t.ctx); err != nil {
+	if err := t.sess.Client().Flush(t.ctx); err != nil {
 		return false, fmt.Errorf("flush: %w", err)
 	}
 	t.mu.Lock()
@@ -159,7 +164,7 @@ func (t *txn) end(consumed int, ph *Phases) (committed bool, err error) {
 	}
 	ending := time.Now()
 	ph.Produce = ending.Sub(flushing)
-	committed, err = p.sess.End(t.ctx, how)
+	committed, err = t.sess.End(t.ctx, how)
 	ph.End = time.Now().Sub(ending)
 	if err != nil {
 		return false, fmt.Errorf("end transaction: %w", err)
@@ -175,11 +180,11 @@ func (t *txn) abort(consumed int) error {
 		return nil
 	}
 	if !begun {
-		if err := t.p.sess.Begin(); err != nil {
+		if err := t.sess.Begin(); err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
 	}
-	if _, err := t.p.sess.End(t.ctx, kgo.TryAbort); err != nil {
+	if _, err := t.sess.End(t.ctx, kgo.TryAbort); err != nil {
 		return fmt.Errorf("abort transaction: %w", err)
 	}
 	return nil
