@@ -544,24 +544,51 @@ func (r *rig) openJobs() int64 {
 	return open
 }
 
-// records reads every record of a topic at an isolation level.
+// records reads every record of a topic at an isolation level, through to
+// the ends the broker gives (the last stable offsets for read_committed, the
+// high watermarks otherwise) when the read starts. Control records (the
+// markers that end transactions) are read too, so that a partition whose
+// last record is a marker is known to be read, and left out of the result.
 func (r *rig) records(name string, iso kgo.IsolationLevel) []*kgo.Record {
 	r.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.topicName(name)),
+	topic := r.topicName(name)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
 		kgo.FetchIsolationLevel(iso), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(rec *kgo.Record) { out = append(out, rec); n++ })
-		if n == 0 {
-			return out
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	list := adm.ListEndOffsets
+	if iso == kgo.ReadCommitted() {
+		list = adm.ListCommittedOffsets
 	}
+	ends, err := list(ctx, topic)
+	if err != nil {
+		r.t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	left := map[int32]int64{} // partition → its end, not read to yet
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	var out []*kgo.Record
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			r.t.Fatalf("reading %s: %d partitions not read to their end in 30s (%v)", topic, len(left), left)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if end, ok := left[rec.Partition]; ok && rec.Offset+1 >= end {
+				delete(left, rec.Partition)
+			}
+			if !rec.Attrs.IsControl() {
+				out = append(out, rec)
+			}
+		})
+	}
+	return out
 }
