@@ -445,7 +445,7 @@ func (p *Process) Run(ctx context.Context) error {
 // records are polled again after RetryBackoff.
 func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook time.Duration) error {
 	start := time.Now()
-	t := p.newTxn(ctx, make(map[cdc.Cause]*kgo.Record, len(recs)))
+	t := p.newTxn(ctx, len(recs))
 	out, stats, err := p.batch(ctx, recs, t)
 	t.counts(&stats)
 	stats.Phases.Poll = pollTook
@@ -580,7 +580,7 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (proce
 			go func() {
 				defer wg.Done()
 				if got[i], errs[i] = p.eng.Apply(ctx, now, chs); errs[i] == nil {
-					errs[i] = tx.emit(got[i])
+					got[i], errs[i] = tx.emit(got[i])
 				}
 			}()
 		}
@@ -595,12 +595,13 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (proce
 	if err != nil {
 		return processor.Output{}, stats, err
 	}
-	outs = append(outs, fired)
 	lap(&stats.Phases.Fire)
-	if err := tx.emit(fired); err != nil {
+	if fired, err = tx.emit(fired); err != nil {
 		return processor.Output{}, stats, err
 	}
-	out := processor.MergeAll(outs...)
+	// The outputs' jobs and dead letters are produced: what is merged is
+	// their commit and stats.
+	out := processor.MergeAll(append(outs, fired)...)
 	stats.Engine = out.Stats
 	if e := out.Stats; e.Stale+e.Unordered+e.Unresolved > 0 {
 		p.log.Warn("changes that could not be ordered or completed", "stale", e.Stale, "unordered", e.Unordered,

@@ -36,20 +36,30 @@ type txn struct {
 	failed     error // what the broker refused, from the produce callbacks
 }
 
-// newTxn starts the transaction of one batch (it begins with its first
-// record); only the Run goroutine calls it.
-func (p *Process) newTxn(ctx context.Context, cause map[cdc.Cause]*kgo.Record) *txn {
-	return &txn{p: p, sess: p.sess, ctx: ctx, cause: cause, keys: map[string]bool{}, jobsByType: map[string]int{}, dlqByClass: map[string]int{}}
+// newTxn starts the transaction of a batch of n records (it begins with its
+// first record produced); only the Run goroutine calls it.
+func (p *Process) newTxn(ctx context.Context, n int) *txn {
+	return &txn{p: p, sess: p.sess, ctx: ctx, cause: make(map[cdc.Cause]*kgo.Record, n),
+		keys: map[string]bool{}, jobsByType: map[string]int{}, dlqByClass: map[string]int{}}
+}
+
+// beginLocked begins the transaction if it has not begun; t.mu is held.
+func (t *txn) beginLocked() error {
+	if t.begun {
+		return nil
+	}
+	if err := t.sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	t.begun = true
+	return nil
 }
 
 // produceLocked begins the transaction if it has not begun, and produces r
 // in it; t.mu is held.
 func (t *txn) produceLocked(r *kgo.Record) error {
-	if !t.begun {
-		if err := t.sess.Begin(); err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
-		}
-		t.begun = true
+	if err := t.beginLocked(); err != nil {
+		return err
 	}
 	t.sess.Produce(t.ctx, r, func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -71,9 +81,19 @@ func (t *txn) deadLetter(r *kgo.Record, class string) error {
 }
 
 // emit encodes and produces o's dead letters and the jobs of keys not
-// produced yet in this transaction. An error (a job that does not encode, a
-// transaction that cannot begin) fails the batch.
-func (t *txn) emit(o processor.Output) error {
+// produced yet in this transaction, and returns o without them: what the
+// batch still needs of it is its commit and its stats. An error (a job that
+// does not encode, a transaction that cannot begin) fails the batch.
+func (t *txn) emit(o processor.Output) (processor.Output, error) {
+	if err := t.produce(o); err != nil {
+		return processor.Output{}, err
+	}
+	o.Jobs, o.DLQ = nil, nil
+	return o, nil
+}
+
+// produce is emit's producing.
+func (t *txn) produce(o processor.Output) error {
 	p := t.p
 	recs := make([]*kgo.Record, 0, len(o.Jobs))
 	for _, j := range o.Jobs {
@@ -137,14 +157,11 @@ func (t *txn) counts(stats *BatchStats) {
 func (t *txn) end(consumed int, ph *Phases) (committed bool, err error) {
 	p := t.p
 	t.mu.Lock()
-	if !t.begun {
-		if err := t.sess.Begin(); err != nil {
-			t.mu.Unlock()
-			return false, fmt.Errorf("begin transaction: %w", err)
-		}
-		t.begun = true
-	}
+	err = t.beginLocked()
 	t.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
 	flushing := time.Now()
 	if err := t.sess.Client().Flush(t.ctx); err != nil {
 		return false, fmt.Errorf("flush: %w", err)
@@ -175,14 +192,13 @@ func (t *txn) end(consumed int, ph *Phases) (committed bool, err error) {
 // abort ends a failed batch's transaction, rewinding the consumer to the
 // committed offsets (a transaction is begun for that when none was).
 func (t *txn) abort(consumed int) error {
-	begun := t.started()
-	if !begun && consumed == 0 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.begun && consumed == 0 {
 		return nil
 	}
-	if !begun {
-		if err := t.sess.Begin(); err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
-		}
+	if err := t.beginLocked(); err != nil {
+		return err
 	}
 	if _, err := t.sess.End(t.ctx, kgo.TryAbort); err != nil {
 		return fmt.Errorf("abort transaction: %w", err)
