@@ -384,23 +384,64 @@ func (s *Store) Rows(ctx context.Context, refs []processor.RowRef) ([]cdc.Row, e
 }
 
 // Emitted implements processor.State: per key, whether Commit recorded it as
-// emitted within the last EmittedTTL. One pipeline of EXISTS, one round trip.
+// emitted within the last EmittedTTL.
+//
+// On standalone Redis and Sentinel one EXISTS counts the markers of up to
+// existsChunk keys, and only a chunk that has some (a replay, a redelivery)
+// is asked again key by key: one round trip and a few commands for a batch
+// whose keys are all new, the usual case, instead of a command per key. On
+// Cluster, where the markers span hash slots, it is one EXISTS per key, in
+// one round trip.
 func (s *Store) Emitted(ctx context.Context, keys []string) ([]bool, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	ops := make([]op, len(keys))
+	names := make([]string, len(keys))
 	for i, k := range keys {
-		key := s.emittedKey(k)
-		ops[i] = op{plain: func(p redis.Cmdable) redis.Cmder { return p.Exists(ctx, key) }}
+		names[i] = s.emittedKey(k)
+	}
+	out := make([]bool, len(keys))
+	if s.perKeyScripts() {
+		return out, s.existsEach(ctx, names, out)
+	}
+	ops := make([]op, 0, (len(names)+existsChunk-1)/existsChunk)
+	for lo := 0; lo < len(names); lo += existsChunk {
+		chunk := names[lo:min(lo+existsChunk, len(names))]
+		ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.Exists(ctx, chunk...) }})
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]bool, len(keys))
+	for c, cmd := range cmds {
+		if cmd.(*redis.IntCmd).Val() == 0 {
+			continue
+		}
+		lo := c * existsChunk
+		hi := min(lo+existsChunk, len(names))
+		if err := s.existsEach(ctx, names[lo:hi], out[lo:hi]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// existsChunk is how many markers one EXISTS of Emitted counts.
+const existsChunk = 500
+
+// existsEach sets out[i] to whether names[i] exists: one EXISTS per name,
+// in one pipeline.
+func (s *Store) existsEach(ctx context.Context, names []string, out []bool) error {
+	ops := make([]op, len(names))
+	for i, key := range names {
+		ops[i] = op{plain: func(p redis.Cmdable) redis.Cmder { return p.Exists(ctx, key) }}
+	}
+	cmds, err := s.run(ctx, ops)
+	if err != nil {
+		return err
+	}
 	for i, cmd := range cmds {
 		out[i] = cmd.(*redis.IntCmd).Val() > 0
 	}
-	return out, nil
+	return nil
 }

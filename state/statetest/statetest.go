@@ -681,4 +681,27 @@ func testEmitted(t *testing.T, st processor.State) {
 	if got, _ := st.Emitted(ctx, keys); !reflect.DeepEqual(got, []bool{true, true, false}) {
 		t.Fatalf("after commit: %v", got)
 	}
+	// A batch's worth of keys, a few emitted before, in its first and last
+	// few hundred and none in between (a store may count keys in chunks).
+	many := make([]string, 1200)
+	want := make([]bool, len(many))
+	var marked []string
+	for i := range many {
+		many[i] = fmt.Sprintf("batch|%d", i)
+		if i == 3 || i == 499 || i == 1100 || i == 1199 {
+			want[i] = true
+			marked = append(marked, many[i])
+		}
+	}
+	commit(t, st, processor.Commit{Emitted: marked})
+	got, err = st.Emitted(ctx, many)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		var at []int
+		for i, g := range got {
+			if g {
+				at = append(at, i)
+			}
+		}
+		t.Fatalf("1,200 keys, 4 emitted: emitted at %v (%v), want at [3 499 1100 1199]", at, err)
+	}
 }
