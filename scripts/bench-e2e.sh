@@ -23,6 +23,7 @@
 #   BENCH_WRAP=1              generate the JsonConverter schema/payload form (schemas.enable=true)
 #   BENCH_BIN=FILE            measure this portalmail binary instead of building ./cmd/portalmail
 #   BENCH_DIR                 logs, results.json, report.txt (default: under the run dir)
+#   BENCH_WARMUP=1            one untimed warm run before the timed ones (0: none; it takes ~40 s)
 #   BENCH_PROFILE=1           perf CPU profiles of the process stage and Redis in the first warm run
 #                             (BENCH_DIR/profile/*.perf.data and perf report summaries *.txt)
 #   BENCH_RESTARTS=5          restarts of a crashed process instance per run (as an orchestrator
