@@ -155,6 +155,45 @@ func TestPastTimersAreNotScheduled(t *testing.T) {
 	}
 }
 
+func TestDueTimerFiresAfterAChangeThatCameFirst(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	h.apply(t0, h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp1", "2026-03-01", nil)))
+	// The 45-day timer falls due at 2026-01-15T09:00Z. The first batch
+	// after that (the processor was busy, or down for a while) holds a
+	// change of the plan that keeps its date: the batch applies it before
+	// it fires the due timers, and the timer must still fire.
+	now := day("2026-01-15T09:00:30Z")
+	h.apply(now, h.change(cdc.LicensePlans, cdc.OpUpdate, plan("lp1", "2026-03-01", cdc.Row{"quantity": int64(12)})))
+	out := h.fire(now)
+	var got []string
+	for _, j := range out.Jobs {
+		got = append(got, j.Subject)
+	}
+	if len(out.Jobs) != 3 || !strings.HasSuffix(out.Jobs[0].Subject, "expires in 45 days") {
+		t.Fatalf("due timer after a change of its row: %v", got)
+	}
+	// A timer that was never scheduled because its time had passed stays
+	// unsent: a plan created on 2026-01-20 ending 2026-03-01 gets no 45-day
+	// reminder, whether or not it changes afterwards.
+	h.apply(day("2026-01-20T10:00:00Z"), h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp2", "2026-03-01", nil)))
+	h.apply(day("2026-01-20T10:00:00Z"), h.change(cdc.LicensePlans, cdc.OpUpdate, plan("lp2", "2026-03-01", cdc.Row{"quantity": int64(12)})))
+	for _, j := range h.fire(day("2026-01-20T10:00:01Z")).Jobs {
+		t.Fatalf("a reminder whose time had passed when its plan appeared: %s", j.Subject)
+	}
+	// A date moved so that a scheduled reminder's time has passed: the
+	// reminder scheduled for the old date is dropped when it comes due.
+	h.apply(t0, h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp3", "2026-04-01", nil))) // 45 days: 2026-02-15
+	h.apply(day("2026-01-20T10:00:00Z"), h.change(cdc.LicensePlans, cdc.OpUpdate, plan("lp3", "2026-03-01", nil)))
+	for _, at := range []string{"2026-01-20T10:00:01Z", "2026-01-30T09:00:00Z", "2026-02-14T09:00:00Z", "2026-02-15T09:00:00Z"} {
+		for _, j := range h.fire(day(at)).Jobs {
+			if strings.Contains(j.Subject, "45 days") {
+				t.Fatalf("at %s, after the date moved past its time: %s", at, j.Subject)
+			}
+		}
+	}
+}
+
 func TestOnlyTheLatestOverdueTimerFires(t *testing.T) {
 	h := newHarness(t)
 	h.seed()

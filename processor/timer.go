@@ -140,7 +140,14 @@ func (e *Engine) due(tm catalog.Timer, days int, row cdc.Row) (time.Time, bool) 
 
 // scheduleTimers (re)schedules or cancels every timer of the change's row:
 // each offset of each Timer type of its table is scheduled at its due time if
-// it applies and is still in the future, else cancelled.
+// it applies and is still in the future, and cancelled if it no longer
+// applies. One that applies but whose time has passed is left as it is: a
+// member scheduled at that time is due and fires as overdue (a change that
+// reaches the processor between the due time and the next Fire, or in the
+// backlog after downtime, must not cancel it); a member scheduled at another
+// time (the date moved past it) fails Fire's re-check and is dropped; and
+// none is scheduled, so a reminder whose time had passed before its row
+// appeared is never sent.
 func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row, now time.Time) {
 	set := TimerSet(ch.Cause.Topic, ch.Cause.Partition)
 	for _, t := range e.byTable[ch.Table] {
@@ -150,11 +157,12 @@ func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row, now time.
 		}
 		for _, days := range tm.Days {
 			ref := TimerRef{Set: set, Member: timerMember{Type: t.ID, Table: ch.Table, ID: ch.ID, Days: days}.String()}
-			if due, ok := e.due(tm, days, next); ok && due.After(now) {
+			switch due, ok := e.due(tm, days, next); {
+			case !ok:
+				b.writes.Cancel = append(b.writes.Cancel, ref)
+			case due.After(now):
 				ref.Due = due
 				b.writes.Schedule = append(b.writes.Schedule, ref)
-			} else {
-				b.writes.Cancel = append(b.writes.Cancel, ref)
 			}
 		}
 	}
