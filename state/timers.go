@@ -11,7 +11,8 @@ import (
 )
 
 // Write implements processor.State, in this order:
-//   - Cancel: ZREM the member from its set and drop its lease;
+//   - Cancel: ZREM the member from its set and drop its lease (one ZREM and
+//     one HDEL per set, whatever the number of members);
 //   - Schedule: ZADD the member at Due (adds, or moves a scheduled one; a
 //     lease it holds is kept). Cancelling and scheduling one member in the
 //     same Writes therefore leaves it scheduled;
@@ -35,13 +36,8 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteR
 			return processor.WriteResult{}, err
 		}
 	}
-	ops := make([]op, 0, 2*len(w.Cancel)+len(w.Schedule)+2*len(w.Park))
-	for _, t := range w.Cancel {
-		zkey, lkey, member := s.timerKey(t.Set), s.leaseKey(t.Set), t.Member
-		ops = append(ops,
-			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
-			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
-	}
+	ops := make([]op, 0, 2+len(w.Schedule)+2*len(w.Park))
+	ops = s.cancelOps(ctx, ops, w.Cancel)
 	for _, t := range w.Schedule {
 		zkey, z := s.timerKey(t.Set), redis.Z{Score: float64(millis(t.Due)), Member: t.Member}
 		ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZAdd(ctx, zkey, z) }, order: []string{memberOf(zkey, t.Member)}})
@@ -72,6 +68,42 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteR
 		}
 	}
 	return res, nil
+}
+
+// cancelOps appends the removal of cancelled timers to ops: per timer set,
+// one ZREM of its members and one HDEL of their leases (a set and its lease
+// share a hash slot), so a batch that cancels many timers, most of them
+// never scheduled, sends a few commands, not two per timer.
+func (s *Store) cancelOps(ctx context.Context, ops []op, cancel []processor.TimerRef) []op {
+	type set struct {
+		members []any    // ZREM's arguments
+		fields  []string // the same, HDEL's
+	}
+	var names []string
+	sets := map[string]*set{}
+	for _, t := range cancel {
+		c, ok := sets[t.Set]
+		if !ok {
+			c = &set{}
+			sets[t.Set] = c
+			names = append(names, t.Set)
+		}
+		c.members = append(c.members, t.Member)
+		c.fields = append(c.fields, t.Member)
+	}
+	for _, name := range names {
+		c := sets[name]
+		zkey, lkey := s.timerKey(name), s.leaseKey(name)
+		zorder := make([]string, len(c.fields))
+		lorder := make([]string, len(c.fields))
+		for i, m := range c.fields {
+			zorder[i], lorder[i] = memberOf(zkey, m), memberOf(lkey, m)
+		}
+		ops = append(ops,
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZRem(ctx, zkey, c.members...) }, order: zorder},
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, lkey, c.fields...) }, order: lorder})
+	}
+	return ops
 }
 
 // Parked implements processor.State with scripts/parked.lua (one round trip).

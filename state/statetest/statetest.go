@@ -633,6 +633,24 @@ func testTimers(t *testing.T, st processor.State) {
 	if due, _ := st.DueTimers(ctx, []string{"r/0"}, h(51), 10, time.Hour); members(due) != "re@02:00" {
 		t.Fatalf("rescheduled timer at 51h = %s", members(due))
 	}
+	// Many cancels over two sets in one Writes (one of a member never
+	// scheduled), one of the members scheduled again in the same Writes:
+	// that one stays, at its new time; the others are gone.
+	write(t, st, processor.Writes{Schedule: []processor.TimerRef{
+		{Set: "c/0", Member: "k1", Due: h(60)}, {Set: "c/0", Member: "k2", Due: h(60)},
+		{Set: "c/1", Member: "k3", Due: h(60)}, {Set: "c/1", Member: "k4", Due: h(61)}}})
+	write(t, st, processor.Writes{
+		Cancel: []processor.TimerRef{{Set: "c/0", Member: "k1"}, {Set: "c/1", Member: "k3"}, {Set: "c/0", Member: "never"},
+			{Set: "c/1", Member: "k4"}, {Set: "c/0", Member: "k2"}},
+		Schedule: []processor.TimerRef{{Set: "c/1", Member: "k4", Due: h(62)}}})
+	due, err = st.DueTimers(ctx, []string{"c/0", "c/1"}, h(70), 10, time.Hour)
+	got = got[:0]
+	for _, r := range due {
+		got = append(got, r.Set+":"+r.Member+"@"+r.Due.UTC().Format("15:04"))
+	}
+	if err != nil || strings.Join(got, ",") != "c/1:k4@14:00" {
+		t.Fatalf("after cancelling four of them = %v, %v; want [c/1:k4@14:00]", got, err)
+	}
 }
 
 func testLeases(t *testing.T, st processor.State) {
