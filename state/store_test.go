@@ -386,3 +386,33 @@ func redisCPU(b *testing.B, s *Store) float64 {
 	}
 	return total
 }
+
+// BenchmarkBands evaluates a warm batch's usage samples: 800 samples of 700
+// subscriptions (most one sample a batch, as in the benchmark workload), each
+// subscription's band state already holding its recent results.
+func BenchmarkBands(b *testing.B) {
+	s, _ := newTestStore(b)
+	ctx := context.Background()
+	const keys, per = 700, 800
+	round := func(r int) {
+		samples := make([]processor.BandSample, per)
+		for i := range samples {
+			samples[i] = processor.BandSample{Key: fmt.Sprintf("is-%05d", i%keys),
+				Position: cdc.Position{Kind: cdc.LSN, N: int64(r*per + i + 1)}, Percent: (r*7 + i) % 120}
+		}
+		if _, err := s.Bands(ctx, catalog.DefaultBands, samples); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for r := range recentBandResults + 1 {
+		round(r) // every band remembers its full list of recent results
+	}
+	cpu0 := redisCPU(b, s)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		round(recentBandResults + 1 + i)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "samples/s")
+	b.ReportMetric((redisCPU(b, s)-cpu0)*1e6/float64(b.N*per), "redis-µs/sample")
+}

@@ -13,15 +13,22 @@ local st = redis.call('HMGET', KEYS[1], 'u', 'o', 'p', 'h')
 local u = st[1] ~= '0'
 local o = st[2] ~= '0'
 local latest = st[3]
-local recent = {}
-for e in string.gmatch(st[4] or '', '[^,]+') do recent[#recent + 1] = e end
+-- h is searched and rebuilt as text (plain finds run in C; splitting it into
+-- a table per call cost more than the rest of the script).
+local h = st[4] or ''
 local out, changed = {}, false
 for i = 6, #ARGV - 1, 2 do
   local pos, x = ARGV[i], tonumber(ARGV[i + 1])
   local res
-  for _, e in ipairs(recent) do
-    local p, r = string.match(e, '^([^=]+)=(%d)$')
-    if p == pos then res = tonumber(r) break end
+  local needle, from = pos .. '=', 1
+  while true do
+    local f = string.find(h, needle, from, true)
+    if not f then break end
+    if f == 1 or string.byte(h, f - 1) == 44 then -- ','
+      res = tonumber(string.sub(h, f + #needle, f + #needle))
+      break
+    end
+    from = f + 1
   end
   if res == nil then
     res = 0
@@ -33,8 +40,14 @@ for i = 6, #ARGV - 1, 2 do
       elseif x >= usageAt and u then
         u, res = false, 1
       end
-      table.insert(recent, 1, pos .. '=' .. res)
-      while #recent > keep do table.remove(recent) end
+      if h == '' then h = needle .. res else h = needle .. res .. ',' .. h end
+      -- keep the newest `keep` entries: cut at the keep-th comma
+      local n, c = 0, 0
+      repeat
+        c = string.find(h, ',', c + 1, true)
+        n = n + 1
+      until not c or n == keep
+      if c then h = string.sub(h, 1, c - 1) end
       latest, changed = pos, true
     end
   end
@@ -42,6 +55,6 @@ for i = 6, #ARGV - 1, 2 do
 end
 if changed then
   redis.call('HSET', KEYS[1], 'u', u and '1' or '0', 'o', o and '1' or '0', 'p', latest,
-    'h', table.concat(recent, ','))
+    'h', h)
 end
 return out

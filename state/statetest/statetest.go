@@ -553,6 +553,25 @@ func testBandPositions(t *testing.T, st processor.State) {
 	if got := bands(t, st, "k", s(ms(5, "a"), 85)); got != "usage" {
 		t.Errorf("unordered sample: %s", got)
 	}
+	// A band remembers the results of its last 16 positions: of 17, a
+	// replay of the first is late news, one of the second gets its result.
+	var run []processor.BandSample
+	for i := int64(1); i <= 17; i++ {
+		pct := 50
+		switch i {
+		case 1:
+			pct = 85 // usage
+		case 2:
+			pct = 101 // over
+		}
+		run = append(run, s(lsn(i), pct))
+	}
+	if got := bands(t, st, "w", run...); !strings.HasPrefix(got, "usage over - -") {
+		t.Fatalf("17 samples: %s", got)
+	}
+	if got := bands(t, st, "w", s(lsn(1), 85), s(lsn(2), 101), s(lsn(17), 50)); got != "- over -" {
+		t.Errorf("replays of the 17th, 16th and newest positions: %s, want - over -", got)
+	}
 }
 
 func at(s string) time.Time {
