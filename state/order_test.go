@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -169,5 +172,57 @@ func TestNoScriptRetryKeepsOrder(t *testing.T) {
 				t.Fatalf("c1's update: %v → %v, want trial → active", last.Prev, last.Next)
 			}
 		})
+	}
+}
+
+// TestPositionNumbersCompareExactly runs scripts/common.lua's pm_cmp on the
+// server (the real one at REDIS_URL, else miniredis' Lua) over pairs chosen
+// at its edges (lengths, signs, the 15-digit chunks it compares, numbers
+// past 2^53 that differ only in their last digit) and over random pairs,
+// against math/big.
+func TestPositionNumbersCompareExactly(t *testing.T) {
+	_, env := newTestStore(t)
+	common, err := scriptFS.ReadFile("scripts/common.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmp := redis.NewScript(string(common) + `
+local out = {}
+for i = 1, #ARGV, 2 do out[#out + 1] = pm_cmp(ARGV[i], ARGV[i + 1]) end
+return out`)
+	pairs := [][2]string{
+		{"0", "0"}, {"0", "1"}, {"9", "10"}, {"-1", "0"}, {"-1", "-2"}, {"-10", "-9"}, {"-5", "5"},
+		{"9007199254740993", "9007199254740992"}, {"9223372036854775807", "9223372036854775806"},
+		{"100000000000000", "100000000000001"}, {"1000000000000001", "1000000000000002"},
+		{"999999999999999", "1000000000000000"}, {"123456789012345678", "123456789012345679"},
+		{"223456789012345678", "123456789012345679"}, {"-9223372036854775807", "-9223372036854775806"},
+		{"123456789012345678901234567890", "123456789012345678901234567891"},
+		{"103040190", "103040644"}, {"103040644", "103040190"},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		a, b := rng.Int64(), rng.Int64()
+		if rng.IntN(3) == 0 {
+			b = a + int64(rng.IntN(2000)) - 1000 // same length, a shared prefix
+		}
+		if rng.IntN(4) == 0 {
+			a, b = -a, -b
+		}
+		pairs = append(pairs, [2]string{strconv.FormatInt(a, 10), strconv.FormatInt(b, 10)})
+	}
+	var args []any
+	for _, p := range pairs {
+		args = append(args, p[0], p[1])
+	}
+	got, err := cmp.Run(context.Background(), env.c, nil, args...).Int64Slice()
+	if err != nil || len(got) != len(pairs) {
+		t.Fatalf("pm_cmp: %v (%d results for %d pairs)", err, len(got), len(pairs))
+	}
+	for i, p := range pairs {
+		a, _ := new(big.Int).SetString(p[0], 10)
+		b, _ := new(big.Int).SetString(p[1], 10)
+		if want := int64(a.Cmp(b)); got[i] != want {
+			t.Errorf("pm_cmp(%s, %s) = %d, want %d", p[0], p[1], got[i], want)
+		}
 	}
 }
