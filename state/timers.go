@@ -14,8 +14,8 @@ import (
 //   - Cancel: ZREM the member from its set and drop its lease (one ZREM and
 //     one HDEL per set, whatever the number of members);
 //   - Schedule: ZADD the member at Due (adds, or moves a scheduled one; a
-//     lease it holds is kept). Cancelling and scheduling one member in the
-//     same Writes therefore leaves it scheduled;
+//     lease it holds is kept; one ZADD per set). Cancelling and scheduling
+//     one member in the same Writes therefore leaves it scheduled;
 //   - Park: ZADD NX ParkMember(p) into p.Set's timers at p.Deadline, then
 //     park.lua: HSETNX the intent (Data, Set, Deadline) into its row's
 //     parked hash unless the row is present, which refuses it
@@ -36,12 +36,8 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteR
 			return processor.WriteResult{}, err
 		}
 	}
-	ops := make([]op, 0, 2+len(w.Schedule)+2*len(w.Park))
-	ops = s.cancelOps(ctx, ops, w.Cancel)
-	for _, t := range w.Schedule {
-		zkey, z := s.timerKey(t.Set), redis.Z{Score: float64(millis(t.Due)), Member: t.Member}
-		ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZAdd(ctx, zkey, z) }, order: []string{memberOf(zkey, t.Member)}})
-	}
+	ops := make([]op, 0, 3+2*len(w.Park))
+	ops = s.timerOps(ctx, ops, w.Cancel, w.Schedule)
 	first := len(ops)
 	for _, pk := range w.Park {
 		zkey, z := s.timerKey(pk.Set), redis.Z{Score: float64(millis(pk.Deadline)), Member: processor.ParkMember(pk)}
@@ -70,40 +66,61 @@ func (s *Store) Write(ctx context.Context, w processor.Writes) (processor.WriteR
 	return res, nil
 }
 
-// cancelOps appends the removal of cancelled timers to ops: per timer set,
-// one ZREM of its members and one HDEL of their leases (a set and its lease
-// share a hash slot), so a batch that cancels many timers, most of them
-// never scheduled, sends a few commands, not two per timer.
-func (s *Store) cancelOps(ctx context.Context, ops []op, cancel []processor.TimerRef) []op {
-	type set struct {
-		members []any    // ZREM's arguments
-		fields  []string // the same, HDEL's
-	}
-	var names []string
-	sets := map[string]*set{}
-	for _, t := range cancel {
-		c, ok := sets[t.Set]
-		if !ok {
-			c = &set{}
-			sets[t.Set] = c
-			names = append(names, t.Set)
-		}
-		c.members = append(c.members, t.Member)
-		c.fields = append(c.fields, t.Member)
-	}
-	for _, name := range names {
-		c := sets[name]
-		zkey, lkey := s.timerKey(name), s.leaseKey(name)
-		zorder := make([]string, len(c.fields))
-		lorder := make([]string, len(c.fields))
-		for i, m := range c.fields {
-			zorder[i], lorder[i] = memberOf(zkey, m), memberOf(lkey, m)
+// timerOps appends to ops the removal of the cancelled timers, then the
+// scheduling of the scheduled ones: per timer set, one ZREM of its
+// cancelled members and one HDEL of their leases (a set and its lease share
+// a hash slot), then one ZADD of its scheduled members in their order (the
+// last due time of a member given twice wins, as with one ZADD each). A
+// batch that cancels and schedules many timers, most cancels of timers never
+// scheduled, sends a few commands, not one or two per timer.
+func (s *Store) timerOps(ctx context.Context, ops []op, cancel, schedule []processor.TimerRef) []op {
+	for _, g := range bySet(cancel) {
+		zkey, lkey := s.timerKey(g.set), s.leaseKey(g.set)
+		members := make([]any, len(g.refs))
+		fields := make([]string, len(g.refs))
+		zorder := make([]string, len(g.refs))
+		lorder := make([]string, len(g.refs))
+		for i, t := range g.refs {
+			members[i], fields[i] = t.Member, t.Member
+			zorder[i], lorder[i] = memberOf(zkey, t.Member), memberOf(lkey, t.Member)
 		}
 		ops = append(ops,
-			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZRem(ctx, zkey, c.members...) }, order: zorder},
-			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, lkey, c.fields...) }, order: lorder})
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZRem(ctx, zkey, members...) }, order: zorder},
+			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, lkey, fields...) }, order: lorder})
+	}
+	for _, g := range bySet(schedule) {
+		zkey := s.timerKey(g.set)
+		zs := make([]redis.Z, len(g.refs))
+		order := make([]string, len(g.refs))
+		for i, t := range g.refs {
+			zs[i] = redis.Z{Score: float64(millis(t.Due)), Member: t.Member}
+			order[i] = memberOf(zkey, t.Member)
+		}
+		ops = append(ops, op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZAdd(ctx, zkey, zs...) }, order: order})
 	}
 	return ops
+}
+
+// setRefs are the timer refs of one set, in their order.
+type setRefs struct {
+	set  string
+	refs []processor.TimerRef
+}
+
+// bySet groups refs by set, the sets in the order they first appear.
+func bySet(refs []processor.TimerRef) []setRefs {
+	var out []setRefs
+	at := map[string]int{}
+	for _, t := range refs {
+		i, ok := at[t.Set]
+		if !ok {
+			i = len(out)
+			at[t.Set] = i
+			out = append(out, setRefs{set: t.Set})
+		}
+		out[i].refs = append(out[i].refs, t)
+	}
+	return out
 }
 
 // Parked implements processor.State with scripts/parked.lua (one round trip).

@@ -670,6 +670,11 @@ func testTimers(t *testing.T, st processor.State) {
 	if err != nil || strings.Join(got, ",") != "c/1:k4@14:00" {
 		t.Fatalf("after cancelling four of them = %v, %v; want [c/1:k4@14:00]", got, err)
 	}
+	// One member scheduled twice in one Writes: the later of the two wins.
+	write(t, st, processor.Writes{Schedule: []processor.TimerRef{{Set: "c/2", Member: "d", Due: h(65)}, {Set: "c/2", Member: "d", Due: h(64)}}})
+	if due, _ := st.DueTimers(ctx, []string{"c/2"}, h(70), 10, time.Hour); members(due) != "d@16:00" {
+		t.Fatalf("scheduled at 65h then 64h in one Writes: %s, want d@16:00", members(due))
+	}
 }
 
 func testLeases(t *testing.T, st processor.State) {
