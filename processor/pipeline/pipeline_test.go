@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -707,4 +709,44 @@ func (f *failingFire) DueTimers(ctx context.Context, sets []string, now time.Tim
 		return nil, errors.New("injected: state went away before the timers")
 	}
 	return f.State.DueTimers(ctx, sets, now, limit, lease)
+}
+
+// TestRefusedRecordsAbortTheBatchWithTheBufferFull: every job is too large
+// for the client (ProducerBatchMaxBytes) and the client buffers one record
+// at a time, so a worker's Produce waits for room while the refused
+// record's callback runs. The batch must abort and be retried, not hang
+// (the callback once took the lock the waiting Produce held).
+func TestRefusedRecordsAbortTheBatchWithTheBufferFull(t *testing.T) {
+	r := newRig(t, 3)
+	aborts := &lineCounter{substr: "producing failed; aborting the transaction"}
+	p := r.startProcess("process-1", func(c *stream.ProcessConfig) {
+		c.ClientOpts = append(c.ClientOpts, kgo.MaxBufferedRecords(1), kgo.ProducerBatchMaxBytes(512))
+		c.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(aborts, logWriter{r.log}), nil))
+	})
+	r.produce(r.base()...)
+	r.produce(r.endpoints(0, 10)...)
+	eventually(t, "two aborted transactions", func() bool { return aborts.n.Load() >= 2 })
+	p.stop(t)
+	if n := len(r.topic(pipeline.JobsTopic)); n != 0 {
+		t.Fatalf("%d committed job records, want none", n)
+	}
+}
+
+// lineCounter counts the log lines that contain substr.
+type lineCounter struct {
+	substr string
+	n      atomic.Int32
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.n.Add(int32(bytes.Count(p, []byte(c.substr))))
+	return len(p), nil
+}
+
+// logWriter forwards text log lines to a logger (the rig's, kept per test).
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info("process", "line", strings.TrimSpace(string(p)))
+	return len(p), nil
 }

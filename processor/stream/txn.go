@@ -33,7 +33,13 @@ type txn struct {
 	jobs, dead int
 	jobsByType map[string]int
 	dlqByClass map[string]int
-	failed     error // what the broker refused, from the produce callbacks
+
+	// failed is what the broker refused, from the produce callbacks. It has
+	// its own lock: a Produce that waits for room in the client's buffer
+	// holds mu, and the room is made only after the callback of a finished
+	// record returns.
+	failMu sync.Mutex
+	failed error
 }
 
 // newTxn starts the transaction of a batch of n records (it begins with its
@@ -63,9 +69,9 @@ func (t *txn) produceLocked(r *kgo.Record) error {
 	}
 	t.sess.Produce(t.ctx, r, func(_ *kgo.Record, err error) {
 		if err != nil {
-			t.mu.Lock()
+			t.failMu.Lock()
 			t.failed = errors.Join(t.failed, err)
-			t.mu.Unlock()
+			t.failMu.Unlock()
 		}
 	})
 	return nil
@@ -166,9 +172,9 @@ func (t *txn) end(consumed int, ph *Phases) (committed bool, err error) {
 	if err := t.sess.Client().Flush(t.ctx); err != nil {
 		return false, fmt.Errorf("flush: %w", err)
 	}
-	t.mu.Lock()
+	t.failMu.Lock()
 	failed := t.failed
-	t.mu.Unlock()
+	t.failMu.Unlock()
 	how := kgo.TryCommit
 	if failed != nil {
 		p.log.Error("producing failed; aborting the transaction", "err", failed)
