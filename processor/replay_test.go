@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -263,6 +264,46 @@ func TestTruncateForgetsTheTable(t *testing.T) {
 	out = h.apply(t0, h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp1", "2026-09-01", nil)))
 	if got := join(types(out.Jobs)); got != "order.new" || len(out.Jobs) != 4 {
 		t.Fatalf("the row inserted after the truncate: %v", summary(out.Jobs))
+	}
+}
+
+// TestChangesFromBeforeATruncateStillMail: Debezium sends a TRUNCATE without
+// a key, so its record can come before older changes of the table's rows on
+// other partitions (here: in one batch, after it). Those changes happened:
+// each mails its transition, against the image before it; the row stays
+// absent (its timers fire nothing); a redelivery mails nothing again.
+func TestChangesFromBeforeATruncateStillMail(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	ep := h.change(cdc.Endpoints, cdc.OpCreate, cdc.Row{"id": "ep1", "company_id": "c-acme", "name": "Room", "enabled": false})
+	created := h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp1", "2026-03-01", nil))
+	h.apply(t0, ep, created)
+	enabled := h.change(cdc.Endpoints, cdc.OpUpdate, cdc.Row{"id": "ep1", "company_id": "c-acme", "name": "Room", "enabled": true})
+	more := h.change(cdc.LicensePlans, cdc.OpUpdate, plan("lp1", "2026-03-01", cdc.Row{"quantity": int64(30)}))
+	h.pos += 10
+	truncs := []cdc.Change{
+		{Table: cdc.Endpoints, Op: cdc.OpTruncate, Position: cdc.Position{Kind: cdc.LSN, N: h.pos}, Cause: cdc.Cause{Topic: cdc.Endpoints, Partition: 2, Offset: 7}},
+		{Table: cdc.LicensePlans, Op: cdc.OpTruncate, Position: cdc.Position{Kind: cdc.LSN, N: h.pos}, Cause: cdc.Cause{Topic: cdc.LicensePlans, Partition: 2, Offset: 9}},
+	}
+	batch := append(truncs, enabled, more)
+	first := h.applyNoCommit(t0, batch...)
+	if got := types(first.Jobs); len(first.Jobs) != 6 || !slices.Contains(got, "service.endpoint_enabled") ||
+		!slices.Contains(got, "order.quantity_change") || first.Stats.Stale != 0 {
+		t.Fatalf("changes from before the truncate, after it: %v %+v", summary(first.Jobs), first.Stats)
+	}
+	// The batch again (its transaction aborted): the same jobs, same keys.
+	again := h.apply(t0, batch...)
+	if a, b := join(keys(first.Jobs)), join(keys(again.Jobs)); a != b {
+		t.Fatalf("replayed batch keys differ:\n%s\n%s", a, b)
+	}
+	if out := h.apply(t0, batch...); len(out.Jobs) != 0 {
+		t.Fatalf("a committed batch redelivered mailed: %v", summary(out.Jobs))
+	}
+	if out := h.fire(day("2026-01-15T09:00:00Z")); len(out.Jobs) != 0 {
+		t.Fatalf("a truncated row's timer, after a late change: %v", summary(out.Jobs))
+	}
+	if out := h.apply(t0, h.change(cdc.Endpoints, cdc.OpCreate, cdc.Row{"id": "ep1", "company_id": "c-acme", "name": "Room", "enabled": true})); join(types(out.Jobs)) != "service.endpoint_enabled" {
+		t.Fatalf("the endpoint created again after the truncate: %v", summary(out.Jobs))
 	}
 }
 

@@ -63,7 +63,7 @@ type ApplyResult struct {
 	// arrival order. Operators see these counted.
 	Unordered bool
 	// Prev is the image before Next in the row's history (nil if none, or
-	// forgotten by a truncate); Next is the image stored at the change's
+	// forgotten by a truncate older than Next); Next is the image stored at the change's
 	// position (nil for a delete). Implementations may leave Prev nil
 	// except for updates without a before image, the only changes whose
 	// transitions derive from it.
@@ -168,11 +168,14 @@ type State interface {
 	//     newest, or cannot be ordered against it (Unordered): stored;
 	//   - Replay: the position is one the history holds (every position not
 	//     yet trimmed by Commit.Rows): Prev/Next are the stored pair;
-	//   - Stale: older than the newest and not held, or older than a
-	//     truncate of the table: nothing stored.
+	//   - Stale: older than the newest and not held: nothing stored.
 	// A delete stores a nil image; deleted rows expire after a retention
 	// window. A truncate (Op cdc.OpTruncate) makes every row of the table
-	// stored at an older position absent, in constant time.
+	// stored at an older position absent, in constant time. A change older
+	// than the truncate that comes after it (Debezium sends a truncate
+	// without a key, so on a partition of its own) is applied as any other,
+	// against the image before it, which is older too; Head stays nil, and
+	// it releases no parked intents.
 	ApplyChanges(ctx context.Context, changes []RowChange) ([]ApplyResult, error)
 	// Rows returns the current image of each ref, nil where absent, deleted
 	// or truncated.

@@ -277,7 +277,11 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyRes
 		res.Outcome, res.Unordered = processor.Applied, !ordered || c == 0
 		prev = &hist[0]
 	}
-	prevLive := prev != nil && !s.older(ch.Table, prev.pos)
+	// A change older than its table's truncate (late: its record came after
+	// the truncate's, from another partition) still gets its transition,
+	// against the image before it, which is older too; the row stays absent.
+	late := s.older(ch.Table, ch.Position)
+	prevLive := prev != nil && (late || !s.older(ch.Table, prev.pos))
 	var prevImg []byte // read now: inserting the new entry moves prev's
 	if prevLive {
 		prevImg = prev.img
@@ -322,9 +326,6 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyRes
 			return res, err
 		}
 	}
-	if res.Outcome != processor.Stale && s.older(ch.Table, ch.Position) {
-		res.Outcome = processor.Stale
-	}
 	if res.Outcome == processor.Stale {
 		res.Prev, res.Next, res.PrevSet, res.Unordered = nil, nil, nil, false
 		return res, nil
@@ -348,7 +349,7 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyRes
 			return res, err
 		}
 	}
-	if res.Next != nil {
+	if res.Next != nil && !late {
 		res.Parked, res.MoreParked = s.parkedOn(ref, s.opts.ParkChunk)
 	}
 	return res, nil

@@ -154,9 +154,13 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
     headE = redis.call('LINDEX', rowKey, 0)
     if outcome == 1 then prevE, prevPos = headE, newest end
   end
+  -- A change older than the truncate of its table (its record came after
+  -- the truncate's, from another partition) still mails its transition,
+  -- against the image before it, which is older too; the row stays absent.
+  local late = pm_older(pos, trunc)
   local prevImg = ''
   local headImg = nil -- headE's image, when prevE is headE
-  if prevE ~= nil and not pm_older(prevPos, trunc) then
+  if prevE ~= nil and (late or not pm_older(prevPos, trunc)) then
     local _, pps, pset, pim = pm_entry(prevE)
     prevImg = pim
     if prevE == headE then headImg = pim end
@@ -181,18 +185,18 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
       if him == nil then him = select(4, pm_entry(headE)) end
       if him == 'null' then redis.call('PERSIST', rowKey) end
     end
-    if not pm_older(pos, trunc) then head = '=' end
+    if not late then head = '=' end
   elseif headE and not pm_older(newest, trunc) then
     local _, _, _, him = pm_entry(headE)
     head = him
   end
-  if outcome ~= 3 and pm_older(pos, trunc) then outcome = 3 end
   if outcome == 3 then return {3, 0, '', '', head, '', {}, 0} end
   -- Intents park only on an absent row (park.lua refuses otherwise), so
   -- only a change that makes the row present can have any to release; the
   -- ones a first release left (more) are drained by the engine's timer.
+  -- A late change leaves the row absent: it releases none.
   local parked, more = {}, 0
-  if (prevImg == '' or prevImg == 'null') and
+  if not late and (prevImg == '' or prevImg == 'null') and
      ((outcome == 1 and img ~= 'null') or (outcome == 2 and nextImg ~= 'null')) then
     parked, more = pm_parked(parkedKey, chunk)
   end

@@ -326,7 +326,8 @@ func testDelete(t *testing.T, st processor.State) {
 }
 
 // testTruncate: a truncate forgets the table's older rows; a row inserted
-// after it is new; other tables are untouched.
+// after it is new; a change older than it that comes after it still gets
+// its transition; other tables are untouched.
 func testTruncate(t *testing.T, st processor.State) {
 	apply(t, st, upd("c1", lsn(10), "a"), upd("c2", lsn(11), "b"))
 	user := processor.RowChange{Change: cdc.Change{Table: endUsers, ID: "u1", Op: cdc.OpCreate, After: cdc.Row{"id": "u1", "status": "active"}, Position: lsn(12)}}
@@ -338,14 +339,26 @@ func testTruncate(t *testing.T, st processor.State) {
 	}
 	expect(t, "truncate redelivered", apply(t, st, truncate(companies, lsn(20))), "replay ->- head=-")
 	expect(t, "an older truncate", apply(t, st, truncate(companies, lsn(15))), "stale ->- head=-")
-	expect(t, "a change from before the truncate", apply(t, st, upd("c1", lsn(10), "a"), upd("c2", lsn(12), "late")),
-		"stale ->- head=-", "stale ->- head=-")
-	expect(t, "a row inserted after it", apply(t, st, upd("c1", lsn(30), "new")), "applied ->new head=new")
+	// Changes from before the truncate whose records come after it (the
+	// truncate's record is on another partition): each gets its transition,
+	// against the image before it, and the row stays absent.
+	expect(t, "changes from before the truncate, late", apply(t, st, upd("c1", lsn(10), "a"), upd("c2", lsn(12), "late")),
+		"replay ->a head=-", "applied b>late head=-")
+	expect(t, "a late change redelivered", apply(t, st, upd("c2", lsn(12), "late")), "replay b>late head=-")
+	if got := rows(t, st, ref(companies, "c2")); got[0] != nil {
+		t.Fatalf("after a late change Rows = %v", got)
+	}
+	expect(t, "a row inserted after it", apply(t, st, upd("c2", lsn(30), "new")), "applied ->new head=new")
 	expect(t, "in one batch: truncate then insert", apply(t, st, upd("c3", lsn(31), "x"), truncate(companies, lsn(40)), upd("c3", lsn(41), "y")),
 		"applied ->x head=x", "applied ->- head=-", "applied ->y head=y")
-	if got := rows(t, st, ref(companies, "c1"), ref(companies, "c3")); got[0] != nil || status(got[1]) != "y" {
+	expect(t, "in one batch: truncate then a late change", apply(t, st, truncate(companies, lsn(50)), upd("c3", lsn(45), "z"), upd("c4", lsn(46), "w")),
+		"applied ->- head=-", "applied y>z head=-", "applied ->w head=-")
+	if got := rows(t, st, ref(companies, "c1"), ref(companies, "c2"), ref(companies, "c3"), ref(companies, "c4")); got[0] != nil || got[1] != nil || got[2] != nil || got[3] != nil {
 		t.Fatalf("after the second truncate Rows = %v", got)
 	}
+	expect(t, "the late changes redelivered", apply(t, st, upd("c3", lsn(45), "z"), upd("c4", lsn(46), "w")),
+		"replay y>z head=-", "replay ->w head=-")
+	expect(t, "a row inserted after the second truncate", apply(t, st, upd("c3", lsn(51), "v")), "applied ->v head=v")
 }
 
 func testRowsIndependent(t *testing.T, st processor.State) {
@@ -444,6 +457,14 @@ func testParking(t *testing.T, st processor.State) {
 	apply(t, st, truncate(companies, lsn(50)))
 	if res := write(t, st, processor.Writes{Park: []processor.Parked{p2}}); len(res.Arrived) != 0 {
 		t.Fatalf("park on a truncated row refused: %+v", res.Arrived)
+	}
+	// A change from before the truncate, coming after it, leaves the row
+	// absent: it releases nothing, and the intent stays parked.
+	if got := apply(t, st, upd("c2", lsn(20), "late"))[0]; got.Outcome != processor.Applied || len(got.Parked) != 0 || got.Head != nil {
+		t.Fatalf("a late change of a truncated row: %s, parked %+v", describe(got), got.Parked)
+	}
+	if still, err := st.StillParked(ctx, []processor.Parked{p2}); err != nil || !still[0] {
+		t.Fatalf("StillParked after a late change = %v, %v", still, err)
 	}
 }
 

@@ -77,7 +77,7 @@ func TestCapture(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustPSQL(t, src.db, string(after))
-			m.mark(t, src.db, "capture done")
+			m.mark(t, src, "capture done")
 			// let a heartbeat or two arrive
 			time.Sleep(6 * time.Second)
 			lines := readFrom(t, cl, start)

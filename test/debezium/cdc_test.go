@@ -239,9 +239,11 @@ func createTopics(t *testing.T, cl *kgo.Client, partitions int32, topics ...stri
 	}
 }
 
-// markers follows the <prefix>.message topics and records the content of
-// every logical decoding message (op "m") that arrives, so a test knows
-// that Debezium has delivered everything before it.
+// markers follows the <prefix>.message topics and records, per topic, the
+// content of every logical decoding message (op "m") that arrives, so a test
+// knows that Debezium has delivered everything before it. Per topic: the two
+// sources of a world carry the same labels, and one source's marker says
+// nothing about the other's delivery.
 type markers struct {
 	cl   *kgo.Client
 	mu   sync.Mutex
@@ -284,28 +286,30 @@ func (m *markers) run() {
 				return
 			}
 			m.mu.Lock()
-			m.seen[v.Payload.Message.Prefix+"/"+string(content)] = true
+			m.seen[r.Topic+"/"+v.Payload.Message.Prefix+"/"+string(content)] = true
 			m.mu.Unlock()
 		})
 	}
 }
 
-// has reports whether the message (prefix, content) arrived.
-func (m *markers) has(prefix, content string) bool {
+// has reports whether the message (prefix, content) arrived on topic.
+func (m *markers) has(topic, prefix, content string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.seen[prefix+"/"+content]
+	return m.seen[topic+"/"+prefix+"/"+content]
 }
 
 // markerPrefix is the logical decoding message prefix of the tests' markers.
 const markerPrefix = "portalmail.test"
 
-// mark emits a marker message on db (a transaction of its own, so it follows
-// every change committed before it) and waits until Debezium delivered it.
-func (m *markers) mark(t *testing.T, db, label string) {
+// mark emits a marker message on src's database (a transaction of its own,
+// so it follows every change committed before it) and waits until Debezium
+// delivered it on src's message topic.
+func (m *markers) mark(t *testing.T, src source, label string) {
 	t.Helper()
-	mustPSQL(t, db, fmt.Sprintf("SELECT pg_logical_emit_message(true, '%s', '%s');", markerPrefix, label))
-	waitFor(t, "marker "+label+" of "+db, 2*time.Minute, func() bool { return m.has(markerPrefix, label) })
+	mustPSQL(t, src.db, fmt.Sprintf("SELECT pg_logical_emit_message(true, '%s', '%s');", markerPrefix, label))
+	topic := src.prefix + ".message"
+	waitFor(t, "marker "+label+" of "+src.db, 2*time.Minute, func() bool { return m.has(topic, markerPrefix, label) })
 }
 
 // randomID is 8 hex digits, for names that must not repeat across runs.

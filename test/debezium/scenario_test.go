@@ -20,6 +20,11 @@ type step struct {
 	// abort: the abort run aborts the batch carrying this step (10 changes
 	// of one row in one PostgreSQL transaction).
 	abort bool
+	// together: every run executes this step right after the one before it
+	// with the process stage stopped, so the records of both arrive in one
+	// backlog, in whatever order the partitions come (a TRUNCATE's record,
+	// without a key, may come before older changes of its table's rows).
+	together bool
 }
 
 // scenario is the whole run: rows that exist before the connectors start
@@ -280,9 +285,14 @@ UPDATE end_users SET status = 'active' WHERE id = 'eu-cl';
 DELETE FROM endpoints WHERE id = 'ep-d';
 INSERT INTO endpoints (id, company_id, name, enabled) VALUES ('ep-d', 'c-acme', 'Desk', false);
 `},
-		{name: "the re-created endpoint enabled", service: `UPDATE endpoints SET enabled = true WHERE id = 'ep-d';`,
-			want: order("service.endpoint_enabled", "Video system subscription enabled", partnerDirect, itAcme)},
-		{name: "TRUNCATE end_users, endpoints (a trial timer among them)", service: `TRUNCATE end_users, endpoints;`},
+		{name: "the re-created endpoint enabled; a 2FA reset", service: `
+UPDATE endpoints SET enabled = true WHERE id = 'ep-d';
+UPDATE end_users SET twofa_reset_at = ` + at(8) + ` WHERE id = 'eu-act';
+`, want: join(
+			order("service.endpoint_enabled", "Video system subscription enabled", partnerDirect, itAcme),
+			order("service.user_twofa_reset", "Your Pexip Service account's 2FA has been reset", "act@acme.test"))},
+		{name: "TRUNCATE end_users, endpoints (a trial timer among them), in one backlog with the step before",
+			service: `TRUNCATE end_users, endpoints;`, together: true},
 		{name: "after the truncate: end users and endpoints created, one under a truncated id", service: `
 INSERT INTO end_users (id, company_id, email, display_name, status, classic, trial_expires_at)
 VALUES ('eu-trial', 'c-acme', 'trial@acme.test', 'Trial User', 'active', false, ` + ts(7, "13:00") + `);

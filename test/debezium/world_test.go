@@ -143,7 +143,7 @@ func (w *world) sync() {
 	w.markSeq++
 	label := fmt.Sprintf("%s-%d", w.id, w.markSeq)
 	for _, s := range []source{w.portal, w.service} {
-		w.marks.mark(w.t, s.db, label)
+		w.marks.mark(w.t, s, label)
 	}
 	w.drained(2 * time.Minute)
 }
