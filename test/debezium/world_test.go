@@ -166,6 +166,10 @@ func (w *world) drained(d time.Duration) {
 		}
 		ok := true
 		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				ok = false // a partition without an answer is not drained
+				return
+			}
 			if o.Offset == 0 {
 				return
 			}
