@@ -154,7 +154,10 @@ func (s *Store) Positions(ctx context.Context, refs []processor.RowRef) ([][]str
 	out := make([][]string, len(refs))
 	for i, cmd := range cmds {
 		if v, err := cmd.(*redis.StringCmd).Result(); err == nil {
-			out[i] = strings.Fields(v)
+			for _, tok := range strings.Fields(v) { // "<position>[@<partition>:<offset>]"
+				pos, _, _ := strings.Cut(tok, "@")
+				out[i] = append(out[i], pos)
+			}
 		}
 	}
 	return out, nil
