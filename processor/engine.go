@@ -395,10 +395,6 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 	heads := make(map[RowRef]int, len(live))
 	order := make([]rowHead, 0, len(live))
 	newest := make(map[RowRef]int, len(live)) // index into b.commit.Rows
-	// A row is trimmed by the commit only when its next change cannot do it
-	// (see State.ApplyChanges): it had several changes in the batch, or one
-	// whose record's commit state will not be known (Committed 0).
-	trimOnCommit := make([]bool, 0, len(live))
 	for i, rc := range live {
 		ch, r := rc.Change, res[i]
 		if ch.Op == cdc.OpTruncate {
@@ -424,11 +420,9 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 		rp := RowPosition{RowRef: ref, Position: ch.Position}
 		if j, ok := newest[ref]; ok {
 			b.commit.Rows[j] = rp
-			trimOnCommit[j] = true
 		} else {
 			newest[ref] = len(b.commit.Rows)
 			b.commit.Rows = append(b.commit.Rows, rp)
-			trimOnCommit = append(trimOnCommit, ch.Committed == 0)
 		}
 		n0, s0 := len(b.intents), len(b.samples)
 		for _, p := range r.Parked {
@@ -467,13 +461,6 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 	for _, h := range order {
 		e.scheduleTimers(b, h.ch, h.head, h.at)
 	}
-	rows := b.commit.Rows[:0]
-	for j, rp := range b.commit.Rows {
-		if trimOnCommit[j] {
-			rows = append(rows, rp)
-		}
-	}
-	b.commit.Rows = rows
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err
 	}

@@ -2,7 +2,6 @@ package processor_test
 
 import (
 	"context"
-	"slices"
 	"testing"
 
 	"github.com/portalmail/portalmail/processor"
@@ -76,20 +75,6 @@ func runStream(t *testing.T, data []byte) {
 	h := &harness{t: t, eng: eng, pos: 1000}
 	emitted := map[string]bool{}
 	apply := func(batch []cdc.Change, commit bool) processor.Output {
-		// Each change carries its batch's first offset on its partition, as
-		// the process stage stamps it: state trims committed history at a
-		// row's next change.
-		batch = slices.Clone(batch)
-		first := map[cdc.Cause]int64{}
-		for _, ch := range batch {
-			tp := cdc.Cause{Topic: ch.Cause.Topic, Partition: ch.Cause.Partition}
-			if o, ok := first[tp]; !ok || ch.Cause.Offset < o {
-				first[tp] = ch.Cause.Offset
-			}
-		}
-		for i := range batch {
-			batch[i].Committed = first[cdc.Cause{Topic: batch[i].Cause.Topic, Partition: batch[i].Cause.Partition}]
-		}
 		out, err := eng.Apply(ctx, t0, batch)
 		if err != nil {
 			t.Fatalf("Apply: %v", err)

@@ -152,9 +152,7 @@ type Commit struct {
 	Unpark []Parked
 	// Rows are the newest changes per row whose output is committed: the
 	// row's history entries older than each are no longer replayable and are
-	// trimmed (the entry itself stays, as the row's image). The engine lists
-	// only rows the next change cannot trim (ApplyChanges): several changes
-	// in the batch, or a change without Committed.
+	// trimmed (the entry itself stays, as the row's image).
 	Rows []RowPosition
 }
 
@@ -169,14 +167,8 @@ type State interface {
 	//   - Applied: the row has no history, or the position is newer than its
 	//     newest, or cannot be ordered against it (Unordered): stored;
 	//   - Replay: the position is one the history holds (every position not
-	//     yet trimmed): Prev/Next are the stored pair;
+	//     yet trimmed by Commit.Rows): Prev/Next are the stored pair;
 	//   - Stale: older than the newest and not held: nothing stored.
-	// An applied change whose Committed is set also trims the row: when the
-	// record of the row's newest entry lies below Committed on the change's
-	// partition, that entry is committed, and the entries older than it are
-	// dropped as Commit.Rows would drop them (keeping older ones of the same
-	// instant). A row's changes come from one partition, and a batch starts
-	// at the group's committed offset, so this drops nothing replayable.
 	// A delete stores a nil image; deleted rows expire after a retention
 	// window. A truncate (Op cdc.OpTruncate) makes every row of the table
 	// stored at an older position absent, in constant time. A change older

@@ -18,17 +18,13 @@
 //
 //	pm:{r:<table>:<id>}          LIST   row history: its entries newest first, then (last
 //	                                    element) the index of their positions, newest first,
-//	                                    space-separated, each "<position>@<partition>:<offset>"
-//	                                    (its change's record) or "<position>". Entry:
+//	                                    space-separated. Entry:
 //	                                    "<position>|<set before>|<set>|<json>" (first-set
 //	                                    columns as comma lists; json "null" for a delete).
-//	                                    Every entry not yet trimmed is replayable; the oldest
-//	                                    kept is a committed image. Entries older than the
-//	                                    newest committed one are trimmed by Commit.Rows, or
-//	                                    by the row's next change once its record is known
-//	                                    committed (cdc.Change.Committed). Deleted rows
-//	                                    expire after DeletedRetention, rows of
-//	                                    service.public.cvi_usage after UsageTTL.
+//	                                    Every entry not yet trimmed by Commit.Rows is
+//	                                    replayable; the oldest kept is the last committed
+//	                                    image. Deleted rows expire after DeletedRetention,
+//	                                    rows of service.public.cvi_usage after UsageTTL.
 //	pm:{r:<table>:<id>}:parked   HASH   intent key -> "<deadline ms>|<len(set)>|<set><data>":
 //	                                    intents parked until the row arrives (same tag as
 //	                                    the row, so the apply script returns them)

@@ -154,10 +154,7 @@ func (s *Store) Positions(ctx context.Context, refs []processor.RowRef) ([][]str
 	out := make([][]string, len(refs))
 	for i, cmd := range cmds {
 		if v, err := cmd.(*redis.StringCmd).Result(); err == nil {
-			for _, tok := range strings.Fields(v) { // "<position>[@<partition>:<offset>]"
-				pos, _, _ := strings.Cut(tok, "@")
-				out[i] = append(out[i], pos)
-			}
+			out[i] = strings.Fields(v)
 		}
 	}
 	return out, nil

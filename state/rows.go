@@ -59,7 +59,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 				continue
 			}
 			ops[i] = op{script: scriptApply, keys: []string{e.row, e.parked},
-				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table], parkChunk, e.src}}
+				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table], parkChunk}}
 		}
 	} else {
 		// One script call per chunk: the per-call cost of EVALSHA dominates
@@ -67,7 +67,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 		for lo := 0; lo < len(enc); lo += applyChunk {
 			chunk := enc[lo:min(lo+applyChunk, len(enc))]
 			keys := make([]string, 0, 1+2*len(chunk))
-			args := make([]any, 0, 2+7*len(chunk))
+			args := make([]any, 0, 1+6*len(chunk))
 			keys = append(keys, s.truncKey())
 			args = append(args, delTTL, parkChunk)
 			truncates := false
@@ -78,7 +78,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 					truncates = true
 				}
 				keys = append(keys, e.row, e.parked)
-				args = append(args, kind, e.table, e.pos, e.img, e.set, e.ttl, e.src)
+				args = append(args, kind, e.table, e.pos, e.img, e.set, e.ttl)
 			}
 			o := op{script: scriptApplyMany, keys: keys, args: args}
 			if !truncates {
@@ -128,9 +128,6 @@ type encoded struct {
 	truncate                          bool
 	table, row, parked, pos, img, set string
 	ttl                               string
-	// src is "<partition>:<offset>:<committed>" (cdc.Change.Committed), or
-	// "" when the change has no Committed: see common.lua, "Trimming".
-	src string
 }
 
 func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) {
@@ -157,10 +154,6 @@ func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) 
 			e.ttl = usageTTL
 		}
 		e.row, e.parked, e.img, e.set = s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID), string(img), strings.Join(ch.Set, ",")
-		if ch.Committed > 0 {
-			e.src = strconv.FormatInt(int64(ch.Cause.Partition), 10) + ":" + strconv.FormatInt(ch.Cause.Offset, 10) + ":" +
-				strconv.FormatInt(ch.Committed, 10)
-		}
 		out[i] = e
 	}
 	return out, nil

@@ -538,20 +538,6 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (proce
 		return processor.Output{}, stats, err
 	}
 	truncated := map[string]bool{}
-	// The batch's first offset per partition: everything below it is
-	// committed (the batch starts at the group's committed offsets, after a
-	// commit or an abort), which lets state trim a row's committed history
-	// at its next change (cdc.Change.Committed).
-	type partition struct {
-		topic string
-		part  int32
-	}
-	first := map[partition]int64{}
-	for _, r := range recs {
-		if _, ok := first[partition{r.Topic, r.Partition}]; !ok {
-			first[partition{r.Topic, r.Partition}] = r.Offset
-		}
-	}
 	var refs, rest []cdc.Change
 	for i, d := range decoded {
 		r := recs[i]
@@ -564,7 +550,6 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (proce
 			continue
 		}
 		ch := d.ch
-		ch.Committed = first[partition{r.Topic, r.Partition}]
 		if ch.Op != cdc.OpIgnore {
 			stats.Changes[TableOp{ch.Table, string(ch.Op)}]++
 		}

@@ -68,12 +68,6 @@ type Change struct {
 	SourceTime time.Time
 	TsMs       time.Time
 	Cause      Cause
-	// Committed is the offset the change's batch started at on Cause's
-	// partition, set by the stage that consumed it: every record of that
-	// partition below it is committed (a batch starts at the group's
-	// committed offset, after a commit or an abort alike). 0 when not known
-	// (state then trims a row's history only on commit).
-	Committed int64
 	// Ignored names the kind of an OpIgnore record (IgnoredHeartbeat, ...).
 	Ignored string
 }

@@ -132,16 +132,6 @@ type entry struct {
 	img     []byte   // the image's JSON; nil for a delete
 	prevSet []string // first-set columns set before this change
 	set     []string // first-set columns this image has set
-	// part and off are the change's record when known (hasSrc), as the
-	// Redis store's index tokens hold them.
-	part   int32
-	off    int64
-	hasSrc bool
-}
-
-// committed reports whether e's record lies below committed on part.
-func (e entry) committed(part int32, committed int64) bool {
-	return e.hasSrc && e.part == part && e.off < committed
 }
 
 // everSet is the union of first-set columns through this entry.
@@ -300,20 +290,12 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyRes
 	}
 	if res.Outcome == processor.Applied {
 		e := entry{pos: ch.Position, img: img, set: ch.Set}
-		if ch.Committed > 0 {
-			e.part, e.off, e.hasSrc = ch.Cause.Partition, ch.Cause.Offset, true
-		}
 		if prevLive {
 			e.prevSet = prev.everSet()
 		}
 		if r == nil {
 			r = &row{}
 			s.rows[ref] = r
-		}
-		// The newest entry's record committed: the older entries go now, as
-		// a commit's trim to it would drop them.
-		if ch.Committed > 0 && len(r.hist) > 1 && r.hist[0].committed(ch.Cause.Partition, ch.Committed) {
-			r.hist = trim(r.hist, r.hist[0].pos)
 		}
 		wasDeleted := len(r.hist) > 0 && r.hist[0].img == nil
 		r.hist = slices.Insert(r.hist, 0, e)

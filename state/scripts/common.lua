@@ -7,19 +7,11 @@
 --
 -- Row history LIST (one per row): its entries newest first, then, as the
 -- last element, the index of their positions, newest first, separated by
--- spaces: [e1, ..., en, "t1 ... tn"]. An entry is
+-- spaces: [e1, ..., en, "p1 ... pn"]. An entry is
 -- "<position>|<set before>|<set>|<json>": the first-set columns the row had
 -- set before this change, those this image has set (comma lists), and the
--- image ("null" for a delete). An index token is "<position>@<partition>:<offset>",
--- the source record of the entry's change, or "<position>" when that is not
--- known (changes applied without one, and histories written before sources
--- were recorded). Every entry not yet trimmed is replayable; the index lets
--- a script find one without reading the images.
---
--- Trimming: entries older than the newest committed one are dropped, by a
--- commit (trim.lua) or by the next change of the row (pm_apply): when the
--- newest entry's source record lies below the offset its batch started at
--- on that partition, that record is committed.
+-- image ("null" for a delete). Every entry not yet trimmed by a commit is
+-- replayable; the index lets a script find one without reading the images.
 
 -- pm_cmp compares two canonical decimal integer strings: -1, 0 or 1.
 local function pm_cmp(a, b)
@@ -78,32 +70,13 @@ local function pm_entry(e)
   return string.sub(e, 1, a - 1), string.sub(e, a + 1, b - 1), string.sub(e, b + 1, c - 1), string.sub(e, c + 1)
 end
 
--- pm_tok is the position of an index token (what precedes its '@').
-local function pm_tok(t)
-  local a = string.find(t, '@', 1, true)
-  if a then return string.sub(t, 1, a - 1) end
-  return t
-end
-
--- pm_positions splits a history index into its positions and its tokens,
--- newest first.
+-- pm_positions splits a history index into its positions, newest first.
 local function pm_positions(idx)
-  local ps, toks = {}, {}
+  local out = {}
   if idx then
-    for t in string.gmatch(idx, '[^ ]+') do
-      toks[#toks + 1] = t
-      ps[#ps + 1] = pm_tok(t)
-    end
+    for p in string.gmatch(idx, '[^ ]+') do out[#out + 1] = p end
   end
-  return ps, toks
-end
-
--- pm_keep is how many of the newest entries a trim to the entry at ps[at]
--- keeps: it and the newer ones, and the older ones of the same instant.
-local function pm_keep(ps, at)
-  local keep = at
-  while keep < #ps and pm_order(ps[keep + 1], ps[at]) == 0 do keep = keep + 1 end
-  return keep
+  return out
 end
 
 -- pm_union is the union of two comma lists.
@@ -140,21 +113,19 @@ local function pm_parked(parkedKey, n)
 end
 
 -- pm_apply is the compare-and-set of one change (see apply.lua).
-local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk, src)
+local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk)
   local idx = redis.call('LINDEX', rowKey, -1)
   -- The index is split into a table only for a replay: a new change needs
   -- its newest position, and whether pos is in it at all, which plain
   -- string searches answer (a row changed k times between two commits
   -- costs k string scans, not k table builds of up to k positions).
-  local newest, newestTok, ps, toks, n = nil, nil, nil, nil, 0
+  local newest, ps, n = nil, nil, 0
   local outcome, unordered, at = 1, 0, nil
   if idx then
     local sp = string.find(idx, ' ', 1, true)
-    if sp then newestTok = string.sub(idx, 1, sp - 1) else newestTok = idx end
-    newest = pm_tok(newestTok)
-    local sidx = ' ' .. idx .. ' '
-    if newest == pos or string.find(sidx, ' ' .. pos .. '@', 1, true) or string.find(sidx, ' ' .. pos .. ' ', 1, true) then
-      ps, toks = pm_positions(idx)
+    if sp then newest = string.sub(idx, 1, sp - 1) else newest = idx end
+    if newest == pos or string.find(' ' .. idx .. ' ', ' ' .. pos .. ' ', 1, true) then
+      ps = pm_positions(idx)
       n = #ps
       for i = 1, n do
         if ps[i] == pos then at = i; break end
@@ -199,41 +170,11 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
   end
   local head = ''
   if outcome == 1 then
-    -- src is "<partition>:<offset>:<committed>" ("" when not known): the
-    -- change's record, and the offset its batch started at on that
-    -- partition. If the newest entry's record lies below that, it is
-    -- committed, and the entries older than it are dropped now, while the
-    -- key is at hand (what a commit's trim would drop).
-    local tok, trimmed = pos, false
-    if src ~= '' then
-      local c1 = string.find(src, ':', 1, true)
-      local c2 = string.find(src, ':', c1 + 1, true)
-      local part = string.sub(src, 1, c1 - 1)
-      tok = pos .. '@' .. string.sub(src, 1, c2 - 1)
-      if idx and string.find(idx, ' ', 1, true) then
-        local a = string.find(newestTok, '@', 1, true)
-        if a then
-          local b = string.find(newestTok, ':', a + 1, true)
-          if b and string.sub(newestTok, a + 1, b - 1) == part and
-             tonumber(string.sub(newestTok, b + 1)) < tonumber(string.sub(src, c2 + 1)) then
-            if not ps then ps, toks = pm_positions(idx) end
-            local keep = pm_keep(ps, 1)
-            if keep < #ps then
-              redis.call('LTRIM', rowKey, 0, keep - 1)
-              idx = table.concat(toks, ' ', 1, keep)
-              trimmed = true
-            end
-          end
-        end
-      end
-    end
     redis.call('LPUSH', rowKey, pos .. '|' .. eps .. '|' .. set .. '|' .. img)
-    if trimmed then
-      redis.call('RPUSH', rowKey, tok .. ' ' .. idx)
-    elseif idx then
-      redis.call('LSET', rowKey, -1, tok .. ' ' .. idx)
+    if idx then
+      redis.call('LSET', rowKey, -1, pos .. ' ' .. idx)
     else
-      redis.call('RPUSH', rowKey, tok)
+      redis.call('RPUSH', rowKey, pos)
     end
     if img == 'null' then
       if delTTL > 0 then redis.call('PEXPIRE', rowKey, delTTL) end
@@ -283,15 +224,16 @@ end
 local function pm_trim(rowKey, pos)
   local idx = redis.call('LINDEX', rowKey, -1)
   if not idx then return 0 end
-  local ps, toks = pm_positions(idx)
+  local ps = pm_positions(idx)
   local at = nil
   for i = 1, #ps do
     if ps[i] == pos then at = i; break end
   end
   if not at then return 0 end
-  local keep = pm_keep(ps, at)
+  local keep = at
+  while keep < #ps and pm_order(ps[keep + 1], pos) == 0 do keep = keep + 1 end
   if keep == #ps then return 0 end
   redis.call('LTRIM', rowKey, 0, keep - 1)
-  redis.call('RPUSH', rowKey, table.concat(toks, ' ', 1, keep))
+  redis.call('RPUSH', rowKey, table.concat(ps, ' ', 1, keep))
   return #ps - keep
 end

@@ -37,7 +37,6 @@ func Run(t *testing.T, open Open) {
 		{"ApplyOutcomes", testApplyOutcomes},
 		{"ReplayOfAnyLengthUntilCommit", testReplayOfAnyLength},
 		{"TrimKeepsNewerPositions", testTrimKeepsNewer},
-		{"TrimAtTheNextChange", testTrimAtNextChange},
 		{"PositionsThatPrefixOthers", testPositionPrefixes},
 		{"HeadIsTheNewestImage", testHead},
 		{"PositionsOfDifferentKinds", testUnordered},
@@ -237,62 +236,6 @@ func testPositionPrefixes(t *testing.T, st processor.State) {
 	expect(t, "the oldest", apply(t, st, upd("c1", lsn(1), "a")), "replay ->a head=c")
 	expect(t, "newer, the newest's text as a prefix", apply(t, st, upd("c1", lsn(10000), "d")), "applied c>d head=d")
 	expect(t, "the former newest", apply(t, st, upd("c1", lsn(1000), "c")), "replay b>c head=d")
-}
-
-// from is ch as consumed from partition part at offset off, in a batch that
-// started at committed on that partition (cdc.Change.Committed).
-func from(ch processor.RowChange, part int32, off, committed int64) processor.RowChange {
-	ch.Cause = cdc.Cause{Topic: "t", Partition: part, Offset: off}
-	ch.Committed = committed
-	return ch
-}
-
-// testTrimAtNextChange: a change whose batch started past the record of the
-// row's newest entry (so that record is committed) drops the entries older
-// than it, as a commit's trim to it would; an entry from another partition,
-// from an uncommitted batch, or without a known record drops nothing.
-func testTrimAtNextChange(t *testing.T, st processor.State) {
-	// One batch from offset 1 (nothing below committed), then one from 3.
-	expect(t, "first batch", apply(t, st, from(upd("c1", lsn(10), "a"), 0, 1, 1), from(upd("c1", lsn(20), "b"), 0, 2, 1)),
-		"applied ->a head=a", "applied a>b head=b")
-	expect(t, "next batch", apply(t, st, from(upd("c1", lsn(30), "c"), 0, 3, 3)), "applied b>c head=c")
-	expect(t, "trimmed at the change", apply(t, st, upd("c1", lsn(10), "a")), "stale ->- head=c")
-	expect(t, "the committed one kept, without its predecessor", apply(t, st, upd("c1", lsn(20), "b")), "replay ->b head=c")
-	expect(t, "the new one", apply(t, st, upd("c1", lsn(30), "c")), "replay b>c head=c")
-	commit(t, st, Committed(upd("c1", lsn(30), "c")))
-	expect(t, "a commit's trim still works", apply(t, st, upd("c1", lsn(20), "b")), "stale ->- head=c")
-
-	// An aborted batch from offset 10, redelivered with one more change:
-	// the newest entry's record (11) is not below 10, nothing is dropped.
-	apply(t, st, from(upd("c2", lsn(5), "x"), 0, 9, 9))
-	apply(t, st, from(upd("c2", lsn(10), "a"), 0, 10, 10), from(upd("c2", lsn(20), "b"), 0, 11, 10))
-	expect(t, "the batch again, longer", apply(t, st, from(upd("c2", lsn(10), "a"), 0, 10, 10), from(upd("c2", lsn(20), "b"), 0, 11, 10),
-		from(upd("c2", lsn(30), "c"), 0, 12, 10)), "replay x>a head=b", "replay a>b head=b", "applied b>c head=c")
-	expect(t, "its first change's predecessor kept", apply(t, st, upd("c2", lsn(10), "a")), "replay x>a head=c")
-	// The newest entry's record is the batch's first: not committed.
-	apply(t, st, from(upd("c6", lsn(5), "x"), 0, 9, 9))
-	apply(t, st, from(upd("c6", lsn(10), "a"), 0, 10, 10))
-	expect(t, "a one-change batch again, longer", apply(t, st, from(upd("c6", lsn(10), "a"), 0, 10, 10), from(upd("c6", lsn(20), "b"), 0, 11, 10)),
-		"replay x>a head=a", "applied a>b head=b")
-	expect(t, "the batch's first record is not committed", apply(t, st, upd("c6", lsn(10), "a")), "replay x>a head=b")
-
-	// The newest entry from another partition: nothing is dropped.
-	apply(t, st, from(upd("c3", lsn(10), "a"), 1, 5, 5), from(upd("c3", lsn(20), "b"), 1, 6, 5))
-	apply(t, st, from(upd("c3", lsn(30), "c"), 0, 50, 50))
-	expect(t, "another partition's entries", apply(t, st, upd("c3", lsn(10), "a")), "replay ->a head=c")
-
-	// Entries without a known record (written without Committed): the
-	// first change with one drops nothing; the one after it does.
-	apply(t, st, upd("c4", lsn(10), "a"), upd("c4", lsn(20), "b"))
-	apply(t, st, from(upd("c4", lsn(30), "c"), 0, 7, 7))
-	expect(t, "entries of unknown records", apply(t, st, upd("c4", lsn(10), "a")), "replay ->a head=c")
-	apply(t, st, from(upd("c4", lsn(40), "d"), 0, 8, 8))
-	expect(t, "the change after it", apply(t, st, upd("c4", lsn(10), "a"), upd("c4", lsn(20), "b"), upd("c4", lsn(30), "c")),
-		"stale ->- head=d", "stale ->- head=d", "replay ->c head=d")
-
-	// Positions whose text prefixes another's, with records.
-	apply(t, st, from(upd("c5", lsn(1), "a"), 0, 1, 1), from(upd("c5", lsn(100), "b"), 0, 2, 1), from(upd("c5", lsn(10), "x"), 0, 3, 1))
-	expect(t, "prefixes with records", apply(t, st, upd("c5", lsn(100), "b"), upd("c5", lsn(1), "a")), "replay a>b head=b", "replay ->a head=b")
 }
 
 // testHead: timers follow the newest image whatever the outcome.
