@@ -307,6 +307,35 @@ func TestChangesFromBeforeATruncateStillMail(t *testing.T) {
 	}
 }
 
+// TestATruncateComesFirstInItsBatch: in one batch, a row created again
+// after a TRUNCATE can come before the truncate's record (another
+// partition). The table's changes are applied in LSN order, so the row is
+// new: a password set after the truncate is set for the first time again
+// (a welcome), and a change from before the truncate still mails.
+func TestATruncateComesFirstInItsBatch(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	user := func(op cdc.Op, status string, extra cdc.Row) cdc.Change {
+		return h.change(cdc.EndUsers, op, endUser("eu1", status, extra))
+	}
+	h.apply(t0, user(cdc.OpCreate, "active", cdc.Row{"password_set_at": "2026-01-01T08:00:00Z"}),
+		h.change(cdc.EndUsers, cdc.OpCreate, endUser("eu2", "active", nil)))
+	before := h.change(cdc.EndUsers, cdc.OpUpdate, endUser("eu2", "active", cdc.Row{"twofa_reset_at": "2026-01-05T10:00:00Z"}))
+	h.pos += 10
+	trunc := cdc.Change{Table: cdc.EndUsers, Op: cdc.OpTruncate, Position: cdc.Position{Kind: cdc.LSN, N: h.pos},
+		Cause: cdc.Cause{Topic: cdc.EndUsers, Partition: 2, Offset: 40}}
+	again := user(cdc.OpCreate, "invited", nil)
+	welcome := user(cdc.OpUpdate, "active", cdc.Row{"password_set_at": "2026-01-05T10:05:00Z"})
+	// Partition order in the batch: eu1's partition, then the truncate's,
+	// then eu2's.
+	out := h.apply(t0, again, welcome, trunc, before)
+	got := types(out.Jobs)
+	sort.Strings(got)
+	if want := "service.user_activate,service.user_twofa_reset,service.user_welcome"; join(got) != want || out.Stats.Truncates != 1 {
+		t.Fatalf("got %s, want %s: %v %+v", join(got), want, summary(out.Jobs), out.Stats)
+	}
+}
+
 // TestUnavailableValuesComeFromTheStoredImage: an update that leaves a
 // TOASTed column unchanged keeps its value (the partner keeps its OTJ list).
 func TestUnavailableValuesComeFromTheStoredImage(t *testing.T) {

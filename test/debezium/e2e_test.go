@@ -61,8 +61,12 @@ func runScenario(t *testing.T, mode runMode) {
 		st := sc.steps[i]
 		switch {
 		case i+1 < len(sc.steps) && sc.steps[i+1].together:
-			p = w.backlog(p, st, sc.steps[i+1])
-			i++
+			j := i + 1
+			for j+1 < len(sc.steps) && sc.steps[j+1].together {
+				j++
+			}
+			p = w.backlog(p, sc.steps[i:j+1]...)
+			i = j
 		case mode == runKill && st.kill:
 			p = w.killInTransaction(p, st)
 		case mode == runAbort && st.abort:
@@ -160,13 +164,14 @@ func (w *world) killInTransaction(p *stage.Proc, st step) *stage.Proc {
 	return np
 }
 
-// backlog stops p, runs both steps, lets Debezium deliver them, and starts
+// backlog stops p, runs the steps, lets Debezium deliver them, and starts
 // a plain instance, which finds their records in one backlog.
-func (w *world) backlog(p *stage.Proc, a, b step) *stage.Proc {
+func (w *world) backlog(p *stage.Proc, steps ...step) *stage.Proc {
 	w.t.Helper()
 	p.Stop()
-	w.exec(a)
-	w.exec(b)
+	for _, st := range steps {
+		w.exec(st)
+	}
 	w.delivered()
 	np := w.startProcess(nil)
 	w.drained(3 * time.Minute)

@@ -21,9 +21,10 @@ type step struct {
 	// of one row in one PostgreSQL transaction).
 	abort bool
 	// together: every run executes this step right after the one before it
-	// with the process stage stopped, so the records of both arrive in one
-	// backlog, in whatever order the partitions come (a TRUNCATE's record,
-	// without a key, may come before older changes of its table's rows).
+	// (and any before that marked together) with the process stage stopped,
+	// so the records of all arrive in one backlog, in whatever order the
+	// partitions come (a TRUNCATE's record, without a key, may come before
+	// older changes of its table's rows, or after newer ones).
 	together bool
 }
 
@@ -293,7 +294,7 @@ UPDATE end_users SET twofa_reset_at = ` + at(8) + ` WHERE id = 'eu-act';
 			order("service.user_twofa_reset", "Your Pexip Service account's 2FA has been reset", "act@acme.test"))},
 		{name: "TRUNCATE end_users, endpoints (a trial timer among them), in one backlog with the step before",
 			service: `TRUNCATE end_users, endpoints;`, together: true},
-		{name: "after the truncate: end users and endpoints created, one under a truncated id", service: `
+		{name: "after the truncate, in the same backlog: end users and endpoints created, two under truncated ids", together: true, service: `
 INSERT INTO end_users (id, company_id, email, display_name, status, classic, trial_expires_at)
 VALUES ('eu-trial', 'c-acme', 'trial@acme.test', 'Trial User', 'active', false, ` + ts(7, "13:00") + `);
 INSERT INTO end_users (id, company_id, email, display_name, status, classic, activation_token)
@@ -304,8 +305,13 @@ INSERT INTO end_users (id, company_id, email, display_name, status, classic, act
 VALUES ('eu-new', 'c-acme', 'new@acme.test', NULL, 'invited', false, 'tok-new');
 INSERT INTO endpoints (id, company_id, name, enabled) VALUES ('ep-new', 'c-acme', 'Studio', true);
 INSERT INTO endpoints (id, company_id, name, enabled) VALUES ('ep-snap', 'c-acme', 'Lobby', true);
+INSERT INTO end_users (id, company_id, email, display_name, status, classic, activation_token)
+VALUES ('eu-act', 'c-acme', 'act@acme.test', 'Active Again', 'invited', false, 'tok-act2');
+UPDATE end_users SET password_set_at = ` + at(9) + `, status = 'active' WHERE id = 'eu-act';
 `, want: join(
-			order("service.user_activate", "Activate your Pexip Service account", "gone2@acme.test", "inf@acme.test", "new@acme.test"),
+			order("service.user_activate", "Activate your Pexip Service account", "gone2@acme.test", "inf@acme.test", "new@acme.test", "act@acme.test"),
+			// eu-act had set its password before the truncate: the new row's is set for the first time.
+			order("service.user_welcome", "Welcome to the Pexip Service", "act@acme.test"),
 			order("service.endpoint_enabled", "Video system subscription enabled", partnerDirect, itAcme),
 			order("service.endpoint_enabled", "Video system subscription enabled", partnerDirect, itAcme))},
 		{name: "password set; an endpoint disabled", service: `
