@@ -63,8 +63,8 @@ type ApplyResult struct {
 	// arrival order. Operators see these counted.
 	Unordered bool
 	// Prev is the image before Next in the row's history (nil if none, or
-	// forgotten by a truncate older than Next); Next is the image stored at the change's
-	// position (nil for a delete). Implementations may leave Prev nil
+	// forgotten by a truncate older than Next); Next is the image stored at
+	// the change's position (nil for a delete). Implementations may leave Prev nil
 	// except for updates without a before image, the only changes whose
 	// transitions derive from it.
 	Prev, Next cdc.Row
