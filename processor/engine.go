@@ -158,9 +158,9 @@ type Stats struct {
 	Parked int
 	// ParkExpired are parked intents whose row never came (dead-lettered).
 	ParkExpired int
-	// Stale are changes older than what state holds for their row:
-	// skipped. A row whose changes keep coming
-	// stale is one whose positions are wrong; `portalmail explain` shows it.
+	// Stale are changes older than what state holds for their row: skipped.
+	// A row whose changes keep coming stale is one whose positions are
+	// wrong; `portalmail explain` shows it.
 	Stale int
 	// Unordered are changes applied in arrival order because their position
 	// could not be ordered against the row's newest (see ApplyResult).

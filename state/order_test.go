@@ -177,9 +177,8 @@ func TestNoScriptRetryKeepsOrder(t *testing.T) {
 
 // TestPositionNumbersCompareExactly runs scripts/common.lua's pm_cmp on the
 // server (the real one at REDIS_URL, else miniredis' Lua) over pairs chosen
-// at its edges (lengths, signs, the 15-digit chunks it compares, numbers
-// past 2^53 that differ only in their last digit) and over random pairs,
-// against math/big.
+// at its edges (lengths, signs, 15-digit boundaries, numbers past 2^53 that
+// differ only in their last digit) and over random pairs, against math/big.
 func TestPositionNumbersCompareExactly(t *testing.T) {
 	_, env := newTestStore(t)
 	common, err := scriptFS.ReadFile("scripts/common.lua")
