@@ -54,3 +54,23 @@ func avroOptString(dst []byte, s string) []byte {
 	}
 	return avroString(binary.AppendVarint(dst, 1), s)
 }
+
+// jobBinarySize is at least len(appendJobBinary(nil, j)): each string's
+// length and bytes, each number at its longest varint.
+func jobBinarySize(j *EmailJob) int {
+	n := 0
+	for _, s := range [...]string{j.Key, j.Type, j.Section, j.CompanyID, j.To.Address, j.To.Name, j.To.Role,
+		j.From, j.ReplyTo, j.Subject, j.HTML, j.Text, j.Cause.Topic, j.Cause.Op, j.Cause.Table, j.Cause.EntityID, j.Data} {
+		n += 1 + varintSize(len(s)) + len(s) // 1: an optional string's union branch
+	}
+	for _, t := range j.Tags {
+		n += varintSize(len(t)) + len(t)
+	}
+	return n + 2*binary.MaxVarintLen64 + 4*binary.MaxVarintLen64 // the tags' count and end; partition, offset, two times
+}
+
+// varintSize is the length of n as a zig-zag varint.
+func varintSize(n int) int {
+	var b [binary.MaxVarintLen64]byte
+	return len(binary.AppendVarint(b[:0], int64(n)))
+}

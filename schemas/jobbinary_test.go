@@ -12,6 +12,7 @@ import (
 // very bytes goavro writes from the schema, for the sample, for edge cases
 // (empty optionals, no tags, timers' offset -1, times before 1970, long and
 // non-ASCII text) and for 2,000 random jobs; and goavro reads them back.
+// jobBinarySize bounds each encoding.
 func TestJobBinaryMatchesGoavro(t *testing.T) {
 	c := mustCodec(JobCodec())
 	goavroBytes := func(j EmailJob) []byte {
@@ -65,6 +66,9 @@ func TestJobBinaryMatchesGoavro(t *testing.T) {
 		}
 		if _, err := c.Decode(got); err != nil {
 			t.Fatalf("%s: goavro cannot read it: %v", name, err)
+		}
+		if n := jobBinarySize(&j); n < len(got) {
+			t.Fatalf("%s: jobBinarySize %d, encoded %d bytes", name, n, len(got))
 		}
 	}
 	enc, err := c.Encode(sampleJob())

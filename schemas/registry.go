@@ -24,6 +24,7 @@ func Subject(topic string) string { return topic + "-value" }
 // binary record. It is safe for concurrent use.
 type Serde struct {
 	serde      sr.Serde
+	jobs       *Codec[EmailJob]
 	jobID      int
 	deliveryID int
 }
@@ -62,7 +63,7 @@ func NewSerde(jobID, deliveryID int) (*Serde, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Serde{jobID: jobID, deliveryID: deliveryID}
+	s := &Serde{jobs: jc, jobID: jobID, deliveryID: deliveryID}
 	s.serde.Register(jobID, EmailJob{},
 		sr.AppendEncodeFn(func(b []byte, v any) ([]byte, error) {
 			j := v.(EmailJob) // sr.Serde dispatches on the value's type
@@ -100,12 +101,23 @@ func (s *Serde) JobSchemaID() int { return s.jobID }
 func (s *Serde) DeliverySchemaID() int { return s.deliveryID }
 
 // EncodeJob returns j in the Confluent wire format with the EmailJob id.
-func (s *Serde) EncodeJob(j EmailJob) ([]byte, error) { return s.AppendEncodeJob(nil, j) }
+func (s *Serde) EncodeJob(j EmailJob) ([]byte, error) { return s.AppendEncodeJob(nil, &j) }
 
-// AppendEncodeJob appends j in the Confluent wire format to dst.
-func (s *Serde) AppendEncodeJob(dst []byte, j EmailJob) ([]byte, error) {
-	return s.serde.AppendEncode(dst, j)
+// AppendEncodeJob appends j in the Confluent wire format to dst. It takes
+// the header and codec sr.Serde would dispatch to by the value's type, without
+// passing j through an interface (a copy of the job on the heap per call).
+func (s *Serde) AppendEncodeJob(dst []byte, j *EmailJob) ([]byte, error) {
+	dst, err := (&sr.ConfluentHeader{}).AppendEncode(dst, s.jobID, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.jobs.appendEncode(dst, j)
 }
+
+// EncodedJobSize is at least the length of j in the wire format (its exact
+// length, as long as the job's numbers need their longest varints): a caller
+// encoding many jobs into one buffer sizes it with their sum.
+func (s *Serde) EncodedJobSize(j *EmailJob) int { return 5 + jobBinarySize(j) }
 
 // DecodeJob reads an EmailJob in the Confluent wire format. It fails on a
 // missing or wrong magic byte, on a schema id other than the EmailJob id

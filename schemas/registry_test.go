@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -121,10 +122,21 @@ func TestRegisterEncodeDecode(t *testing.T) {
 		t.Errorf("delivery decoded as job: got %v, want a type error", err)
 	}
 
-	// Append variant keeps the prefix.
-	out, err := s.AppendEncodeJob([]byte("prefix"), job)
+	// Append variant keeps the prefix, and writes what sr.Serde's dispatch
+	// by type writes, within the size EncodedJobSize promises.
+	out, err := s.AppendEncodeJob([]byte("prefix"), &job)
 	if err != nil || !strings.HasPrefix(string(out), "prefix\x00") {
 		t.Errorf("AppendEncodeJob: %q, %v", out, err)
+	}
+	generic, err := s.serde.AppendEncode(nil, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out[len("prefix"):]; !bytes.Equal(got, generic) {
+		t.Errorf("AppendEncodeJob wrote %x, sr.Serde %x", got, generic)
+	}
+	if n := s.EncodedJobSize(&job); n < len(generic) {
+		t.Errorf("EncodedJobSize = %d, the encoding is %d bytes", n, len(generic))
 	}
 }
 

@@ -24,9 +24,12 @@ type Decoder interface {
 	Decode(ctx context.Context, topic string, partition int32, offset int64, key, value []byte) (cdc.Change, error)
 }
 
-// JobEncoder encodes an email job for the jobs topic (schemas.Serde implements it).
+// JobEncoder encodes email jobs for the jobs topic (schemas.Serde implements
+// it): a batch's jobs are appended to one buffer sized by the sum of their
+// EncodedJobSize.
 type JobEncoder interface {
-	EncodeJob(schemas.EmailJob) ([]byte, error)
+	AppendEncodeJob(dst []byte, j *schemas.EmailJob) ([]byte, error)
+	EncodedJobSize(j *schemas.EmailJob) int
 }
 
 // ProcessConfig configures the process stage.

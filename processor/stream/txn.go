@@ -101,13 +101,25 @@ func (t *txn) emit(o processor.Output) (processor.Output, error) {
 // produce is emit's producing.
 func (t *txn) produce(o processor.Output) error {
 	p := t.p
-	recs := make([]*kgo.Record, 0, len(o.Jobs))
-	for _, j := range o.Jobs {
-		v, err := p.enc.EncodeJob(j)
-		if err != nil {
+	// The keys and values of all the jobs share one buffer (and the records
+	// one array): a record's bytes are its own slice of it, so a buffer that
+	// had to grow after all leaves the earlier ones where they are.
+	size := 0
+	for i := range o.Jobs {
+		size += len(o.Jobs[i].PartitionKey()) + p.enc.EncodedJobSize(&o.Jobs[i])
+	}
+	buf := make([]byte, 0, size)
+	recs := make([]kgo.Record, len(o.Jobs))
+	for i := range o.Jobs {
+		j := &o.Jobs[i]
+		start := len(buf)
+		buf = append(buf, j.PartitionKey()...)
+		mid := len(buf)
+		var err error
+		if buf, err = p.enc.AppendEncodeJob(buf, j); err != nil {
 			return fmt.Errorf("encode job %s: %w", j.Key, err)
 		}
-		recs = append(recs, &kgo.Record{Topic: p.cfg.JobsTopic, Key: []byte(j.PartitionKey()), Value: v})
+		recs[i] = kgo.Record{Topic: p.cfg.JobsTopic, Key: buf[start:mid:mid], Value: buf[mid:len(buf):len(buf)]}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -134,7 +146,7 @@ func (t *txn) produce(o processor.Output) error {
 		p.log.Debug("emitting job", "email_type", j.Type, "idempotency_key", j.Key, "topic", j.Cause.Topic, "partition", j.Cause.Partition, "offset", j.Cause.Offset)
 		t.jobs++
 		t.jobsByType[j.Type]++
-		if err := t.produceLocked(recs[i]); err != nil {
+		if err := t.produceLocked(&recs[i]); err != nil {
 			return err
 		}
 	}
