@@ -7,14 +7,15 @@
 # portalmail binary and cmd/pmbench, generates the workload
 # (cmd/pmbench gen: 80,050 snapshot rows + 300,000 changes, seed BENCH_SEED)
 # and runs `pmbench e2e`, which serves srfake and the Mailgun fake and runs
-# simulate, cold, warm, send, latency, scaling and cluster; it stops
+# simulate, cold, warm, send, the Kafka Streams peer (test/bench/peer, its
+# jars resolved with Maven), latency, scaling and cluster; it stops
 # everything it started, also on failure.
 #
 # The Redis servers given or started are FLUSHED before every run: never
 # point REDIS_URL or REDIS_CLUSTER_URL at data you want to keep.
 #
 # Environment:
-#   BENCH_ONLY=cold,warm,...  scenarios (simulate,cold,warm,send,latency,scaling,cluster; default all)
+#   BENCH_ONLY=cold,warm,...  scenarios (simulate,cold,warm,send,peer,latency,scaling,cluster; default all)
 #   BENCH_RUNS=3              runs of cold and warm;  BENCH_SCALING_RUNS=1 of each scaling/cluster setup
 #   BENCH_PARTITIONS=6        partitions per topic;    BENCH_SCALING_PARTITIONS=12 for scaling/cluster
 #   BENCH_LATENCY_RATES=20000 changes/s of the latency runs, comma-separated (one run each)
@@ -69,6 +70,15 @@ if [ -z "${REDIS_CLUSTER_URL:-}" ] && wants cluster; then
 	stop_cluster=1
 	cluster_line=$(scripts/redis.sh cluster-start | tail -n 1)
 	export "${cluster_line?}"
+fi
+
+if wants peer && ! command -v javac >/dev/null 2>&1; then
+	log "no javac (a JDK 17+ compiles the peer): the peer scenario is skipped"
+elif wants peer; then
+	log "resolving the Kafka Streams peer's classpath (test/bench/peer/pom.xml)"
+	PEER_CLASSPATH="$(KAFKA_POM="$PWD/test/bench/peer/pom.xml" scripts/kafka.sh classpath)"
+	PEER_SOURCE="$PWD/test/bench/peer"
+	export PEER_CLASSPATH PEER_SOURCE
 fi
 
 log "building portalmail and pmbench"

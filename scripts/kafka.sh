@@ -25,6 +25,8 @@
 #   KAFKA_PORT          client port (default: 9092, or the first free pair after it);
 #                       the controller listens on PORT+1
 #   PORTALMAIL_CACHE    cache root (default $HOME/.cache/portalmail); Maven repo in <cache>/m2
+#   KAFKA_POM           resolve this pom for `classpath` instead (the Kafka Streams peer of
+#                       make bench-e2e: test/bench/peer/pom.xml); the broker commands need the default
 #   PORTALMAIL_RUN_DIR  run root (default /tmp/portalmail-run); broker files in <run>/kafka
 #   KEEP_KAFKA_DATA=1   `down` keeps the data dir
 #   KAFKA_HEAP_OPTS     default "-Xms512m -Xmx512m"
@@ -39,7 +41,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 KDIR="$SCRIPT_DIR/kafka"
-POM="$KDIR/pom.xml"
+POM="${KAFKA_POM:-$KDIR/pom.xml}"
 CACHE="${PORTALMAIL_CACHE:-${HOME:-/tmp}/.cache/portalmail}"
 M2="$CACHE/m2"
 RUN_ROOT="${PORTALMAIL_RUN_DIR:-/tmp/portalmail-run}"
@@ -167,7 +169,7 @@ classpath() {
   if mvn -o "${mvn_args[@]}" >/dev/null 2>&1 && [[ -s "$tmp" ]]; then
     log "classpath resolved offline from $M2 in $(secs_since "$t0")"
   else
-    log "resolving the Kafka broker jars with Maven into $M2 (first run downloads ~60 MB) ..."
+    log "resolving the jars of $POM with Maven into $M2 (the broker's first run downloads ~60 MB) ..."
     # (Maven 3.8 -q still writes bare ANSI resets: strip them.)
     if ! mvn "${mvn_args[@]}" 2>&1 | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^[[:space:]]*$/d' >&2; then
       rm -f "$tmp"

@@ -47,6 +47,8 @@ func runE2E(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.Timeout, "timeout", 20*time.Minute, "bound of every wait")
 	fs.IntVar(&c.Restarts, "restarts", envInt("BENCH_RESTARTS", 5), "restarts of crashed process-stage instances per run before the run fails")
 	fs.BoolVar(&c.WarmUp, "warm-up", env("BENCH_WARMUP", "1") == "1", "run one untimed warm run first, so a freshly started broker is warm for the timed runs")
+	fs.StringVar(&c.PeerClasspath, "peer-classpath", env("PEER_CLASSPATH", ""), "classpath of the Kafka Streams peer (KAFKA_POM=test/bench/peer/pom.xml scripts/kafka.sh classpath); the peer scenario is skipped without it")
+	fs.StringVar(&c.PeerSource, "peer-source", env("PEER_SOURCE", "test/bench/peer"), "directory of Peer.java and its log4j2.properties")
 	fs.StringVar(&c.ProfileDir, "profile-dir", env("BENCH_PROFILE_DIR", ""), "record perf CPU profiles of the process stage and Redis during the first warm run here")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/portalmail/portalmail/processor/catalog"
@@ -42,10 +43,14 @@ type expected struct {
 	timers    int
 	timerKeys map[string]string
 	total     int
+	// intents are the distinct transitions behind the transition emails
+	// (a key without its recipient part): what the Kafka Streams peer,
+	// which resolves no recipients, writes one job for.
+	intents map[string]bool
 }
 
 func newExpected() *expected {
-	return &expected{keys: map[string]string{}, byType: map[string]int{}, timerKeys: map[string]string{}}
+	return &expected{keys: map[string]string{}, byType: map[string]int{}, timerKeys: map[string]string{}, intents: map[string]bool{}}
 }
 
 func (e *expected) add(key, typ string, timer bool) {
@@ -57,12 +62,16 @@ func (e *expected) add(key, typ string, timer bool) {
 		return
 	}
 	e.keys[key] = typ
+	if i := strings.LastIndexByte(key, '|'); i > 0 {
+		e.intents[key[:i]] = true
+	}
 }
 
 // WorkloadEmails summarises simulate's emails for the workload.
 type WorkloadEmails struct {
 	Emails      int                       `json:"emails"`
 	Transition  int                       `json:"transition_emails"`
+	Intents     int                       `json:"transitions"`
 	Timer       int                       `json:"timer_emails"`
 	PerChange   float64                   `json:"transition_emails_per_change"`
 	ByType      map[string]int            `json:"by_type"`
@@ -74,7 +83,7 @@ type WorkloadEmails struct {
 }
 
 func (e *expected) summary() WorkloadEmails {
-	return WorkloadEmails{Emails: e.total, Transition: len(e.keys), Timer: e.timers, ByType: e.byType}
+	return WorkloadEmails{Emails: e.total, Transition: len(e.keys), Intents: len(e.intents), Timer: e.timers, ByType: e.byType}
 }
 
 // JobCheck compares the jobs a process run committed with simulate's

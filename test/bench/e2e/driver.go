@@ -39,7 +39,7 @@ import (
 )
 
 // Scenarios, in the order Run runs them.
-var Scenarios = []string{"simulate", "cold", "warm", "send", "latency", "scaling", "cluster"}
+var Scenarios = []string{"simulate", "cold", "warm", "send", "peer", "latency", "scaling", "cluster"}
 
 // Config configures a benchmark run.
 type Config struct {
@@ -84,6 +84,10 @@ type Config struct {
 	// ProfileDir, when set, receives perf CPU profiles of the process stage
 	// and Redis during the first warm run.
 	ProfileDir string
+	// PeerClasspath is the classpath of the Kafka Streams peer
+	// (test/bench/peer/pom.xml), PeerSource the directory of Peer.java;
+	// the peer scenario is skipped without them.
+	PeerClasspath, PeerSource string
 	// Out receives the report.
 	Out io.Writer
 }
@@ -150,6 +154,8 @@ type driver struct {
 	seq      int
 	simSeq   int
 	runTag   string
+	// peerClasses is where Peer.java was compiled (preparePeer).
+	peerClasses string
 }
 
 // Run runs the selected scenarios and writes the report to cfg.Out.
@@ -250,6 +256,18 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 				record("send", r, err)
 			} else if keep {
 				d.broker.deleteTopics(k.names.all()...)
+			}
+		}
+	}
+	if d.want("peer") {
+		if d.cfg.PeerClasspath == "" || d.cfg.PeerSource == "" {
+			fmt.Fprintln(cfg.Out, "peer: skipped (no classpath of the Kafka Streams peer given)")
+		}
+		for _, m := range []mode{cold, warm} {
+			for i := 0; i < cfg.Runs && d.cfg.PeerClasspath != "" && d.cfg.PeerSource != ""; i++ {
+				name := fmt.Sprintf("peer %s %d/%d", map[mode]string{cold: "cold", warm: "warm"}[m], i+1, cfg.Runs)
+				r, err := d.peerRun(ctx, name, m)
+				record(name, r, err)
 			}
 		}
 	}

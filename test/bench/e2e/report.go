@@ -49,7 +49,7 @@ type StageUsage struct {
 // RunResult is one measured run.
 type RunResult struct {
 	Name       string        `json:"name"`
-	Kind       string        `json:"kind"` // process, send, simulate
+	Kind       string        `json:"kind"` // process, send, simulate, peer
 	Instances  int           `json:"instances"`
 	Partitions int           `json:"partitions"`
 	Redis      string        `json:"redis"`
@@ -69,6 +69,11 @@ type RunResult struct {
 	Latency         *Latency      `json:"latency,omitempty"`
 	Send            *SendCheck    `json:"send,omitempty"`
 	Sim             *SimResult    `json:"simulate,omitempty"`
+	// PeerJobs are the jobs the Kafka Streams peer committed (one per
+	// transition: the peer resolves no recipients).
+	PeerJobs int `json:"peer_jobs,omitempty"`
+	// PeerExpected are simulate's distinct transitions (WorkloadEmails.Intents).
+	PeerExpected int `json:"peer_expected,omitempty"`
 	// Crashes are the process-stage crashes of the run (each restarted).
 	Crashes []string `json:"crashes,omitempty"`
 	// Err says why the run did not complete.
@@ -133,8 +138,8 @@ func (r *Results) printWorkload(w io.Writer) {
 	if s.Changes > 0 {
 		r.Workload.PerChange = float64(r.Workload.Transition) / float64(s.Changes)
 	}
-	fmt.Fprintf(w, "workload %s (sha256 %.12s…): %d snapshot records + %d changes; simulate: %d emails, %d from transitions (%.3f per change), %d from timers\n",
-		r.Input, r.meta.SHA256, s.Snapshot, s.Changes, r.Workload.Emails, r.Workload.Transition, r.Workload.PerChange, r.Workload.Timer)
+	fmt.Fprintf(w, "workload %s (sha256 %.12s…): %d snapshot records + %d changes; simulate: %d emails, %d from %d transitions (%.3f per change), %d from timers\n",
+		r.Input, r.meta.SHA256, s.Snapshot, s.Changes, r.Workload.Emails, r.Workload.Transition, r.Workload.Intents, r.Workload.PerChange, r.Workload.Timer)
 }
 
 // add records a run and prints its line.
@@ -147,7 +152,7 @@ func (run *RunResult) unit() string {
 	switch {
 	case run.Kind == "send":
 		return "emails"
-	case run.Kind == "simulate" || strings.HasPrefix(run.Name, "cold"):
+	case run.Kind == "simulate" || strings.HasPrefix(run.Name, "cold") || strings.HasPrefix(run.Name, "peer cold"):
 		return "records"
 	}
 	return "changes"
@@ -186,6 +191,13 @@ func (run *RunResult) line() string {
 		}
 		fmt.Fprintf(&b, "; jobs %d records, %d keys %s", j.Records, j.Distinct, verdict)
 	}
+	if run.Kind == "peer" {
+		verdict := "= simulate's transitions"
+		if run.PeerJobs != run.PeerExpected {
+			verdict = fmt.Sprintf("≠ simulate's %d transitions", run.PeerExpected)
+		}
+		fmt.Fprintf(&b, "; peer jobs %d (one per transition) %s", run.PeerJobs, verdict)
+	}
 	if s := run.Send; s != nil {
 		verdict := "each job sent once"
 		if !s.OK() {
@@ -219,6 +231,8 @@ func (r *Results) printSummary(w io.Writer) {
 		switch {
 		case run.Kind == "simulate":
 			g = run.Name
+		case run.Kind == "peer":
+			g = strings.Join(strings.Fields(run.Name)[:2], " ")
 		case strings.HasPrefix(run.Name, "scaling"), strings.HasPrefix(run.Name, "cluster"), strings.HasPrefix(run.Name, "one Redis"):
 			g = strings.Join(strings.Fields(run.Name)[:2], " ")
 			if strings.HasPrefix(run.Name, "one Redis") {
@@ -268,6 +282,8 @@ func (r *Results) printSummary(w io.Writer) {
 				ok = append(ok, yes(run.Send.OK()))
 			case run.Sim != nil && run.Sim.Differs != nil:
 				ok = append(ok, yes(*run.Sim.Differs == 0))
+			case run.Kind == "peer":
+				ok = append(ok, fmt.Sprintf("%d jobs (%s)", run.PeerJobs, map[bool]string{true: "= transitions", false: "≠ transitions"}[run.PeerJobs == run.PeerExpected]))
 			}
 		}
 		first := runs[0]
