@@ -29,7 +29,7 @@ test-quick:
 bench:
 	scripts/bench.sh
 
-## bench-e2e: issue 10's end-to-end runs of the built binary on a real broker (cold, warm, latency, scaling, Redis Cluster, simulate, send); see docs/benchmarks.md
+## bench-e2e: issue 10's end-to-end runs of the built binary on a real broker (cold, warm, latency, scaling, Redis Cluster, simulate, send) and of the Kafka Streams peer; see docs/benchmarks.md
 bench-e2e:
 	scripts/bench-e2e.sh
 
