@@ -133,6 +133,7 @@ type encoded struct {
 func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) {
 	usageTTL := strconv.FormatInt(durMillis(s.opts.UsageTTL), 10)
 	out := make([]encoded, len(changes))
+	var buf []byte // each image is encoded here, then copied into its string
 	for i, ch := range changes {
 		e := encoded{table: ch.Table, pos: ch.Position.String(), ttl: "0"}
 		if ch.Op == cdc.OpTruncate {
@@ -143,17 +144,18 @@ func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) 
 		if e.pos == "" {
 			return nil, fmt.Errorf("state: %s %s: change without a position", ch.Table, ch.ID)
 		}
-		img := []byte("null")
+		img := "null"
 		if ch.Op != cdc.OpDelete && ch.After != nil {
 			var err error
-			if img, err = ch.After.AppendJSON(nil); err != nil {
+			if buf, err = ch.After.AppendJSON(buf[:0]); err != nil {
 				return nil, fmt.Errorf("state: encode %s %s: %w", ch.Table, ch.ID, err)
 			}
+			img = string(buf)
 		}
 		if ch.Table == UsageTable {
 			e.ttl = usageTTL
 		}
-		e.row, e.parked, e.img, e.set = s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID), string(img), strings.Join(ch.Set, ",")
+		e.row, e.parked, e.img, e.set = s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID), img, strings.Join(ch.Set, ",")
 		out[i] = e
 	}
 	return out, nil

@@ -74,15 +74,15 @@ func (c *RowJSON) appendRow(dst []byte, r cdc.Row) ([]byte, error) {
 	if e, ok := c.m[id]; ok {
 		return append(dst, e.json...), nil
 	}
-	b, err := withoutArrays(r).AppendJSON(nil)
+	out, err := withoutArrays(r).AppendJSON(dst)
 	if err != nil {
 		return dst, err
 	}
 	if c.m == nil {
 		c.m = map[uintptr]cachedRow{}
 	}
-	c.m[id] = cachedRow{r, b}
-	return append(dst, b...), nil
+	c.m[id] = cachedRow{r, bytes.Clone(out[len(dst):])}
+	return out, nil
 }
 
 // AppendJSONCached is AppendJSON with the reference rows' JSON taken from

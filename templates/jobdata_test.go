@@ -37,6 +37,14 @@ func TestJobDataRowCache(t *testing.T) {
 	if len(cache.m) != 3 {
 		t.Fatalf("cache holds %d rows, want 3 (partner, company, other)", len(cache.m))
 	}
+	// A row that cannot be encoded fails the job and is not remembered.
+	bad := cdc.Row{"id": "c2", "name": cdc.Unavailable}
+	if _, err := (JobData{Template: "t", Data: Data{Type: "e", Company: bad}}).AppendJSONCached(nil, &cache); err == nil {
+		t.Fatal("a row with an unmerged unavailable value encoded")
+	}
+	if len(cache.m) != 3 {
+		t.Fatalf("cache holds %d rows after a failed one, want 3", len(cache.m))
+	}
 }
 
 // FuzzParseJobData: ParseJobData (fastjson where it is sure) reads every
