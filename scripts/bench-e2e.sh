@@ -19,6 +19,7 @@
 #   BENCH_RUNS=3              runs of cold and warm;  BENCH_SCALING_RUNS=1 of each scaling/cluster setup
 #   BENCH_PARTITIONS=6        partitions per topic;    BENCH_SCALING_PARTITIONS=12 for scaling/cluster
 #   BENCH_LATENCY_RATES=20000 changes/s of the latency runs, comma-separated (one run each)
+#   BENCH_LATENCY_INSTANCES=1 process instances of the latency runs (above 1: on BENCH_SCALING_PARTITIONS)
 #   BENCH_SIM_REDIS_RECORDS=100050  records `simulate --redis-url` reads (0: all 380,050; ~5 min)
 #   BENCH_SEED=1              workload seed;  BENCH_INPUT=FILE  use this workload file instead
 #   BENCH_WRAP=1              generate the JsonConverter schema/payload form (schemas.enable=true)

@@ -42,6 +42,7 @@ func runE2E(ctx context.Context, args []string) error {
 	fs.IntVar(&c.Partitions, "partitions", envInt("BENCH_PARTITIONS", 6), "partitions per topic")
 	fs.IntVar(&c.ScalingPartitions, "scaling-partitions", envInt("BENCH_SCALING_PARTITIONS", 12), "partitions per topic in the scaling and cluster runs")
 	rates := fs.String("latency-rates", env("BENCH_LATENCY_RATES", "20000"), "changes per second of the latency runs, comma-separated (one run each)")
+	fs.IntVar(&c.LatencyInstances, "latency-instances", envInt("BENCH_LATENCY_INSTANCES", 1), "process instances of the latency runs (above 1: on --scaling-partitions partitions)")
 	fs.IntVar(&c.SimRedisRecords, "sim-redis-records", envInt("BENCH_SIM_REDIS_RECORDS", 100050), "records simulate --redis-url reads (0: all)")
 	fs.StringVar(&c.Dir, "dir", env("BENCH_DIR", ""), "directory for logs and results.json")
 	fs.DurationVar(&c.Timeout, "timeout", 20*time.Minute, "bound of every wait")

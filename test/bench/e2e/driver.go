@@ -64,6 +64,9 @@ type Config struct {
 	// LatencyRates are the paced produce rates of the latency runs, one
 	// run each (default 20,000/s).
 	LatencyRates []int
+	// LatencyInstances is how many process instances the latency runs
+	// start (default 1; above 1 on ScalingPartitions partitions).
+	LatencyInstances int
 	// SimRedisRecords is how many records of the file `simulate
 	// --redis-url` reads (default 100,050: the snapshot and 20,000
 	// changes; 0 or less: all). It is slow: issue 10 measured 1,241 records/s.
@@ -110,6 +113,9 @@ func (c *Config) setDefaults() {
 	}
 	if len(c.LatencyRates) == 0 {
 		c.LatencyRates = []int{20000}
+	}
+	if c.LatencyInstances <= 0 {
+		c.LatencyInstances = 1
 	}
 	if c.SimRedisRecords == 0 {
 		c.SimRedisRecords = 100050
@@ -273,8 +279,12 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	if d.want("latency") {
 		for _, rate := range cfg.LatencyRates {
-			process(runSpec{name: fmt.Sprintf("latency at %d/s", rate), mode: latency, partitions: int32(cfg.Partitions),
-				instances: 1, redis: cfg.RedisURL, rate: rate})
+			name, parts := fmt.Sprintf("latency at %d/s", rate), cfg.Partitions
+			if cfg.LatencyInstances > 1 {
+				name, parts = fmt.Sprintf("latency %d× at %d/s", cfg.LatencyInstances, rate), cfg.ScalingPartitions
+			}
+			process(runSpec{name: name, mode: latency, partitions: int32(parts),
+				instances: cfg.LatencyInstances, redis: cfg.RedisURL, rate: rate})
 		}
 	}
 	if d.want("scaling") {
