@@ -337,6 +337,35 @@ func TestATruncateComesFirstInItsBatch(t *testing.T) {
 	}
 }
 
+// TestATruncateInALaterBatchStillWelcomes: the converse order across
+// batches. A user who had set a password is truncated away, created again
+// and sets a password again; the truncate's record (on a partition of its
+// own) comes a batch after the new rows'. The INSERT starts the row's
+// first-set history afresh, so the second password still welcomes.
+func TestATruncateInALaterBatchStillWelcomes(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	user := func(op cdc.Op, status string, extra cdc.Row) cdc.Change {
+		return h.change(cdc.EndUsers, op, endUser("eu1", status, extra))
+	}
+	h.apply(t0, user(cdc.OpCreate, "invited", nil))
+	if got := join(types(h.apply(t0, user(cdc.OpUpdate, "active", cdc.Row{"password_set_at": "2026-01-01T08:00:00Z"})).Jobs)); got != "service.user_welcome" {
+		t.Fatalf("first password: %s", got)
+	}
+	h.pos += 10
+	trunc := cdc.Change{Table: cdc.EndUsers, Op: cdc.OpTruncate, Position: cdc.Position{Kind: cdc.LSN, N: h.pos},
+		Cause: cdc.Cause{Topic: cdc.EndUsers, Partition: 2, Offset: 40}}
+	out := h.apply(t0, user(cdc.OpCreate, "invited", nil), user(cdc.OpUpdate, "active", cdc.Row{"password_set_at": "2026-01-05T10:05:00Z"}))
+	got := types(out.Jobs)
+	sort.Strings(got)
+	if want := "service.user_activate,service.user_welcome"; join(got) != want {
+		t.Fatalf("created again before the truncate's record: got %s, want %s: %v", join(got), want, summary(out.Jobs))
+	}
+	if out := h.apply(t0, trunc); len(out.Jobs) != 0 || out.Stats.Truncates != 1 {
+		t.Fatalf("the truncate, a batch later: %v %+v", summary(out.Jobs), out.Stats)
+	}
+}
+
 // TestUnavailableValuesComeFromTheStoredImage: an update that leaves a
 // TOASTed column unchanged keeps its value (the partner keeps its OTJ list).
 func TestUnavailableValuesComeFromTheStoredImage(t *testing.T) {

@@ -51,6 +51,10 @@ type RowChange struct {
 	// Set lists the first-set columns (catalog.FirstSet fields) that After
 	// has set; state keeps their union over the row's history so that a
 	// column cleared and set again is not "set for the first time" again.
+	// The history of the union starts at the row's newest create (op c): an
+	// INSERT means the row was absent, deleted or truncated, whether or not
+	// state has seen that yet (a truncate's record may come later, from
+	// another partition).
 	Set []string
 }
 
@@ -69,7 +73,8 @@ type ApplyResult struct {
 	// transitions derive from it.
 	Prev, Next cdc.Row
 	// PrevSet is the union of RowChange.Set over the row's images before
-	// Next (the first-set columns the row had ever set before this change).
+	// Next since its newest create (the first-set columns the row had ever
+	// set before this change); empty for a create.
 	PrevSet []string
 	// Head is the row's newest image after this change, whatever the
 	// outcome (nil when the row is deleted, absent or truncated): timers

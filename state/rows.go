@@ -59,7 +59,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 				continue
 			}
 			ops[i] = op{script: scriptApply, keys: []string{e.row, e.parked},
-				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table], parkChunk}}
+				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table], parkChunk, e.freshArg()}}
 		}
 	} else {
 		// One script call per chunk: the per-call cost of EVALSHA dominates
@@ -73,6 +73,9 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 			truncates := false
 			for _, e := range chunk {
 				kind := "c"
+				if e.fresh {
+					kind = "n"
+				}
 				if e.truncate {
 					kind = "t"
 					truncates = true
@@ -128,6 +131,17 @@ type encoded struct {
 	truncate                          bool
 	table, row, parked, pos, img, set string
 	ttl                               string
+	// fresh: the change is an INSERT (op c), so the row starts afresh and
+	// the first-set columns of its history before do not count.
+	fresh bool
+}
+
+// freshArg is fresh as apply.lua's ARGV[8].
+func (e encoded) freshArg() string {
+	if e.fresh {
+		return "1"
+	}
+	return "0"
 }
 
 func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) {
@@ -135,7 +149,7 @@ func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) 
 	out := make([]encoded, len(changes))
 	var buf []byte // each image is encoded here, then copied into its string
 	for i, ch := range changes {
-		e := encoded{table: ch.Table, pos: ch.Position.String(), ttl: "0"}
+		e := encoded{table: ch.Table, pos: ch.Position.String(), ttl: "0", fresh: ch.Op == cdc.OpCreate}
 		if ch.Op == cdc.OpTruncate {
 			e.truncate, e.row, e.parked, e.img = true, s.truncKey(), s.truncKey(), "null"
 			out[i] = e

@@ -290,7 +290,7 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyRes
 	}
 	if res.Outcome == processor.Applied {
 		e := entry{pos: ch.Position, img: img, set: ch.Set}
-		if prevLive {
+		if prevLive && ch.Op != cdc.OpCreate { // an INSERT starts the row afresh
 			e.prevSet = prev.everSet()
 		}
 		if r == nil {

@@ -4,7 +4,8 @@
 -- changes after it in one chunk see each other.
 -- KEYS[1] truncate HASH; KEYS[2i], KEYS[2i+1]: row history and parked hash of change i
 -- ARGV[1] TTL of a deleted row in ms, ARGV[2] parked chunk; change i at
--- ARGV[6i-3 .. 6i+2]: kind ("c" change, "t" truncate), table, position,
+-- ARGV[6i-3 .. 6i+2]: kind ("c" change, "n" an INSERT, whose row starts
+-- afresh, "t" truncate), table, position,
 -- image, set, TTL
 -- Returns one apply.lua reply per change ({outcome, unordered} for a truncate).
 local delTTL, chunk = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -20,7 +21,7 @@ for i = 1, (#KEYS - 1) / 2 do
     if o == 1 then trunc[tbl] = pos end
     out[i] = {o, u}
   else
-    out[i] = pm_apply(KEYS[2 * i], KEYS[2 * i + 1], pos, ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5]), delTTL, trunc[tbl], chunk)
+    out[i] = pm_apply(KEYS[2 * i], KEYS[2 * i + 1], pos, ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5]), delTTL, trunc[tbl], chunk, kind == 'n')
   end
 end
 return out

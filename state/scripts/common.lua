@@ -112,8 +112,10 @@ local function pm_parked(parkedKey, n)
   return out, more
 end
 
--- pm_apply is the compare-and-set of one change (see apply.lua).
-local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk)
+-- pm_apply is the compare-and-set of one change (see apply.lua). fresh: the
+-- change is an INSERT, so the row starts a new life and its set before is
+-- empty (the row was absent, whether state knew of its delete or truncate).
+local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk, fresh)
   local idx = redis.call('LINDEX', rowKey, -1)
   -- The index is split into a table only for a replay: a new change needs
   -- its newest position, and whether pos is in it at all, which plain
@@ -164,7 +166,7 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
     local _, pps, pset, pim = pm_entry(prevE)
     prevImg = pim
     if prevE == headE then headImg = pim end
-    if outcome == 1 then eps = pm_union(pps, pset) end
+    if outcome == 1 and not fresh then eps = pm_union(pps, pset) end
   elseif outcome == 2 then
     eps = ''
   end

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Open) {
 		{"PositionsOfDifferentKinds", testUnordered},
 		{"SameInstantDifferentImage", testSameInstant},
 		{"FirstSetHistory", testFirstSet},
+		{"CreateStartsFirstSetAfresh", testCreateStartsAfresh},
 		{"DeleteAndRecreate", testDelete},
 		{"Truncate", testTruncate},
 		{"RowsAreIndependent", testRowsIndependent},
@@ -302,6 +303,44 @@ func testFirstSet(t *testing.T, st processor.State) {
 	commit(t, st, Committed(user(4, true)))
 	if got := prevSet(apply(t, st, user(5, false), user(6, true))); got != "[password_set_at] [password_set_at]" {
 		t.Errorf("after commit PrevSet = %s", got)
+	}
+}
+
+// testCreateStartsAfresh: an INSERT of a row state holds (its delete or
+// truncate not seen yet: a truncate's record comes from another partition)
+// starts its first-set history afresh; replays and later changes follow it.
+func testCreateStartsAfresh(t *testing.T, st processor.State) {
+	user := func(pos int64, op cdc.Op, set bool) processor.RowChange {
+		r := cdc.Row{"id": "u9", "email": "u9@x.example", "password_set_at": nil}
+		var cols []string
+		if set {
+			r["password_set_at"] = "2026-01-05T10:00:00Z"
+			cols = []string{"password_set_at"}
+		}
+		return processor.RowChange{Change: cdc.Change{Table: endUsers, ID: "u9", Op: op, After: r, Position: lsn(pos)}, Set: cols}
+	}
+	prevSet := func(res []processor.ApplyResult) string {
+		var out []string
+		for _, r := range res {
+			out = append(out, "["+strings.Join(r.PrevSet, ",")+"]")
+		}
+		return strings.Join(out, " ")
+	}
+	first := []processor.RowChange{user(1, cdc.OpCreate, false), user(2, cdc.OpUpdate, true), user(3, cdc.OpUpdate, false)}
+	if got := prevSet(apply(t, st, first...)); got != "[] [] [password_set_at]" {
+		t.Errorf("first life: PrevSet = %s", got)
+	}
+	commit(t, st, Committed(first...))
+	again := []processor.RowChange{user(10, cdc.OpCreate, false), user(11, cdc.OpUpdate, true), user(12, cdc.OpUpdate, false)}
+	if got := prevSet(apply(t, st, again...)); got != "[] [] [password_set_at]" {
+		t.Errorf("created again: PrevSet = %s, want the first life forgotten", got)
+	}
+	if got := prevSet(apply(t, st, again[:2]...)); got != "[] []" {
+		t.Errorf("created again, replayed: PrevSet = %s", got)
+	}
+	commit(t, st, Committed(again...))
+	if got := prevSet(apply(t, st, user(13, cdc.OpUpdate, true))); got != "[password_set_at]" {
+		t.Errorf("after the second life's commit: PrevSet = %s", got)
 	}
 }
 
