@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -369,9 +368,6 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 	if len(live) == 0 {
 		return out, nil
 	}
-	if clocks == nil {
-		orderTruncatedTables(live)
-	}
 	unresolved, err := e.mergeUnavailable(ctx, live)
 	if err != nil {
 		return Output{}, err
@@ -470,48 +466,6 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 	}
 	out.Jobs, out.DLQ, out.Commit, out.Stats = b.jobs, append(out.DLQ, b.dlq...), b.commit, b.stats()
 	return out, nil
-}
-
-// orderTruncatedTables puts the changes of each table truncated in the batch
-// in LSN order, the truncate among them. Debezium sends a truncate without a
-// key, so its record is on a partition of its own, and a batch holds the
-// table's partitions in any order: a row created again after the truncate
-// could come first, be compared with its image from before the truncate,
-// and lose its email. A TRUNCATE locks the table, so LSNs order its changes
-// against it exactly; a row's own changes are in LSN order already (row
-// locks), and the sort is stable. Tables with positions of other kinds keep
-// their arrival order.
-func orderTruncatedTables(live []RowChange) {
-	var tables map[string]bool
-	for _, rc := range live {
-		if rc.Op == cdc.OpTruncate {
-			if tables == nil {
-				tables = map[string]bool{}
-			}
-			tables[rc.Table] = true
-		}
-	}
-	for table := range tables {
-		var at []int
-		byLSN := true
-		for i, rc := range live {
-			if rc.Table == table {
-				at = append(at, i)
-				byLSN = byLSN && rc.Position.Kind == cdc.LSN
-			}
-		}
-		if !byLSN {
-			continue
-		}
-		chs := make([]RowChange, len(at))
-		for j, i := range at {
-			chs[j] = live[i]
-		}
-		slices.SortStableFunc(chs, func(a, b RowChange) int { return cmp.Compare(a.Position.N, b.Position.N) })
-		for j, i := range at {
-			live[i] = chs[j]
-		}
-	}
 }
 
 // mergeUnavailable replaces the Unavailable values (unchanged TOASTed

@@ -310,9 +310,9 @@ func TestChangesFromBeforeATruncateStillMail(t *testing.T) {
 
 // TestATruncateComesFirstInItsBatch: in one batch, a row created again
 // after a TRUNCATE can come before the truncate's record (another
-// partition). The table's changes are applied in LSN order, so the row is
-// new: a password set after the truncate is set for the first time again
-// (a welcome), and a change from before the truncate still mails.
+// partition). The INSERT makes the row new whatever state has seen: a
+// password set after the truncate is set for the first time again (a
+// welcome), and a change from before the truncate still mails.
 func TestATruncateComesFirstInItsBatch(t *testing.T) {
 	h := newHarness(t)
 	h.seed()
