@@ -2,6 +2,7 @@ package state
 
 import (
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -14,7 +15,10 @@ import (
 // the chunked scripts (standalone, Sentinel) and the per-row scripts (the
 // Cluster path, forced on one server), and the chunked scripts with small
 // batches coalesced through the autopipeliner (Options.Coalesce; on a
-// Cluster client, which does not coalesce, the chunked run again).
+// Cluster client, which does not coalesce, the chunked run again); and both
+// script paths with the trims of committed rows deferred (Options.TrimDelay
+// longer than any test), which must not change any outcome: a row's next
+// apply trims first.
 func TestConformance(t *testing.T) {
 	for _, mode := range []struct {
 		name string
@@ -23,6 +27,8 @@ func TestConformance(t *testing.T) {
 		{"chunked", Options{}},
 		{"per-row", Options{SingleRowScripts: true}},
 		{"coalesced", Options{Coalesce: true}},
+		{"deferred-trims", Options{TrimDelay: time.Hour}},
+		{"deferred-trims-per-row", Options{TrimDelay: time.Hour, SingleRowScripts: true}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			statetest.Run(t, func(t *testing.T) processor.State {

@@ -23,7 +23,9 @@
 //	                                    columns as comma lists; json "null" for a delete).
 //	                                    Every entry not yet trimmed by Commit.Rows is
 //	                                    replayable; the oldest kept is the last committed
-//	                                    image. Deleted rows expire after DeletedRetention,
+//	                                    image (older ones until the trim, which
+//	                                    Options.TrimDelay may defer to the row's next
+//	                                    change). Deleted rows expire after DeletedRetention,
 //	                                    rows of service.public.cvi_usage after UsageTTL.
 //	pm:{r:<table>:<id>}:parked   HASH   intent key -> "<deadline ms>|<len(set)>|<set><data>":
 //	                                    intents parked until the row arrives (same tag as

@@ -59,7 +59,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 				continue
 			}
 			ops[i] = op{script: scriptApply, keys: []string{e.row, e.parked},
-				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table], parkChunk, e.freshArg()}}
+				args: []any{e.pos, e.img, e.set, e.ttl, delTTL, trunc[e.table], parkChunk, e.freshArg(), e.trim}}
 		}
 	} else {
 		// One script call per chunk: the per-call cost of EVALSHA dominates
@@ -67,7 +67,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 		for lo := 0; lo < len(enc); lo += applyChunk {
 			chunk := enc[lo:min(lo+applyChunk, len(enc))]
 			keys := make([]string, 0, 1+2*len(chunk))
-			args := make([]any, 0, 1+6*len(chunk))
+			args := make([]any, 0, 2+7*len(chunk))
 			keys = append(keys, s.truncKey())
 			args = append(args, delTTL, parkChunk)
 			truncates := false
@@ -81,7 +81,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 					truncates = true
 				}
 				keys = append(keys, e.row, e.parked)
-				args = append(args, kind, e.table, e.pos, e.img, e.set, e.ttl)
+				args = append(args, kind, e.table, e.pos, e.img, e.set, e.ttl, e.trim)
 			}
 			o := op{script: scriptApplyMany, keys: keys, args: args}
 			if !truncates {
@@ -131,6 +131,9 @@ type encoded struct {
 	truncate                          bool
 	table, row, parked, pos, img, set string
 	ttl                               string
+	// trim is the row's deferred trim position ("" none), done before the
+	// change (Options.TrimDelay).
+	trim string
 	// fresh: the change is an INSERT (op c), so the row starts afresh and
 	// the first-set columns of its history before do not count.
 	fresh bool
@@ -170,6 +173,9 @@ func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) 
 			e.ttl = usageTTL
 		}
 		e.row, e.parked, e.img, e.set = s.rowKey(ch.Table, ch.ID), s.parkedKey(ch.Table, ch.ID), img, strings.Join(ch.Set, ",")
+		if s.trims != nil {
+			e.trim = s.trims.take(e.row) // the row's first change here takes it
+		}
 		out[i] = e
 	}
 	return out, nil

@@ -58,6 +58,13 @@ type Options struct {
 	// client ignores it. `send` sets it: its workers each make one small
 	// round trip per email.
 	Coalesce bool
+	// TrimDelay defers the trim of a committed row's history (Commit.Rows)
+	// up to this long (0: trim in Commit): a change of the row applied
+	// within it trims in the same script call, and the separate trim is
+	// saved. See FlushTrims. At most TrimMaxRows rows wait (default
+	// DefaultTrimMaxRows); beyond, the oldest are trimmed early.
+	TrimDelay   time.Duration
+	TrimMaxRows int
 }
 
 // Defaults of Options, applied by New (zero or negative fields take them).
@@ -69,6 +76,7 @@ const (
 
 	DefaultDeletedRetention = 7 * 24 * time.Hour
 	DefaultParkChunk        = 500
+	DefaultTrimMaxRows      = 200_000
 
 	// recentBandResults is how many (position → result) pairs a band keeps
 	// for replays.
@@ -99,6 +107,9 @@ func (o Options) withDefaults() Options {
 	if o.UsageTTL <= 0 {
 		o.UsageTTL = DefaultUsageTTL
 	}
+	if o.TrimMaxRows <= 0 {
+		o.TrimMaxRows = DefaultTrimMaxRows
+	}
 	return o
 }
 
@@ -117,6 +128,7 @@ type Store struct {
 	ap     *redis.AutoPipeliner // set with Options.Coalesce
 	opts   Options
 	prefix string
+	trims  *deferredTrims // nil unless Options.TrimDelay
 }
 
 // New returns a Store on c (standalone, Sentinel or Cluster client) with
@@ -124,6 +136,9 @@ type Store struct {
 func New(c redis.UniversalClient, opts Options) *Store {
 	opts = opts.withDefaults()
 	s := &Store{c: c, opts: opts, prefix: escComponent.Replace(opts.Prefix)}
+	if opts.TrimDelay > 0 {
+		s.trims = newDeferredTrims(opts.TrimDelay, opts.TrimMaxRows, time.Now)
+	}
 	if cl, ok := c.(*redis.Client); ok && opts.Coalesce {
 		// The default options (ordered, one batch in flight) are valid, so
 		// this fails only on a bug; the client's Close stops it.

@@ -20,7 +20,7 @@ import (
 func TestOptionsDefaults(t *testing.T) {
 	got := New(nil, Options{}).Options()
 	want := Options{Prefix: "pm", EmittedTTL: 30 * 24 * time.Hour, SentTTL: 30 * 24 * time.Hour,
-		DeletedRetention: 7 * 24 * time.Hour, ParkChunk: 500, UsageTTL: 48 * time.Hour}
+		DeletedRetention: 7 * 24 * time.Hour, ParkChunk: 500, UsageTTL: 48 * time.Hour, TrimMaxRows: 200_000}
 	if got != want {
 		t.Errorf("defaults = %+v, want %+v", got, want)
 	}

@@ -272,19 +272,7 @@ func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
 			op{plain: func(p redis.Cmdable) redis.Cmder { return p.ZRem(ctx, zkey, member) }, order: []string{memberOf(zkey, member)}},
 			op{plain: func(p redis.Cmdable) redis.Cmder { return p.HDel(ctx, lkey, member) }, order: []string{memberOf(lkey, member)}})
 	}
-	chunk := applyChunk
-	if s.perKeyScripts() {
-		chunk = 1
-	}
-	for lo := 0; lo < len(c.Rows); lo += chunk {
-		rows := c.Rows[lo:min(lo+chunk, len(c.Rows))]
-		keys := make([]string, len(rows))
-		args := make([]any, len(rows))
-		for i, rp := range rows {
-			keys[i], args[i] = s.rowKey(rp.Table, rp.ID), rp.Position.String()
-		}
-		ops = append(ops, op{script: scriptTrim, keys: keys, args: args})
-	}
+	ops = append(ops, s.commitTrims(c.Rows)...)
 	_, err := s.run(ctx, ops)
 	return err
 }

@@ -30,6 +30,8 @@ type ProcessConfig struct {
 	ClockOffset     time.Duration
 	// DeletedRetention is how long a deleted row stays in state.
 	DeletedRetention time.Duration
+	// TrimDelay defers the trims of committed rows (state.Options.TrimDelay).
+	TrimDelay time.Duration
 }
 
 func (c *ProcessConfig) register(f *flags) {
@@ -46,7 +48,13 @@ func (c *ProcessConfig) register(f *flags) {
 	f.Duration(&c.Tick, "tick", time.Second, "how often due timers are fired when no input arrives")
 	f.Duration(&c.ClockOffset, "clock-offset", 0, "shift the clock (tests and replays only)")
 	f.Duration(&c.DeletedRetention, "deleted-retention", state.DefaultDeletedRetention, "how long a deleted row is kept in Redis (long enough for late references and redeliveries)")
+	f.Duration(&c.TrimDelay, "trim-delay", DefaultTrimDelay, "how long a committed row's older history may wait to be trimmed, so the row's next change trims it in the same Redis call (0: trim at commit)")
 }
+
+// DefaultTrimDelay is the default of --trim-delay. On the benchmark
+// workload most rows change again within a minute of a commit, and their
+// trims ride on those changes' script calls (docs/benchmarks.md).
+const DefaultTrimDelay = time.Minute
 
 func (c ProcessConfig) validate() error {
 	var errs []error
@@ -62,6 +70,9 @@ func (c ProcessConfig) validate() error {
 	}
 	if c.BatchSize <= 0 || c.Workers <= 0 || c.Tick <= 0 || c.DeletedRetention <= 0 {
 		errs = append(errs, errors.New("--batch-size, --workers, --tick and --deleted-retention must be positive"))
+	}
+	if c.TrimDelay < 0 {
+		errs = append(errs, errors.New("--trim-delay must not be negative"))
 	}
 	errs = append(errs, c.Log.validate(), c.HTTP.validate())
 	return errors.Join(errs...)
@@ -92,8 +103,9 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	store := state.New(cn.redis, state.Options{DeletedRetention: c.DeletedRetention, TrimDelay: c.TrimDelay})
 	p, _, err := pipeline.NewProcess(pipeline.ProcessDeps{
-		Engine: engCfg, Store: state.New(cn.redis, state.Options{DeletedRetention: c.DeletedRetention}), Serde: cn.serde,
+		Engine: engCfg, Store: store, Serde: cn.serde,
 		Schemas: stream.RegistrySchemas{Client: cn.sr}, Log: log,
 		PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix,
 		Stream: stream.ProcessConfig{
@@ -109,8 +121,20 @@ func runProcess(ctx context.Context, env *environ, args []string) error {
 	ops.watch(cn.redis, p.Client(), cn.sr, c.Group, c.HTTP.LagEvery, log, check{"batches", p.Healthy})
 	log.Info("process stage started", "group", c.Group, "transactional_id", c.TransactionalID)
 	err = p.Run(ctx)
+	flushTrims(store, log)
 	log.Info("process stage stopped")
 	return err
+}
+
+// flushTrims runs the trims the stage's store deferred (--trim-delay), so
+// the rows it committed keep only their newest entry; a failure only
+// leaves older entries until the rows' next commits.
+func flushTrims(store *state.Store, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.FlushTrims(ctx); err != nil {
+		log.Warn("trimming committed row histories at stop failed; they are trimmed at their rows' next commits", "err", err)
+	}
 }
 
 // faultHook builds the stage's BeforeCommit hook from two hidden, test-only

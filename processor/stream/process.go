@@ -115,7 +115,7 @@ type BatchStats struct {
 
 // Phases is the time one batch spent in each step, in the order they run.
 // Record overlaps the next batch's Poll and Decode; Wait is the part of it
-// the next batch waited for.
+// the next batch waited for. Trim overlaps the next batch's Apply.
 type Phases struct {
 	Poll    time.Duration // waiting in PollRecords for the records
 	Decode  time.Duration // decoding the records (in parallel)
@@ -125,15 +125,16 @@ type Phases struct {
 	Encode  time.Duration // producing the fired timers' output, merging the outputs (the workers produce theirs in Apply)
 	Produce time.Duration // flushing: waiting for the broker to take what is still buffered
 	End     time.Duration // committing the transaction
-	Record  time.Duration // Engine.Commit of the committed output
+	Record  time.Duration // Engine.Commit of the committed keys, acks and released intents
+	Trim    time.Duration // Engine.Commit of the committed rows: their histories trimmed
 }
 
 // PhaseNames are the names of Phases' fields in order (metric labels).
-var PhaseNames = []string{"poll", "decode", "wait", "apply", "fire", "encode", "produce", "end", "record"}
+var PhaseNames = []string{"poll", "decode", "wait", "apply", "fire", "encode", "produce", "end", "record", "trim"}
 
 // Each calls f with each phase's name and duration, in order.
 func (ph Phases) Each(f func(name string, d time.Duration)) {
-	for i, d := range []time.Duration{ph.Poll, ph.Decode, ph.Wait, ph.Apply, ph.Fire, ph.Encode, ph.Produce, ph.End, ph.Record} {
+	for i, d := range []time.Duration{ph.Poll, ph.Decode, ph.Wait, ph.Apply, ph.Fire, ph.Encode, ph.Produce, ph.End, ph.Record, ph.Trim} {
 		f(PhaseNames[i], d)
 	}
 }
@@ -141,7 +142,7 @@ func (ph Phases) Each(f func(name string, d time.Duration)) {
 // Add returns the sum of ph and o, phase by phase.
 func (ph Phases) Add(o Phases) Phases {
 	return Phases{ph.Poll + o.Poll, ph.Decode + o.Decode, ph.Wait + o.Wait, ph.Apply + o.Apply, ph.Fire + o.Fire,
-		ph.Encode + o.Encode, ph.Produce + o.Produce, ph.End + o.End, ph.Record + o.Record}
+		ph.Encode + o.Encode, ph.Produce + o.Produce, ph.End + o.End, ph.Record + o.Record, ph.Trim + o.Trim}
 }
 
 // TableOp is a source table and a cdc.Op ("c", "u", "d", "r" or "tombstone").
@@ -267,9 +268,11 @@ type Process struct {
 	log   *slog.Logger
 	opts  []kgo.Opt
 	gate  *refGate // only touched by the Run goroutine
-	// committing is closed when the last batch's Engine.Commit is done
-	// (nil when none is under way); only touched by the Run goroutine.
-	committing chan struct{}
+	// committing is closed when the last batch's emitted keys, acked
+	// timers and released intents are recorded; trimming when its rows'
+	// histories are trimmed too (nil when none is under way). Only touched
+	// by the Run goroutine.
+	committing, trimming chan struct{}
 	isRef      map[string]bool
 
 	// sess is replaced (renew) only by the Run goroutine, under mu; other
@@ -406,7 +409,7 @@ func (p *Process) renew() error {
 // session and goes on; it returns an error only if no new client can be made.
 func (p *Process) Run(ctx context.Context) error {
 	defer p.totals.log(p.log)
-	defer p.awaitCommit()
+	defer p.awaitTrim()
 	p.gate.start(ctx, p.sess.Client(), p.cfg.Group, time.Now())
 	for {
 		if ctx.Err() != nil {
@@ -483,19 +486,35 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook tim
 		}
 	}
 	// The committed output is recorded in state while the next batch is
-	// polled and decoded; the next batch applies nothing before it is done
-	// (awaitCommit).
-	done := make(chan struct{})
-	p.committing = done
+	// polled and decoded; the next batch applies nothing before its keys,
+	// acks and released intents are (awaitCommit). Its rows' histories are
+	// trimmed behind that, while the next batch applies: a trim drops only
+	// entries older than a committed change, which no later change reads
+	// (docs/design.md, "Recording a commit").
+	marks, trims := out.Commit, processor.Commit{Rows: out.Commit.Rows}
+	marks.Rows = nil
+	done, trimmed, lastTrim := make(chan struct{}), make(chan struct{}), p.trimming
+	p.committing, p.trimming = done, trimmed
 	go func() {
-		defer close(done)
+		defer close(trimmed)
 		recording := time.Now()
-		if err := p.eng.Commit(ctx, out.Commit); err != nil {
+		err := p.eng.Commit(ctx, marks)
+		close(done)
+		if err != nil {
 			// The jobs are committed; without the markers a redelivery would
 			// emit them again, and the sender's claim still refuses them.
 			p.log.Error("recording committed keys failed", "err", err)
 		}
 		stats.Phases.Record = time.Since(recording)
+		if lastTrim != nil {
+			<-lastTrim // trims keep the batches' order
+		}
+		trimming := time.Now()
+		if err := p.eng.Commit(ctx, trims); err != nil {
+			// Untrimmed entries only keep older changes replayable longer.
+			p.log.Error("trimming committed row histories failed", "err", err)
+		}
+		stats.Phases.Trim = time.Since(trimming)
 		stats.Took = time.Since(start)
 		p.totals.add(stats)
 		if p.cfg.OnBatch != nil {
@@ -508,11 +527,22 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook tim
 	return nil
 }
 
-// awaitCommit waits until the last committed batch is recorded in state.
+// awaitCommit waits until the last committed batch's keys, acks and
+// released intents are recorded in state.
 func (p *Process) awaitCommit() {
 	if p.committing != nil {
 		<-p.committing
 		p.committing = nil
+	}
+}
+
+// awaitTrim waits until the last committed batch is wholly recorded, its
+// rows' histories trimmed.
+func (p *Process) awaitTrim() {
+	p.awaitCommit()
+	if p.trimming != nil {
+		<-p.trimming
+		p.trimming = nil
 	}
 }
 

@@ -7,7 +7,8 @@
 --         the row in ms (0: none), ARGV[5] TTL of a deleted row in ms, ARGV[6]
 --         the table's truncate position ("" for none), ARGV[7] how many parked
 --         intents to return at most (about), ARGV[8] "1" when the change is
---         an INSERT (the row starts afresh: its set before is empty)
+--         an INSERT (the row starts afresh: its set before is empty),
+--         ARGV[9] a deferred trim position of the row ("" none; see pm_apply)
 -- Returns {outcome, unordered, prev, next, head, set before, parked, more}:
 -- outcome 1 applied, 2 replay, 3 stale; prev the image before next ("" none);
 -- next the stored image at the position (replay only); head the row's
@@ -15,4 +16,4 @@
 -- first-set columns the row had set before next; parked: up to about
 -- ARGV[7] entries of KEYS[2] (field, value, ...) when next is not a delete,
 -- more 1 when the hash holds more.
-return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1')
+return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1', ARGV[9] or '')

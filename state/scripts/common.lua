@@ -112,11 +112,43 @@ local function pm_parked(parkedKey, n)
   return out, more
 end
 
+-- pm_trim_idx drops the entries of rowKey older than the one at pos
+-- (keeping older ones of the same instant), given the row's index idx.
+-- Returns the index it leaves and how many entries it dropped.
+local function pm_trim_idx(rowKey, idx, pos)
+  if not string.find(idx, ' ', 1, true) then return idx, 0 end -- one entry
+  local ps = pm_positions(idx)
+  local at = nil
+  for i = 1, #ps do
+    if ps[i] == pos then at = i; break end
+  end
+  if not at then return idx, 0 end
+  local keep = at
+  while keep < #ps and pm_order(ps[keep + 1], pos) == 0 do keep = keep + 1 end
+  if keep == #ps then return idx, 0 end
+  redis.call('LTRIM', rowKey, 0, keep - 1)
+  local left = table.concat(ps, ' ', 1, keep)
+  redis.call('RPUSH', rowKey, left)
+  return left, #ps - keep
+end
+
+-- pm_trim drops the entries older than the one at pos (keeping older ones
+-- of the same instant). Returns how many it dropped.
+local function pm_trim(rowKey, pos)
+  local idx = redis.call('LINDEX', rowKey, -1)
+  if not idx then return 0 end
+  local _, n = pm_trim_idx(rowKey, idx, pos)
+  return n
+end
+
 -- pm_apply is the compare-and-set of one change (see apply.lua). fresh: the
 -- change is an INSERT, so the row starts a new life and its set before is
 -- empty (the row was absent, whether state knew of its delete or truncate).
-local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk, fresh)
+-- trimPos, when not '', is a committed position of the row whose trim was
+-- deferred (pm_trim): it is done first, as the commit would have.
+local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk, fresh, trimPos)
   local idx = redis.call('LINDEX', rowKey, -1)
+  if idx and trimPos ~= '' then idx = pm_trim_idx(rowKey, idx, trimPos) end
   -- The index is split into a table only for a replay: a new change needs
   -- its newest position, and whether pos is in it at all, which plain
   -- string searches answer (a row changed k times between two commits
@@ -219,23 +251,4 @@ local function pm_truncate(truncKey, tbl, pos)
   end
   redis.call('HSET', truncKey, tbl, pos)
   return 1, 0
-end
-
--- pm_trim drops the entries older than the one at pos (keeping older ones
--- of the same instant). Returns how many it dropped.
-local function pm_trim(rowKey, pos)
-  local idx = redis.call('LINDEX', rowKey, -1)
-  if not idx then return 0 end
-  local ps = pm_positions(idx)
-  local at = nil
-  for i = 1, #ps do
-    if ps[i] == pos then at = i; break end
-  end
-  if not at then return 0 end
-  local keep = at
-  while keep < #ps and pm_order(ps[keep + 1], pos) == 0 do keep = keep + 1 end
-  if keep == #ps then return 0 end
-  redis.call('LTRIM', rowKey, 0, keep - 1)
-  redis.call('RPUSH', rowKey, table.concat(ps, ' ', 1, keep))
-  return #ps - keep
 end
