@@ -273,7 +273,7 @@ type Process struct {
 	// histories are trimmed too (nil when none is under way). Only touched
 	// by the Run goroutine.
 	committing, trimming chan struct{}
-	isRef      map[string]bool
+	isRef                map[string]bool
 
 	// sess is replaced (renew) only by the Run goroutine, under mu; other
 	// goroutines read it under mu (Client, Close).
