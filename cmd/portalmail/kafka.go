@@ -39,16 +39,19 @@ type KafkaConfig struct {
 	// SessionTimeout is how long the group waits for a silent member before
 	// moving its partitions (a crashed instance's partitions wait this long).
 	SessionTimeout time.Duration
-	// Compression is the codec of the batches the stage produces: none,
-	// gzip, snappy, lz4 or zstd.
+	// Compression is the codec of the batches the stage produces (one of
+	// compressionCodecs).
 	Compression string
 }
 
-// compressionCodecs are the values --compression takes.
+// compressionCodecs are the values --compression takes, codecNames says
+// them in the help and the errors.
 var compressionCodecs = map[string]kgo.CompressionCodec{
 	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
 	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
 }
+
+const codecNames = "none, gzip, snappy, lz4 or zstd"
 
 func (c *KafkaConfig) register(f *flags) {
 	f.String(&c.Brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka seed brokers")
@@ -66,7 +69,7 @@ func (c *KafkaConfig) register(f *flags) {
 	f.String(&c.Deliveries, "deliveries-topic", "portalmail.email-deliveries", "topic of delivery records")
 	f.String(&c.DLQTopic, "dlq-topic", "portalmail.dlq", "dead-letter topic")
 	f.Duration(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer-group session timeout: how soon a crashed instance's partitions move")
-	f.String(&c.Compression, "compression", "lz4", "codec of the record batches produced: none, gzip, snappy, lz4 or zstd (lz4 halves the broker's CPU for the jobs topic)")
+	f.String(&c.Compression, "compression", "lz4", "codec of the record batches produced: "+codecNames+" (lz4 halves the broker's CPU for the jobs topic)")
 }
 
 func (c KafkaConfig) validate() error {
@@ -106,7 +109,7 @@ func (c KafkaConfig) validate() error {
 func (c KafkaConfig) codec() (kgo.CompressionCodec, error) {
 	codec, ok := compressionCodecs[strings.ToLower(c.Compression)]
 	if !ok {
-		return kgo.CompressionCodec{}, fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", c.Compression)
+		return kgo.CompressionCodec{}, fmt.Errorf("--compression %q: want %s", c.Compression, codecNames)
 	}
 	return codec, nil
 }
