@@ -15,7 +15,9 @@ import (
 //   - the next ApplyChanges of the row, within the delay, takes the trim
 //     with it (the apply script trims first, in the same call), and the
 //     separate trim is not needed;
-//   - the trims still waiting after the delay run with a later Commit;
+//   - the trims still waiting after half the delay to the whole of it run
+//     with a later Commit (two generations of waiting rows turn every half
+//     delay: a map entry per row, whatever the commits);
 //   - FlushTrims runs all of them (a stage that stops).
 //
 // A trim that never runs (the process killed) leaves the row's entries
@@ -24,61 +26,41 @@ import (
 // engine's emitted keys make harmless.
 type deferredTrims struct {
 	delay time.Duration
-	max   int // rows waiting at most; the oldest run early beyond it
+	max   int // rows waiting at most; the older generation runs early beyond it
 	now   func() time.Time
 
-	mu    sync.Mutex
-	byRow map[string]pendingTrim // row history key -> its trim waiting
-	queue []queuedTrim           // in commit order; an entry whose seq byRow no longer has is done
-	seq   uint64
-}
-
-type pendingTrim struct {
-	pos string
-	seq uint64
-}
-
-type queuedTrim struct {
-	row, pos string
-	at       time.Time
-	seq      uint64
+	// Two generations, row history key -> committed position: a row's trim
+	// is in cur or in old, never both. Every half delay old's trims are due
+	// (they waited half the delay to the whole of it) and cur becomes old:
+	// a map entry per waiting row, no per-commit queue.
+	mu       sync.Mutex
+	cur, old map[string]string
+	turned   time.Time // when cur began
 }
 
 func newDeferredTrims(delay time.Duration, maxRows int, now func() time.Time) *deferredTrims {
-	return &deferredTrims{delay: delay, max: maxRows, now: now, byRow: map[string]pendingTrim{}}
+	return &deferredTrims{delay: delay, max: maxRows, now: now, cur: map[string]string{}, old: map[string]string{}, turned: now()}
 }
 
 // add defers the trims of rows (their history keys and committed
 // positions, a newer commit of a row replacing its older one) and returns
-// those whose time has come: waiting longer than the delay, or the oldest
-// beyond max rows.
+// those whose time has come: the older generation once cur is half the
+// delay old, or once more than max rows wait.
 func (d *deferredTrims) add(rows, positions []string) (dueRows, duePositions []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := d.now()
 	for i, row := range rows {
-		d.seq++
-		d.byRow[row] = pendingTrim{positions[i], d.seq}
-		d.queue = append(d.queue, queuedTrim{row, positions[i], now, d.seq})
+		delete(d.old, row)
+		d.cur[row] = positions[i]
 	}
-	cut := now.Add(-d.delay)
-	n := 0
-	for ; n < len(d.queue); n++ {
-		q := d.queue[n]
-		p, ok := d.byRow[q.row]
-		if !ok || p.seq != q.seq {
-			continue // taken by an apply, or replaced by a newer commit
-		}
-		if q.at.After(cut) && len(d.byRow) <= d.max {
-			break
-		}
-		delete(d.byRow, q.row)
-		dueRows, duePositions = append(dueRows, q.row), append(duePositions, q.pos)
+	now := d.now()
+	if now.Sub(d.turned) < d.delay/2 && len(d.cur)+len(d.old) <= d.max {
+		return nil, nil
 	}
-	d.queue = d.queue[n:]
-	if len(d.queue) == 0 {
-		d.queue = nil // let the array go
+	for row, pos := range d.old {
+		dueRows, duePositions = append(dueRows, row), append(duePositions, pos)
 	}
+	d.old, d.cur, d.turned = d.cur, make(map[string]string, len(d.cur)), now
 	return dueRows, duePositions
 }
 
@@ -86,24 +68,27 @@ func (d *deferredTrims) add(rows, positions []string) (dueRows, duePositions []s
 func (d *deferredTrims) take(row string) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p, ok := d.byRow[row]
-	if !ok {
-		return ""
+	if pos, ok := d.cur[row]; ok {
+		delete(d.cur, row)
+		return pos
 	}
-	delete(d.byRow, row)
-	return p.pos
+	if pos, ok := d.old[row]; ok {
+		delete(d.old, row)
+		return pos
+	}
+	return ""
 }
 
 // all removes and returns every trim waiting.
 func (d *deferredTrims) all() (rows, positions []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, q := range d.queue {
-		if p, ok := d.byRow[q.row]; ok && p.seq == q.seq {
-			rows, positions = append(rows, q.row), append(positions, q.pos)
+	for _, gen := range []map[string]string{d.old, d.cur} {
+		for row, pos := range gen {
+			rows, positions = append(rows, row), append(positions, pos)
 		}
 	}
-	d.byRow, d.queue = map[string]pendingTrim{}, nil
+	d.cur, d.old = map[string]string{}, map[string]string{}
 	return rows, positions
 }
 
@@ -111,7 +96,7 @@ func (d *deferredTrims) all() (rows, positions []string) {
 func (d *deferredTrims) waiting() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.byRow)
+	return len(d.cur) + len(d.old)
 }
 
 // FlushTrims runs every trim the Store deferred (Options.TrimDelay): a

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +11,12 @@ import (
 	"github.com/portalmail/portalmail/schemas/cdc"
 )
 
-// TestDeferredTrimsQueue: a row's trim waits until the delay has passed
-// (or the row count is over its bound, oldest first), a newer commit of the
-// row replaces its older trim, an apply takes it, and all returns what
-// still waits.
-func TestDeferredTrimsQueue(t *testing.T) {
+// TestDeferredTrimsGenerations: a row's trim waits in the newer
+// generation; every half delay the older one is due and the newer becomes
+// it (so a trim waits half the delay to the whole of it), more than max
+// rows waiting turn them early, a newer commit of a row replaces its older
+// trim, an apply takes it, and all returns what still waits.
+func TestDeferredTrimsGenerations(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	d := newDeferredTrims(time.Minute, 3, func() time.Time { return now })
 	show := func(rows, ps []string) string {
@@ -22,32 +24,28 @@ func TestDeferredTrimsQueue(t *testing.T) {
 		for i := range rows {
 			b = append(b, rows[i]+"@"+ps[i])
 		}
+		slices.Sort(b)
 		return strings.Join(b, " ")
 	}
-	if got := show(d.add([]string{"a", "b"}, []string{"1", "1"})); got != "" {
-		t.Fatalf("due at once: %q", got)
+	step := func(label string, after time.Duration, rows, ps []string, want string) {
+		t.Helper()
+		now = now.Add(after)
+		if got := show(d.add(rows, ps)); got != want {
+			t.Fatalf("%s: due %q, want %q", label, got, want)
+		}
 	}
-	now = now.Add(30 * time.Second)
-	if got := show(d.add([]string{"a"}, []string{"2"})); got != "" { // replaces a@1
-		t.Fatalf("due after 30s: %q", got)
-	}
+	step("a and b committed", 0, []string{"a", "b"}, []string{"1", "1"}, "")
+	step("a committed again", 20*time.Second, []string{"a"}, []string{"2"}, "")
 	if got := d.take("b"); got != "1" {
 		t.Fatalf("take b = %q, want 1", got)
 	}
 	if got := d.take("b"); got != "" {
 		t.Fatalf("take b again = %q, want none", got)
 	}
-	now = now.Add(31 * time.Second) // a@1 and b@1 are past the delay, but replaced and taken
-	if got := show(d.add(nil, nil)); got != "" {
-		t.Fatalf("due after 61s: %q", got)
-	}
-	now = now.Add(30 * time.Second) // a@2 is past it
-	if got := show(d.add([]string{"c"}, []string{"1"})); got != "a@2" {
-		t.Fatalf("due after 91s: %q, want a@2", got)
-	}
-	if got := show(d.add([]string{"d", "e", "f"}, []string{"1", "1", "1"})); got != "c@1" {
-		t.Fatalf("four rows waiting, three at most: due %q, want the oldest, c@1", got)
-	}
+	step("half the delay: a's generation turns older", 11*time.Second, nil, nil, "")
+	step("c committed", 9*time.Second, []string{"c"}, []string{"1"}, "")
+	step("half the delay again: a is due", 22*time.Second, nil, nil, "a@2")
+	step("four rows waiting, three at most", 0, []string{"d", "e", "f"}, []string{"1", "1", "1"}, "c@1")
 	if got, n := show(d.all()), d.waiting(); got != "d@1 e@1 f@1" || n != 0 {
 		t.Fatalf("all = %q, %d left", got, n)
 	}
@@ -55,13 +53,14 @@ func TestDeferredTrimsQueue(t *testing.T) {
 
 // TestDeferredTrims: with TrimDelay a commit leaves the row's older entries
 // in place, the row's next apply drops them in its own script call (no
-// commit in between), a row not changed again is trimmed once the delay has
-// passed, and FlushTrims trims what still waits.
+// commit in between), a row not changed again is trimmed by a commit once
+// its generation has turned twice (half the delay to the whole of it), and
+// FlushTrims trims what still waits.
 func TestDeferredTrims(t *testing.T) {
 	s, env := newTestStore(t, Options{TrimDelay: time.Minute})
 	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
-	s.trims.now = func() time.Time { return now }
+	s.trims.now, s.trims.turned = func() time.Time { return now }, now
 	hist := func(id string) string {
 		entries, err := env.c.LRange(ctx, s.rowKey(tCompanies, id), 0, -1).Result()
 		if err != nil {
@@ -95,8 +94,13 @@ func TestDeferredTrims(t *testing.T) {
 	if got := hist("c1"); got != "lsn:3 lsn:2" { // no commit since: the apply trimmed
 		t.Fatalf("c1 after its next change: index %q, want lsn:1 trimmed", got)
 	}
-	now = now.Add(2 * time.Minute)
-	commit() // any commit runs the trims past the delay
+	now = now.Add(31 * time.Second)
+	commit() // past half the delay: c2's and c3's generation turns older
+	if got := hist("c2"); got != "lsn:2 lsn:1" {
+		t.Fatalf("c2 half the delay on: index %q, want both entries kept", got)
+	}
+	now = now.Add(31 * time.Second)
+	commit() // past it again: their trims run
 	if got := hist("c2"); got != "lsn:2" {
 		t.Fatalf("c2 past the delay: index %q, want lsn:1 trimmed", got)
 	}

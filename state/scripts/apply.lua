@@ -16,4 +16,4 @@
 -- first-set columns the row had set before next; parked: up to about
 -- ARGV[7] entries of KEYS[2] (field, value, ...) when next is not a delete,
 -- more 1 when the hash holds more.
-return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1', ARGV[9] or '')
+return pm_apply(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1', ARGV[9] or '')

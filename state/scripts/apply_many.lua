@@ -8,7 +8,7 @@
 -- afresh, "t" truncate), table, position,
 -- image, set, TTL, deferred trim position ("" none; see pm_apply)
 -- Returns one apply.lua reply per change ({outcome, unordered} for a truncate).
-local delTTL, chunk = tonumber(ARGV[1]), tonumber(ARGV[2])
+local delTTL, chunk = ARGV[1], tonumber(ARGV[2])
 local trunc = {}
 local flat = redis.call('HGETALL', KEYS[1])
 for i = 1, #flat, 2 do trunc[flat[i]] = flat[i + 1] end
@@ -21,7 +21,7 @@ for i = 1, (#KEYS - 1) / 2 do
     if o == 1 then trunc[tbl] = pos end
     out[i] = {o, u}
   else
-    out[i] = pm_apply(KEYS[2 * i], KEYS[2 * i + 1], pos, ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5]), delTTL, trunc[tbl], chunk, kind == 'n', ARGV[a + 6])
+    out[i] = pm_apply(KEYS[2 * i], KEYS[2 * i + 1], pos, ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], delTTL, trunc[tbl], chunk, kind == 'n', ARGV[a + 6])
   end
 end
 return out

@@ -126,7 +126,7 @@ local function pm_trim_idx(rowKey, idx, pos)
   local keep = at
   while keep < #ps and pm_order(ps[keep + 1], pos) == 0 do keep = keep + 1 end
   if keep == #ps then return idx, 0 end
-  redis.call('LTRIM', rowKey, 0, keep - 1)
+  redis.call('LTRIM', rowKey, '0', string.format('%d', keep - 1)) -- text: see pm_apply
   local left = table.concat(ps, ' ', 1, keep)
   redis.call('RPUSH', rowKey, left)
   return left, #ps - keep
@@ -135,7 +135,7 @@ end
 -- pm_trim drops the entries older than the one at pos (keeping older ones
 -- of the same instant). Returns how many it dropped.
 local function pm_trim(rowKey, pos)
-  local idx = redis.call('LINDEX', rowKey, -1)
+  local idx = redis.call('LINDEX', rowKey, '-1')
   if not idx then return 0 end
   local _, n = pm_trim_idx(rowKey, idx, pos)
   return n
@@ -145,9 +145,12 @@ end
 -- change is an INSERT, so the row starts a new life and its set before is
 -- empty (the row was absent, whether state knew of its delete or truncate).
 -- trimPos, when not '', is a committed position of the row whose trim was
--- deferred (pm_trim): it is done first, as the commit would have.
+-- deferred (pm_trim): it is done first, as the commit would have. ttl and
+-- delTTL are milliseconds as decimal text ('0': none), and list indexes are
+-- passed as text too: Redis 7.0 formats a Lua number argument of
+-- redis.call with snprintf("%.17g"), a measurable part of its CPU here.
 local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, chunk, fresh, trimPos)
-  local idx = redis.call('LINDEX', rowKey, -1)
+  local idx = redis.call('LINDEX', rowKey, '-1')
   if idx and trimPos ~= '' then idx = pm_trim_idx(rowKey, idx, trimPos) end
   -- The index is split into a table only for a replay: a new change needs
   -- its newest position, and whether pos is in it at all, which plain
@@ -183,9 +186,9 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
     local _, s0, _, im = pm_entry(e)
     nextImg, eps = im, s0
     if at < n then prevE, prevPos = redis.call('LINDEX', rowKey, at), ps[at + 1] end
-    if at == 1 then headE = e else headE = redis.call('LINDEX', rowKey, 0) end
+    if at == 1 then headE = e else headE = redis.call('LINDEX', rowKey, '0') end
   elseif idx then
-    headE = redis.call('LINDEX', rowKey, 0)
+    headE = redis.call('LINDEX', rowKey, '0')
     if outcome == 1 then prevE, prevPos = headE, newest end
   end
   -- A change older than the truncate of its table (its record came after
@@ -206,13 +209,13 @@ local function pm_apply(rowKey, parkedKey, pos, img, set, ttl, delTTL, trunc, ch
   if outcome == 1 then
     redis.call('LPUSH', rowKey, pos .. '|' .. eps .. '|' .. set .. '|' .. img)
     if idx then
-      redis.call('LSET', rowKey, -1, pos .. ' ' .. idx)
+      redis.call('LSET', rowKey, '-1', pos .. ' ' .. idx)
     else
       redis.call('RPUSH', rowKey, pos)
     end
     if img == 'null' then
-      if delTTL > 0 then redis.call('PEXPIRE', rowKey, delTTL) end
-    elseif ttl > 0 then
+      if delTTL ~= '0' then redis.call('PEXPIRE', rowKey, delTTL) end
+    elseif ttl ~= '0' then
       redis.call('PEXPIRE', rowKey, ttl)
     elseif headE then
       local him = headImg
