@@ -490,7 +490,7 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook tim
 	// acks and released intents are (awaitCommit). Its rows' histories are
 	// trimmed behind that, while the next batch applies: a trim drops only
 	// entries older than a committed change, which no later change reads
-	// (docs/design.md, "Recording a commit").
+	// (docs/design.md, "The state commit overlaps the next poll").
 	marks, trims := out.Commit, processor.Commit{Rows: out.Commit.Rows}
 	marks.Rows = nil
 	done, trimmed, lastTrim := make(chan struct{}), make(chan struct{}), p.trimming
