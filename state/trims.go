@@ -15,9 +15,9 @@ import (
 //   - the next ApplyChanges of the row, within the delay, takes the trim
 //     with it (the apply script trims first, in the same call), and the
 //     separate trim is not needed;
-//   - the trims still waiting after half the delay to the whole of it run
-//     with a later Commit (two generations of waiting rows turn every half
-//     delay: a map entry per row, whatever the commits);
+//   - the trims still waiting after half the delay run with the Commits
+//     that follow, a share each (two generations of waiting rows, turned
+//     every half delay: a map entry per row, whatever the commits);
 //   - FlushTrims runs all of them (a stage that stops).
 //
 // A trim that never runs (the process killed) leaves the row's entries
@@ -27,6 +27,7 @@ import (
 type deferredTrims struct {
 	delay time.Duration
 	max   int // rows waiting at most; the older generation runs early beyond it
+	drain int // trims a commit takes of a due generation, at least
 	now   func() time.Time
 
 	// Two generations, row history key -> committed position: a row's trim
@@ -38,14 +39,22 @@ type deferredTrims struct {
 	turned   time.Time // when cur began
 }
 
+// trimDrain is how many of a due generation's trims a commit takes at
+// least: 8 trim script calls, a few milliseconds of Redis.
+const trimDrain = 2000
+
 func newDeferredTrims(delay time.Duration, maxRows int, now func() time.Time) *deferredTrims {
-	return &deferredTrims{delay: delay, max: maxRows, now: now, cur: map[string]string{}, old: map[string]string{}, turned: now()}
+	return &deferredTrims{delay: delay, max: maxRows, drain: trimDrain, now: now,
+		cur: map[string]string{}, old: map[string]string{}, turned: now()}
 }
 
 // add defers the trims of rows (their history keys and committed
 // positions, a newer commit of a row replacing its older one) and returns
-// those whose time has come: the older generation once cur is half the
-// delay old, or once more than max rows wait.
+// those whose time has come: the older generation's, once it is half the
+// delay old (or more than max rows wait), at most max(drain, 2·len(rows))
+// a call, so a generation is trimmed over the commits that follow, never
+// in one pipeline that would hold Redis up for every batch behind it. The
+// generations turn when the older one is drained.
 func (d *deferredTrims) add(rows, positions []string) (dueRows, duePositions []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -54,13 +63,21 @@ func (d *deferredTrims) add(rows, positions []string) (dueRows, duePositions []s
 		d.cur[row] = positions[i]
 	}
 	now := d.now()
-	if now.Sub(d.turned) < d.delay/2 && len(d.cur)+len(d.old) <= d.max {
+	due := func() bool { return now.Sub(d.turned) >= d.delay/2 || len(d.cur)+len(d.old) > d.max }
+	if len(d.old) == 0 && due() {
+		d.old, d.cur, d.turned = d.cur, make(map[string]string, len(d.cur)), now
+	}
+	if len(d.old) == 0 || !due() {
 		return nil, nil
 	}
+	limit := max(d.drain, 2*len(rows))
 	for row, pos := range d.old {
+		if len(dueRows) == limit {
+			break
+		}
+		delete(d.old, row)
 		dueRows, duePositions = append(dueRows, row), append(duePositions, pos)
 	}
-	d.old, d.cur, d.turned = d.cur, make(map[string]string, len(d.cur)), now
 	return dueRows, duePositions
 }
 

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -45,9 +46,41 @@ func TestDeferredTrimsGenerations(t *testing.T) {
 	step("half the delay: a's generation turns older", 11*time.Second, nil, nil, "")
 	step("c committed", 9*time.Second, []string{"c"}, []string{"1"}, "")
 	step("half the delay again: a is due", 22*time.Second, nil, nil, "a@2")
-	step("four rows waiting, three at most", 0, []string{"d", "e", "f"}, []string{"1", "1", "1"}, "c@1")
-	if got, n := show(d.all()), d.waiting(); got != "d@1 e@1 f@1" || n != 0 {
+	step("four rows waiting, three at most: they turn and are due", 0, []string{"d", "e", "f"}, []string{"1", "1", "1"}, "c@1 d@1 e@1 f@1")
+	if n := d.waiting(); n != 0 {
+		t.Fatalf("%d trims wait", n)
+	}
+	step("g committed", 0, []string{"g"}, []string{"1"}, "")
+	if got, n := show(d.all()), d.waiting(); got != "g@1" || n != 0 {
 		t.Fatalf("all = %q, %d left", got, n)
+	}
+}
+
+// TestDeferredTrimsDrain: a due generation is trimmed a share per commit,
+// at least drain rows and twice the commit's own, not in one go.
+func TestDeferredTrimsDrain(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	d := newDeferredTrims(time.Minute, 1000, func() time.Time { return now })
+	d.drain = 2
+	rows := []string{"a", "b", "c", "d", "e", "f", "g"}
+	d.add(rows, []string{"1", "1", "1", "1", "1", "1", "1"})
+	now = now.Add(31 * time.Second)
+	if got, _ := d.add(nil, nil); len(got) != 0 {
+		t.Fatalf("the generation turned older: %d due, want 0", len(got))
+	}
+	now = now.Add(31 * time.Second)
+	var counts []int
+	for d.waiting() > 0 {
+		got, _ := d.add(nil, nil)
+		counts = append(counts, len(got))
+	}
+	if fmt.Sprint(counts) != "[2 2 2 1]" {
+		t.Fatalf("due per commit %v, want [2 2 2 1]", counts)
+	}
+	d.add([]string{"h"}, []string{"1"}) // turns: h is in the older generation now
+	now = now.Add(31 * time.Second)
+	if got, _ := d.add([]string{"a", "b", "c"}, []string{"2", "2", "2"}); fmt.Sprint(got) != "[h]" {
+		t.Fatalf("due with a commit of three rows: %v, want [h]", got)
 	}
 }
 
