@@ -59,10 +59,12 @@ type Options struct {
 	// round trip per email.
 	Coalesce bool
 	// TrimDelay defers the trim of a committed row's history (Commit.Rows)
-	// up to this long (0: trim in Commit): a change of the row applied
-	// within it trims in the same script call, and the separate trim is
-	// saved. See FlushTrims. At most TrimMaxRows rows wait (default
-	// DefaultTrimMaxRows); beyond, the oldest are trimmed early.
+	// by about this long (0: trim in Commit): a change of the row applied
+	// meanwhile trims in the same script call, and the separate trim is
+	// saved; the others wait at least half of it and go with the commits
+	// that follow, a share each (see deferredTrims, FlushTrims). At most
+	// TrimMaxRows rows wait (default DefaultTrimMaxRows); beyond, the older
+	// ones are trimmed early.
 	TrimDelay   time.Duration
 	TrimMaxRows int
 }
