@@ -57,7 +57,8 @@ type firedTimer struct {
 }
 
 func newBatch(e *Engine, now time.Time) *batch {
-	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}, parking: map[parkRef]intent{}, from: map[string]string{}}
+	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}, parking: map[parkRef]intent{}, from: map[string]string{},
+		rowJSON: templates.RowJSON{Keep: e.r.Columns()}}
 }
 
 func (b *batch) add(in intent) { b.intents = append(b.intents, in) }

@@ -15,13 +15,16 @@ import (
 	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/schemas"
 	"github.com/portalmail/portalmail/schemas/cdc"
+	"github.com/portalmail/portalmail/templates"
 )
 
 // Renderer is what the engine needs of the templates: which exist (the
-// catalog is validated against it at start-up). The bodies are rendered by
-// the send stage from the jobs' data. *templates.Set implements it.
+// catalog is validated against it at start-up), and which row columns they
+// read (the jobs' data keeps only those). The bodies are rendered by the
+// send stage from the jobs' data. *templates.Set implements it.
 type Renderer interface {
 	Has(name string) bool
+	Columns() templates.Columns
 }
 
 // Config holds the engine's settings. Zero values take the defaults.

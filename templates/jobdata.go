@@ -56,9 +56,13 @@ func (j JobData) AppendJSON(dst []byte) ([]byte, error) { return j.AppendJSONCac
 // each once per batch instead of once per job. Rows are known by identity
 // (the same map), and the cache holds them, so an entry never outlives its
 // row; rows must not change while the cache is in use. The zero value is
-// ready to use; it is not safe for concurrent use.
+// ready to use and keeps every column; it is not safe for concurrent use.
 type RowJSON struct {
-	m map[uintptr]cachedRow
+	// Keep, if not nil, is the columns the rows keep in the job data, the
+	// entity and previous rows too (Set.Columns: the columns the templates
+	// read); the others are left out.
+	Keep Columns
+	m    map[uintptr]cachedRow
 }
 
 type cachedRow struct {
@@ -66,15 +70,21 @@ type cachedRow struct {
 	json []byte
 }
 
-func (c *RowJSON) appendRow(dst []byte, r cdc.Row) ([]byte, error) {
-	if c == nil {
-		return withoutArrays(r).AppendJSON(dst)
+// appendRow appends r's JSON, its array columns left out, and the columns
+// not in c.Keep; shared rows are taken from (and added to) the cache.
+func (c *RowJSON) appendRow(dst []byte, r cdc.Row, shared bool) ([]byte, error) {
+	var keep Columns
+	if c != nil {
+		keep = c.Keep
+	}
+	if c == nil || !shared {
+		return r.AppendJSONColumns(dst, keep.keeps)
 	}
 	id := reflect.ValueOf(r).Pointer()
 	if e, ok := c.m[id]; ok {
 		return append(dst, e.json...), nil
 	}
-	out, err := withoutArrays(r).AppendJSON(dst)
+	out, err := r.AppendJSONColumns(dst, keep.keeps)
 	if err != nil {
 		return dst, err
 	}
@@ -85,8 +95,19 @@ func (c *RowJSON) appendRow(dst []byte, r cdc.Row) ([]byte, error) {
 	return out, nil
 }
 
+// keeps reports whether job data keeps column col of value v: no array
+// column, and only the columns of k (k nil: all).
+func (k Columns) keeps(col string, v any) bool {
+	switch v.(type) {
+	case []string, []any:
+		return false
+	}
+	return k == nil || k[col]
+}
+
 // AppendJSONCached is AppendJSON with the reference rows' JSON taken from
-// (and added to) rows; nil rows caches nothing.
+// (and added to) rows, and the columns rows.Keep does not hold left out of
+// every row; nil rows caches nothing and keeps every column.
 func (j JobData) AppendJSONCached(dst []byte, rows *RowJSON) ([]byte, error) {
 	dst = append(dst, `{"template":`...)
 	dst = cdc.AppendJSONString(dst, j.Template)
@@ -110,17 +131,17 @@ func (j JobData) AppendJSONCached(dst []byte, rows *RowJSON) ([]byte, error) {
 	dst = append(dst, '}')
 	var err error
 	for _, r := range [...]struct {
-		name  string
-		row   cdc.Row
-		cache *RowJSON
-	}{{"entity", j.Entity, nil}, {"previous", j.Previous, nil}, {"company", j.Company, rows}, {"partner", j.Partner, rows}, {"user", j.User, rows}, {"subscription", j.Subscription, rows}} {
+		name   string
+		row    cdc.Row
+		shared bool
+	}{{"entity", j.Entity, false}, {"previous", j.Previous, false}, {"company", j.Company, true}, {"partner", j.Partner, true}, {"user", j.User, true}, {"subscription", j.Subscription, true}} {
 		if r.row == nil {
 			continue
 		}
 		dst = append(dst, ',', '"')
 		dst = append(dst, r.name...)
 		dst = append(dst, '"', ':')
-		if dst, err = r.cache.appendRow(dst, r.row); err != nil {
+		if dst, err = rows.appendRow(dst, r.row, r.shared); err != nil {
 			return nil, fmt.Errorf("templates: job data %s: %w", r.name, err)
 		}
 	}
@@ -137,29 +158,6 @@ func (j JobData) AppendJSONCached(dst []byte, rows *RowJSON) ([]byte, error) {
 		dst = cdc.AppendJSONString(dst, j.Link)
 	}
 	return append(dst, '}'), nil
-}
-
-// withoutArrays returns r without its array columns (r itself when it has none).
-func withoutArrays(r cdc.Row) cdc.Row {
-	has := false
-	for _, v := range r {
-		switch v.(type) {
-		case []string, []any:
-			has = true
-		}
-	}
-	if !has {
-		return r
-	}
-	out := make(cdc.Row, len(r))
-	for k, v := range r {
-		switch v.(type) {
-		case []string, []any:
-			continue
-		}
-		out[k] = v
-	}
-	return out
 }
 
 // ParseJobData reads what AppendJSON wrote.

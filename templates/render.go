@@ -52,8 +52,9 @@ const DateLayout = "2 January 2006"
 // type's HTML body and the text layout with its text body. A Set is immutable
 // after Parse and safe for concurrent use.
 type Set struct {
-	names []string
-	pairs map[string]pair
+	names   []string
+	pairs   map[string]pair
+	columns Columns // nil: every column (see Columns)
 }
 
 type pair struct {
@@ -190,6 +191,25 @@ func parseFS(fsys fs.FS) (*Set, error) {
 		s.names = append(s.names, n)
 	}
 	sort.Strings(s.names)
+	s.columns = Columns{}
+	for _, c := range personColumns {
+		s.columns[c] = true
+	}
+	for _, p := range s.pairs {
+		for _, t := range p.html.Templates() {
+			if !columnsOf(s.columns, t.Tree) {
+				s.columns = nil
+			}
+		}
+		for _, t := range p.text.Templates() {
+			if s.columns != nil && !columnsOf(s.columns, t.Tree) {
+				s.columns = nil
+			}
+		}
+		if s.columns == nil {
+			break
+		}
+	}
 	return s, nil
 }
 
@@ -473,11 +493,11 @@ func detailValue(d *Data, spec string) (string, error) {
 		if col != "" {
 			return "", fmt.Errorf("details: %q: person takes a row, not a column", spec)
 		}
-		name := row.Str("full_name")
+		name := row.Str(personColumns[0])
 		if name == "" {
-			name = row.Str("display_name")
+			name = row.Str(personColumns[1])
 		}
-		return person(name, row.Str("email")), nil
+		return person(name, row.Str(personColumns[2])), nil
 	}
 	return "", fmt.Errorf("details: unknown function %q in %q", pipe, spec)
 }

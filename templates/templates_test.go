@@ -328,10 +328,19 @@ func TestGolden(t *testing.T) {
 	for _, id := range typeIDs {
 		name := NameOf(id)
 		t.Run(name, func(t *testing.T) {
-			// Rendered from the job-data form, as the send stage renders.
-			data, err := JobData{Template: name, Data: sample(id)}.AppendJSON(nil)
+			// Rendered from the job-data form, as the send stage renders:
+			// the rows keep only the columns the templates read, as the
+			// process stage writes them.
+			data, err := JobData{Template: name, Data: sample(id)}.AppendJSONCached(nil, &RowJSON{Keep: s.Columns()})
 			if err != nil {
 				t.Fatal(err)
+			}
+			full, err := JobData{Template: name, Data: sample(id)}.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(data) >= len(full) {
+				t.Fatalf("job data keeps every column: %d bytes, %d with all", len(data), len(full))
 			}
 			html, text, digest, err := s.RenderJobData(data)
 			if err != nil {

@@ -13,15 +13,21 @@ import (
 // handles the value types a Row holds (see Row) without reflection, and
 // falls back to encoding/json for anything else. It is the encoding state
 // stores rows in: decode it with json.Decoder.UseNumber.
-func (r Row) AppendJSON(dst []byte) ([]byte, error) {
+func (r Row) AppendJSON(dst []byte) ([]byte, error) { return r.AppendJSONColumns(dst, nil) }
+
+// AppendJSONColumns is AppendJSON of the columns keep accepts (all when keep
+// is nil).
+func (r Row) AppendJSONColumns(dst []byte, keep func(col string, v any) bool) ([]byte, error) {
 	if r == nil {
 		return append(dst, "null"...), nil
 	}
 	// Keys in sorted order, so that equal rows encode to equal bytes.
 	var stack [32]string
 	keys := stack[:0]
-	for k := range r {
-		keys = append(keys, k)
+	for k, v := range r {
+		if keep == nil || keep(k, v) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	dst = append(dst, '{')
