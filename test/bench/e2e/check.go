@@ -97,7 +97,9 @@ func (e *expected) summary() WorkloadEmails {
 // partition and arrive in order, and none may be missing; keyed by their
 // own ids they would not, and the count says how many a run lost.
 type JobCheck struct {
-	Records    int `json:"records"`
+	Records int `json:"records"`
+	// Bytes is the records' values summed (uncompressed, header and Avro).
+	Bytes      int `json:"value_bytes"`
 	Distinct   int `json:"distinct_keys"`
 	Duplicates int `json:"duplicate_records"`
 	Timer      int `json:"timer_jobs"`
@@ -121,6 +123,7 @@ func (e *expected) check(jobs []jobRead) *JobCheck {
 	c := &JobCheck{Records: len(jobs), MissingByType: map[string]int{}, ExtraByType: map[string]int{}}
 	seen := make(map[string]bool, len(jobs))
 	for _, j := range jobs {
+		c.Bytes += j.size
 		if seen[j.f.Key] {
 			c.Duplicates++
 			continue

@@ -224,8 +224,9 @@ func (b *broker) waitMembers(ctx context.Context, group string, n int, timeout t
 
 // jobRead is one job as the read_committed reader saw it.
 type jobRead struct {
-	f  jobFields
-	at time.Time // when the reader received it
+	f    jobFields
+	at   time.Time // when the reader received it
+	size int       // the record value's bytes (Confluent header and Avro)
 }
 
 // jobReader reads a jobs topic read_committed from the start, keeping what
@@ -278,7 +279,7 @@ func (r *jobReader) loop() {
 				r.mu.Unlock()
 				return
 			}
-			batch = append(batch, jobRead{f: j, at: now})
+			batch = append(batch, jobRead{f: j, at: now, size: len(rec.Value)})
 		})
 		if len(batch) > 0 {
 			r.last.Store(now.UnixNano())

@@ -189,7 +189,7 @@ func (run *RunResult) line() string {
 			verdict = fmt.Sprintf("≠ simulate's: %d missing %v (%d of them usage thresholds), %d extra %v, %d duplicate records, %d timer jobs",
 				j.Missing, j.MissingByType, j.ThresholdMissing, j.Extra, j.ExtraByType, j.Duplicates, j.Timer)
 		}
-		fmt.Fprintf(&b, "; jobs %d records, %d keys %s", j.Records, j.Distinct, verdict)
+		fmt.Fprintf(&b, "; jobs %d records (%d bytes each on average), %d keys %s", j.Records, j.Bytes/max(j.Records, 1), j.Distinct, verdict)
 	}
 	if run.Kind == "peer" {
 		verdict := "= simulate's transitions"
