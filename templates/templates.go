@@ -20,6 +20,12 @@
 //	person   name, address → "Name (address)"
 //	ink      background hex colour → readable text colour
 //	lines    details rows → "Label: Value" lines (text layout)
+//
+// A template reads a row's columns by name: `.Company.Str "name"` (or Int,
+// Bool, Time, Has) or a details spec ("Entity.end_date|date", "User|person").
+// The jobs' data keeps only the columns so named (Set.Columns, RowJSON.Keep);
+// a template that uses a row any other way (`with .Company`, `index .Entity
+// "x"`, a row passed whole to a func) makes the data keep every column.
 package templates
 
 import "github.com/portalmail/portalmail/schemas/cdc"
