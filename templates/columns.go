@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"reflect"
 	"strings"
 	"text/template/parse"
 	"unicode"
@@ -32,11 +33,12 @@ var rowFields = map[string]bool{"Entity": true, "Previous": true, "Company": tru
 var rowMethods = map[string]bool{"Str": true, "Int": true, "Bool": true, "Time": true, "Has": true, "Strings": true}
 
 // columnsOf collects the columns trees read into cols; it returns false when
-// one of them uses a row whole.
+// one of them uses a row whole. The dot of a tree's root is taken to be the
+// Data (a defined template may be called with it).
 func columnsOf(cols Columns, trees ...*parse.Tree) bool {
 	all := true
 	for _, t := range trees {
-		if t != nil && t.Root != nil && !walkColumns(cols, t.Root) {
+		if t != nil && t.Root != nil && !walkColumns(cols, t.Root, true) {
 			all = false
 		}
 	}
@@ -44,11 +46,12 @@ func columnsOf(cols Columns, trees ...*parse.Tree) bool {
 }
 
 // walkColumns adds n's string literals' words to cols; false: n uses a row
-// whole.
-func walkColumns(cols Columns, n parse.Node) bool {
+// whole. dotData tells whether dot may be the Data there (not inside a with
+// or range over something else).
+func walkColumns(cols Columns, n parse.Node, dotData bool) bool {
 	ok := true
-	walk := func(n parse.Node) {
-		if n != nil && !walkColumns(cols, n) {
+	walk := func(n parse.Node, dotData bool) {
+		if n != nil && !walkColumns(cols, n, dotData) {
 			ok = false
 		}
 	}
@@ -58,26 +61,34 @@ func walkColumns(cols Columns, n parse.Node) bool {
 			return true
 		}
 		for _, c := range n.Nodes {
-			walk(c)
+			walk(c, dotData)
 		}
 	case *parse.ActionNode:
-		walk(n.Pipe)
+		walk(n.Pipe, dotData)
 	case *parse.PipeNode:
 		if n == nil {
 			return true
 		}
 		for _, c := range n.Cmds {
-			walk(c)
+			walk(c, dotData)
 		}
 	case *parse.CommandNode:
+		if !dataCallOK(n, dotData) {
+			return false
+		}
 		for i, a := range n.Args {
 			// A row method called with its column: `.Entity.Str "name"` (or
 			// `$.Entity.Str "name"`) is a command whose first word is the
 			// field chain of the method, its arguments the literals.
 			if i == 0 && rowCall(chain(a)) {
+				for _, arg := range n.Args[1:] {
+					if _, literal := arg.(*parse.StringNode); !literal {
+						return false // a column named by a variable or a pipeline
+					}
+				}
 				continue
 			}
-			walk(a)
+			walk(a, dotData)
 		}
 	case *parse.FieldNode, *parse.VariableNode, *parse.ChainNode:
 		// Any other mention of a row: the row used whole.
@@ -85,7 +96,7 @@ func walkColumns(cols Columns, n parse.Node) bool {
 			return false
 		}
 		if c, isChain := n.(*parse.ChainNode); isChain {
-			walk(c.Node)
+			walk(c.Node, dotData)
 		}
 	case *parse.StringNode:
 		for _, w := range strings.FieldsFunc(n.Text, func(r rune) bool {
@@ -94,19 +105,91 @@ func walkColumns(cols Columns, n parse.Node) bool {
 			cols[w] = true
 		}
 	case *parse.IfNode:
-		walk(&n.BranchNode)
+		walk(n.Pipe, dotData)
+		walk(n.List, dotData)
+		walk(n.ElseList, dotData)
 	case *parse.RangeNode:
-		walk(&n.BranchNode)
+		walk(&n.BranchNode, dotData)
 	case *parse.WithNode:
-		walk(&n.BranchNode)
-	case *parse.BranchNode:
-		walk(n.Pipe)
-		walk(n.List)
-		walk(n.ElseList)
+		walk(&n.BranchNode, dotData)
+	case *parse.BranchNode: // with and range: dot is the pipeline's value inside
+		walk(n.Pipe, dotData)
+		walk(n.List, isData(n.Pipe, dotData))
+		walk(n.ElseList, dotData)
 	case *parse.TemplateNode:
-		walk(n.Pipe)
+		walk(n.Pipe, dotData)
 	}
 	return ok
+}
+
+// isData reports whether a pipeline's value may be the Data: $, or dot
+// where dot may be.
+func isData(p *parse.PipeNode, dotData bool) bool {
+	if p == nil || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	return dataArg(p.Cmds[0].Args[0], dotData)
+}
+
+// dataArg reports whether an argument may be the Data.
+func dataArg(a parse.Node, dotData bool) bool {
+	switch a := a.(type) {
+	case *parse.DotNode:
+		return dotData
+	case *parse.VariableNode:
+		return len(a.Ident) == 1 && a.Ident[0] == "$"
+	}
+	return false
+}
+
+// dataCallOK reports whether a func call that may be handed the whole Data
+// reads only columns the text names: details with literal specs, or a func
+// whose parameter there cannot hold a Data (lines takes []Detail). Any other
+// func given the Data (printf, date, which take anything) could print or read
+// any column.
+func dataCallOK(n *parse.CommandNode, dotData bool) bool {
+	fn, isFunc := n.Args[0].(*parse.IdentifierNode)
+	if !isFunc {
+		return true
+	}
+	for i, a := range n.Args[1:] {
+		if !dataArg(a, dotData) {
+			continue
+		}
+		if fn.Ident == "details" && i == 0 {
+			for _, spec := range n.Args[2:] {
+				if _, literal := spec.(*parse.StringNode); !literal {
+					return false // a spec the text does not spell
+				}
+			}
+			continue
+		}
+		if !rejectsData(funcs[fn.Ident], i) {
+			return false
+		}
+	}
+	return true
+}
+
+// rejectsData reports whether parameter i of the template func f cannot be
+// given a Data (a concrete type other than Data and *Data); false for a
+// builtin (f nil) or a func taking anything.
+func rejectsData(f any, i int) bool {
+	t := reflect.TypeOf(f)
+	if t == nil || t.Kind() != reflect.Func {
+		return false
+	}
+	var p reflect.Type
+	switch {
+	case i < t.NumIn() && !(t.IsVariadic() && i >= t.NumIn()-1):
+		p = t.In(i)
+	case t.IsVariadic():
+		p = t.In(t.NumIn() - 1).Elem()
+	default:
+		return true // too many arguments: the call fails
+	}
+	data := reflect.TypeOf(Data{})
+	return p.Kind() != reflect.Interface && p != data && p != reflect.PointerTo(data)
 }
 
 // rowCall reports whether a field chain is a row method: Entity.Str.

@@ -25,6 +25,17 @@ func TestColumnsOf(t *testing.T) {
 		{src: `{{(.Entity).Str "name"}}`, whole: true},
 		{src: `{{printf "%v" $.User}}`, whole: true},
 		{src: `{{.Entity.name}}`, whole: true},
+		{src: `{{$c := "name"}}{{.Entity.Str $c}}`, whole: true},
+		{src: `{{$s := "Entity.name"}}{{template "details" (details $ "Name" $s)}}`, whole: true},
+		{src: `{{printf "%v" .}}`, whole: true},
+		{src: `{{printf "%v" $}}`, whole: true},
+		{src: `{{template "details" .}}`, want: nil},
+		{src: `{{with .Entity.Str "end_date"}}{{date .}}{{end}}`, want: []string{"end_date"}},
+		{src: `{{with $}}{{date .}}{{end}}`, whole: true},
+		{src: `{{range $.Brand.LogoURL}}{{printf "%v" .}}{{end}}`, want: []string{"v"}},
+		{src: `{{date .}}`, whole: true},
+		{src: `{{lines .}}`, want: nil},
+		{src: `{{.Entity.Str (printf "%s" "name")}}`, whole: true},
 	} {
 		tt, err := texttemplate.New("t").Funcs(funcs).Funcs(texttemplate.FuncMap{"eq": func(a, b string) bool { return a == b }}).Parse(`{{define "details"}}{{end}}` + tc.src)
 		if err != nil {

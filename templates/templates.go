@@ -25,7 +25,8 @@
 // Bool, Time, Has) or a details spec ("Entity.end_date|date", "User|person").
 // The jobs' data keeps only the columns so named (Set.Columns, RowJSON.Keep);
 // a template that uses a row any other way (`with .Company`, `index .Entity
-// "x"`, a row passed whole to a func) makes the data keep every column.
+// "x"`, a row or the whole data passed to a func, a column named by a
+// variable) makes the data keep every column.
 package templates
 
 import "github.com/portalmail/portalmail/schemas/cdc"
