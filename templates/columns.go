@@ -4,22 +4,34 @@ import (
 	"reflect"
 	"strings"
 	"text/template/parse"
-	"unicode"
 )
 
-// Columns is a set of row column names: the columns of the rows (Entity,
-// Previous, Company, Partner, User, Subscription) that the body templates
-// read. Job data keeps only these (see RowJSON.Keep); nil means every column.
-type Columns map[string]bool
+// Columns maps each row of the Data, by its field name (Entity, Previous,
+// Company, Partner, User, Subscription), to the columns of it the body
+// templates read. Job data keeps only these (see RowJSON.Keep): a row none
+// of whose columns is read is left out. A nil Columns keeps every column.
+type Columns map[string]ColumnSet
 
-// Columns returns the columns the Set's bodies can read, found in their
-// parse trees: every word of every string literal (the column of
-// `.Company.Str "name"`, the columns of a details spec such as
-// "Entity.end_date|date") and the columns the details spec "Row|person"
-// reads (personColumns). It is nil, every column, when a template uses a
-// row other than through a method with literal arguments (`.Entity` passed
-// whole to a func, `with .Company`, `range .User`): what such a template reads
-// cannot be told from its text. The map is shared: do not change it.
+// ColumnSet is a set of column names.
+type ColumnSet map[string]bool
+
+func (c Columns) add(row string, cols ...string) {
+	if c[row] == nil {
+		c[row] = ColumnSet{}
+	}
+	for _, col := range cols {
+		c[row][col] = true
+	}
+}
+
+// Columns returns the columns the Set's bodies read, found in their parse
+// trees: the column of a row method called with a literal
+// (`.Company.Str "name"`) and the columns of a details spec
+// ("Entity.end_date|date"; "User|person" reads personColumns). It is nil,
+// every column, when a template reads a row in a way its text does not spell:
+// `with .Company`, `index .Entity "x"`, a row or the whole data passed to a
+// func (other than details with literal specs), a column named by a
+// variable. The map is shared: do not change it.
 func (s *Set) Columns() Columns { return s.columns }
 
 // personColumns are the columns the details spec "Row|person" reads.
@@ -69,22 +81,27 @@ func walkColumns(cols Columns, n parse.Node, dotData bool) bool {
 		if n == nil {
 			return true
 		}
+		if len(n.Decl) > 0 && isData(n, dotData) {
+			return false // a variable holding the whole data: what reads it is not traced
+		}
 		for _, c := range n.Cmds {
 			walk(c, dotData)
 		}
 	case *parse.CommandNode:
-		if !dataCallOK(n, dotData) {
+		if !dataCallOK(n, dotData) || !detailsColumns(cols, n) {
 			return false
 		}
 		for i, a := range n.Args {
 			// A row method called with its column: `.Entity.Str "name"` (or
 			// `$.Entity.Str "name"`) is a command whose first word is the
 			// field chain of the method, its arguments the literals.
-			if i == 0 && rowCall(chain(a)) {
+			if c := chain(a); i == 0 && rowCall(c) {
 				for _, arg := range n.Args[1:] {
-					if _, literal := arg.(*parse.StringNode); !literal {
+					lit, literal := arg.(*parse.StringNode)
+					if !literal {
 						return false // a column named by a variable or a pipeline
 					}
+					cols.add(c[0], lit.Text)
 				}
 				continue
 			}
@@ -97,12 +114,6 @@ func walkColumns(cols Columns, n parse.Node, dotData bool) bool {
 		}
 		if c, isChain := n.(*parse.ChainNode); isChain {
 			walk(c.Node, dotData)
-		}
-	case *parse.StringNode:
-		for _, w := range strings.FieldsFunc(n.Text, func(r rune) bool {
-			return !(r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r))
-		}) {
-			cols[w] = true
 		}
 	case *parse.IfNode:
 		walk(n.Pipe, dotData)
@@ -157,15 +168,43 @@ func dataCallOK(n *parse.CommandNode, dotData bool) bool {
 			continue
 		}
 		if fn.Ident == "details" && i == 0 {
-			for _, spec := range n.Args[2:] {
-				if _, literal := spec.(*parse.StringNode); !literal {
-					return false // a spec the text does not spell
-				}
-			}
-			continue
+			continue // its specs: detailsColumns
 		}
 		if !rejectsData(funcs[fn.Ident], i) {
 			return false
+		}
+	}
+	return true
+}
+
+// detailsColumns adds the columns a details call's specs read (every
+// other argument after the data, detailValue); false when a spec is not a
+// literal, or names no known row.
+func detailsColumns(cols Columns, n *parse.CommandNode) bool {
+	if fn, isFunc := n.Args[0].(*parse.IdentifierNode); !isFunc || fn.Ident != "details" {
+		return true
+	}
+	for i := 2; i < len(n.Args); i++ {
+		lit, literal := n.Args[i].(*parse.StringNode)
+		if !literal {
+			return false // a label or spec the text does not spell
+		}
+		if i%2 == 0 {
+			continue // a label
+		}
+		spec := lit.Text
+		if len(spec) >= 2 && spec[0] == '\'' && spec[len(spec)-1] == '\'' {
+			continue // literal text
+		}
+		path, pipe, _ := strings.Cut(spec, "|")
+		row, col, _ := strings.Cut(path, ".")
+		switch {
+		case !rowFields[row]:
+			return false
+		case pipe == "person":
+			cols.add(row, personColumns[:]...)
+		case col != "":
+			cols.add(row, col)
 		}
 	}
 	return true

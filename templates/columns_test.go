@@ -3,6 +3,7 @@ package templates
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	texttemplate "text/template"
 )
@@ -10,14 +11,18 @@ import (
 func TestColumnsOf(t *testing.T) {
 	for _, tc := range []struct {
 		src   string
-		whole bool     // a row used whole: every column
-		want  []string // the words collected
+		whole bool     // a row read in a way the text does not spell: every column
+		want  []string // the columns collected, as Row.column
 	}{
-		{src: `{{.Entity.Str "name"}} and {{$.Company.Str "pexip_account_manager_email"}}`, want: []string{"name", "pexip_account_manager_email"}},
-		{src: `{{template "details" (details $ "Company" "Company.name" "End" "Entity.end_date|date" "By" "User|person")}}`,
-			want: []string{"By", "Company", "End", "Entity", "User", "date", "end_date", "name", "person"}},
-		{src: `{{if eq (.Previous.Str "status") "trial"}}{{date (.Entity.Str "trial_expires_at")}}{{end}}`, want: []string{"status", "trial", "trial_expires_at"}},
-		{src: `{{range .Brand.LogoURL}}{{.}}{{end}}{{.Link}} {{.Days}}`, want: nil},
+		{src: `{{.Entity.Str "name"}} and {{$.Company.Str "pexip_account_manager_email"}}`, want: []string{"Company.pexip_account_manager_email", "Entity.name"}},
+		{src: `{{template "details" (details $ "Company" "Company.name" "End" "Entity.end_date|date" "By" "User|person" "Note" "'n/a'")}}`,
+			want: []string{"Company.name", "Entity.end_date", "User.display_name", "User.email", "User.full_name"}},
+		{src: `{{if eq (.Previous.Str "status") "trial"}}{{date (.Entity.Str "trial_expires_at")}}{{end}}`, want: []string{"Entity.trial_expires_at", "Previous.status"}},
+		{src: `{{range .Brand.LogoURL}}{{.}}{{end}}{{.Link}} {{.Days}} {{"Company.name"}}`, want: nil},
+		{src: `{{template "details" .}}`, want: nil},
+		{src: `{{with .Entity.Str "end_date"}}{{date .}}{{end}}`, want: []string{"Entity.end_date"}},
+		{src: `{{range $.Brand.LogoURL}}{{printf "%v" .}}{{end}}`, want: nil},
+		{src: `{{lines .}}`, want: nil},
 		{src: `{{with .Company}}{{.Str "name"}}{{end}}`, whole: true},
 		{src: `{{index .Entity "name"}}`, whole: true},
 		{src: `{{$c := .Company}}{{$c.Str "name"}}`, whole: true},
@@ -26,16 +31,14 @@ func TestColumnsOf(t *testing.T) {
 		{src: `{{printf "%v" $.User}}`, whole: true},
 		{src: `{{.Entity.name}}`, whole: true},
 		{src: `{{$c := "name"}}{{.Entity.Str $c}}`, whole: true},
+		{src: `{{.Entity.Str (printf "%s" "name")}}`, whole: true},
 		{src: `{{$s := "Entity.name"}}{{template "details" (details $ "Name" $s)}}`, whole: true},
+		{src: `{{template "details" (details $ "Name" "Brand.name")}}`, whole: true},
 		{src: `{{printf "%v" .}}`, whole: true},
 		{src: `{{printf "%v" $}}`, whole: true},
-		{src: `{{template "details" .}}`, want: nil},
-		{src: `{{with .Entity.Str "end_date"}}{{date .}}{{end}}`, want: []string{"end_date"}},
+		{src: `{{$d := $}}{{printf "%v" $d}}`, whole: true},
 		{src: `{{with $}}{{date .}}{{end}}`, whole: true},
-		{src: `{{range $.Brand.LogoURL}}{{printf "%v" .}}{{end}}`, want: []string{"v"}},
 		{src: `{{date .}}`, whole: true},
-		{src: `{{lines .}}`, want: nil},
-		{src: `{{.Entity.Str (printf "%s" "name")}}`, whole: true},
 	} {
 		tt, err := texttemplate.New("t").Funcs(funcs).Funcs(texttemplate.FuncMap{"eq": func(a, b string) bool { return a == b }}).Parse(`{{define "details"}}{{end}}` + tc.src)
 		if err != nil {
@@ -50,7 +53,13 @@ func TestColumnsOf(t *testing.T) {
 			t.Errorf("%s: every column = %v, want %v", tc.src, !all, tc.whole)
 			continue
 		}
-		if got := slices.Sorted(maps.Keys(cols)); !tc.whole && !slices.Equal(got, tc.want) {
+		var got []string
+		for row, set := range cols {
+			for col := range set {
+				got = append(got, row+"."+col)
+			}
+		}
+		if slices.Sort(got); !tc.whole && !slices.Equal(got, tc.want) {
 			t.Errorf("%s: columns %v, want %v", tc.src, got, tc.want)
 		}
 	}
@@ -60,16 +69,19 @@ func TestColumnsOf(t *testing.T) {
 func TestSetColumns(t *testing.T) {
 	cols := mustSet(t).Columns()
 	if cols == nil {
-		t.Fatal("the bundled templates use a row whole: job data keeps every column")
+		t.Fatal("the bundled templates read a row in a way their text does not spell: job data keeps every column")
 	}
-	for _, c := range []string{"name", "full_name", "display_name", "email", "end_date", "product", "quantity", "code", "pexip_account_manager_email"} {
-		if !cols[c] {
-			t.Errorf("column %q, read by the templates, is not kept", c)
+	for _, c := range []string{"Company.name", "Company.pexip_account_manager_email", "Entity.end_date", "Entity.product", "Entity.code",
+		"Previous.quantity", "Partner.name", "User.full_name", "User.display_name", "User.email"} {
+		row, col, _ := strings.Cut(c, ".")
+		if !cols[row][col] {
+			t.Errorf("column %s, read by the templates, is not kept (kept: %v)", c, slices.Sorted(maps.Keys(cols[row])))
 		}
 	}
-	for _, c := range []string{"brand_name", "logo_url", "reply_to", "partner_id", "company_id", "phone"} {
-		if cols[c] {
-			t.Errorf("column %q, read by no template, is kept", c)
+	for _, c := range []string{"Partner.brand_name", "Partner.logo_url", "Partner.contact_email", "Company.partner_id", "Company.contact_email", "Entity.company_id"} {
+		row, col, _ := strings.Cut(c, ".")
+		if cols[row][col] {
+			t.Errorf("column %s, read by no template, is kept", c)
 		}
 	}
 }

@@ -58,11 +58,18 @@ func (j JobData) AppendJSON(dst []byte) ([]byte, error) { return j.AppendJSONCac
 // row; rows must not change while the cache is in use. The zero value is
 // ready to use and keeps every column; it is not safe for concurrent use.
 type RowJSON struct {
-	// Keep, if not nil, is the columns the rows keep in the job data, the
+	// Keep, if not nil, is the columns each row keeps in the job data, the
 	// entity and previous rows too (Set.Columns: the columns the templates
-	// read); the others are left out.
+	// read); the others are left out, and a row of which none is kept.
 	Keep Columns
-	m    map[uintptr]cachedRow
+	m    map[rowID]cachedRow
+}
+
+// rowID is a row by identity, and the Data field it is encoded as (one map
+// may be the company and the entity, with other columns kept).
+type rowID struct {
+	ptr   uintptr
+	field string
 }
 
 type cachedRow struct {
@@ -70,26 +77,33 @@ type cachedRow struct {
 	json []byte
 }
 
+// keeps returns what the job data keeps of the rows of Data field field:
+// nil (every column) without a Keep; ok false when it keeps no column.
+func (c *RowJSON) keeps(field string) (set ColumnSet, ok bool) {
+	if c == nil || c.Keep == nil {
+		return nil, true
+	}
+	set = c.Keep[field]
+	return set, len(set) > 0
+}
+
 // appendRow appends r's JSON, its array columns left out, and the columns
-// not in c.Keep; shared rows are taken from (and added to) the cache.
-func (c *RowJSON) appendRow(dst []byte, r cdc.Row, shared bool) ([]byte, error) {
-	var keep Columns
-	if c != nil {
-		keep = c.Keep
-	}
+// set leaves out (nil: none); shared rows are taken from (and added to) the
+// cache.
+func (c *RowJSON) appendRow(dst []byte, r cdc.Row, field string, set ColumnSet, shared bool) ([]byte, error) {
 	if c == nil || !shared {
-		return r.AppendJSONColumns(dst, keep.keeps)
+		return r.AppendJSONColumns(dst, set.keeps)
 	}
-	id := reflect.ValueOf(r).Pointer()
+	id := rowID{reflect.ValueOf(r).Pointer(), field}
 	if e, ok := c.m[id]; ok {
 		return append(dst, e.json...), nil
 	}
-	out, err := r.AppendJSONColumns(dst, keep.keeps)
+	out, err := r.AppendJSONColumns(dst, set.keeps)
 	if err != nil {
 		return dst, err
 	}
 	if c.m == nil {
-		c.m = map[uintptr]cachedRow{}
+		c.m = map[rowID]cachedRow{}
 	}
 	c.m[id] = cachedRow{r, bytes.Clone(out[len(dst):])}
 	return out, nil
@@ -97,7 +111,7 @@ func (c *RowJSON) appendRow(dst []byte, r cdc.Row, shared bool) ([]byte, error) 
 
 // keeps reports whether job data keeps column col of value v: no array
 // column, and only the columns of k (k nil: all).
-func (k Columns) keeps(col string, v any) bool {
+func (k ColumnSet) keeps(col string, v any) bool {
 	switch v.(type) {
 	case []string, []any:
 		return false
@@ -131,17 +145,19 @@ func (j JobData) AppendJSONCached(dst []byte, rows *RowJSON) ([]byte, error) {
 	dst = append(dst, '}')
 	var err error
 	for _, r := range [...]struct {
-		name   string
-		row    cdc.Row
-		shared bool
-	}{{"entity", j.Entity, false}, {"previous", j.Previous, false}, {"company", j.Company, true}, {"partner", j.Partner, true}, {"user", j.User, true}, {"subscription", j.Subscription, true}} {
-		if r.row == nil {
+		name, field string
+		row         cdc.Row
+		shared      bool
+	}{{"entity", "Entity", j.Entity, false}, {"previous", "Previous", j.Previous, false}, {"company", "Company", j.Company, true},
+		{"partner", "Partner", j.Partner, true}, {"user", "User", j.User, true}, {"subscription", "Subscription", j.Subscription, true}} {
+		set, any := rows.keeps(r.field)
+		if r.row == nil || !any {
 			continue
 		}
 		dst = append(dst, ',', '"')
 		dst = append(dst, r.name...)
 		dst = append(dst, '"', ':')
-		if dst, err = rows.appendRow(dst, r.row, r.shared); err != nil {
+		if dst, err = rows.appendRow(dst, r.row, r.field, set, r.shared); err != nil {
 			return nil, fmt.Errorf("templates: job data %s: %w", r.name, err)
 		}
 	}

@@ -34,16 +34,16 @@ func TestJobDataRowCache(t *testing.T) {
 			t.Fatalf("job %d: cached\n%s\nwant\n%s", i, got, want)
 		}
 	}
-	if len(cache.m) != 3 {
-		t.Fatalf("cache holds %d rows, want 3 (partner, company, other)", len(cache.m))
+	if len(cache.m) != 5 {
+		t.Fatalf("cache holds %d rows, want 5 (partner; company as the company and as the user; other as the company and the subscription)", len(cache.m))
 	}
 	// A row that cannot be encoded fails the job and is not remembered.
 	bad := cdc.Row{"id": "c2", "name": cdc.Unavailable}
 	if _, err := (JobData{Template: "t", Data: Data{Type: "e", Company: bad}}).AppendJSONCached(nil, &cache); err == nil {
 		t.Fatal("a row with an unmerged unavailable value encoded")
 	}
-	if len(cache.m) != 3 {
-		t.Fatalf("cache holds %d rows after a failed one, want 3", len(cache.m))
+	if len(cache.m) != 5 {
+		t.Fatalf("cache holds %d rows after a failed one, want 5", len(cache.m))
 	}
 }
 
@@ -54,7 +54,8 @@ func TestJobDataKeep(t *testing.T) {
 	company := cdc.Row{"id": "c1", "name": "Acme", "phone": "+47 555", "partner_id": "p1"}
 	entity := cdc.Row{"id": "e1", "name": "Room", "secret": "s", "aliases": []string{"a"}}
 	d := Data{Type: "a", Entity: entity, Previous: entity, Company: company, Partner: cdc.Row{"id": "p1", "name": "P", "logo_url": "x"}}
-	cache := RowJSON{Keep: Columns{"id": true, "name": true, "aliases": true}}
+	keep := ColumnSet{"id": true, "name": true, "aliases": true}
+	cache := RowJSON{Keep: Columns{"Entity": keep, "Previous": keep, "Company": keep, "Partner": keep, "User": ColumnSet{"email": true}}}
 	raw, err := JobData{Template: "t", Data: d}.AppendJSONCached(nil, &cache)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,19 @@ func TestJobDataKeep(t *testing.T) {
 		if len(r) != 2 || r.Str("name") == "" || r.Str("id") == "" {
 			t.Errorf("%s: %v, want only id and name", name, r)
 		}
+	}
+	// A row none of whose columns is kept is left out; one map shared as two
+	// rows keeps each row's columns.
+	d.User, d.Subscription = company, company
+	raw, err = JobData{Template: "t", Data: d}.AppendJSONCached(nil, &cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = ParseJobData(raw); err != nil {
+		t.Fatal(err)
+	}
+	if got.Subscription != nil || len(got.User) != 0 || len(got.Company) != 2 {
+		t.Fatalf("user %v, subscription %v, company %v: want no user columns, no subscription, company id and name", got.User, got.Subscription, got.Company)
 	}
 	// The cached rows come out the same the second time.
 	again, err := JobData{Template: "t", Data: d}.AppendJSONCached(nil, &cache)

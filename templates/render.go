@@ -192,9 +192,6 @@ func parseFS(fsys fs.FS) (*Set, error) {
 	}
 	sort.Strings(s.names)
 	s.columns = Columns{}
-	for _, c := range personColumns {
-		s.columns[c] = true
-	}
 	for _, p := range s.pairs {
 		for _, t := range p.html.Templates() {
 			if !columnsOf(s.columns, t.Tree) {
