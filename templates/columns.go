@@ -2,7 +2,6 @@ package templates
 
 import (
 	"reflect"
-	"strings"
 	"text/template/parse"
 )
 
@@ -57,9 +56,9 @@ func columnsOf(cols Columns, trees ...*parse.Tree) bool {
 	return all
 }
 
-// walkColumns adds n's string literals' words to cols; false: n uses a row
-// whole. dotData tells whether dot may be the Data there (not inside a with
-// or range over something else).
+// walkColumns adds the columns n reads to cols; false: n reads a row in a way
+// its text does not spell. dotData tells whether dot may be the Data there
+// (not inside a with or range over something else).
 func walkColumns(cols Columns, n parse.Node, dotData bool) bool {
 	ok := true
 	walk := func(n parse.Node, dotData bool) {
@@ -192,19 +191,14 @@ func detailsColumns(cols Columns, n *parse.CommandNode) bool {
 		if i%2 == 0 {
 			continue // a label
 		}
-		spec := lit.Text
-		if len(spec) >= 2 && spec[0] == '\'' && spec[len(spec)-1] == '\'' {
-			continue // literal text
-		}
-		path, pipe, _ := strings.Cut(spec, "|")
-		row, col, _ := strings.Cut(path, ".")
-		switch {
-		case !rowFields[row]:
+		switch v := splitSpec(lit.Text); {
+		case v.literal:
+		case !rowFields[v.root]:
 			return false
-		case pipe == "person":
-			cols.add(row, personColumns[:]...)
-		case col != "":
-			cols.add(row, col)
+		case v.pipe == "person":
+			cols.add(v.root, personColumns[:]...)
+		case v.col != "":
+			cols.add(v.root, v.col)
 		}
 	}
 	return true

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	"text/template/parse"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -191,21 +192,17 @@ func parseFS(fsys fs.FS) (*Set, error) {
 		s.names = append(s.names, n)
 	}
 	sort.Strings(s.names)
-	s.columns = Columns{}
+	var trees []*parse.Tree
 	for _, p := range s.pairs {
 		for _, t := range p.html.Templates() {
-			if !columnsOf(s.columns, t.Tree) {
-				s.columns = nil
-			}
+			trees = append(trees, t.Tree)
 		}
 		for _, t := range p.text.Templates() {
-			if s.columns != nil && !columnsOf(s.columns, t.Tree) {
-				s.columns = nil
-			}
+			trees = append(trees, t.Tree)
 		}
-		if s.columns == nil {
-			break
-		}
+	}
+	if s.columns = (Columns{}); !columnsOf(s.columns, trees...) {
+		s.columns = nil
 	}
 	return s, nil
 }
@@ -452,12 +449,31 @@ func details(d *Data, kv ...string) ([]Detail, error) {
 	return out, nil
 }
 
-func detailValue(d *Data, spec string) (string, error) {
+// valueSpec is a details value spec taken apart: 'literal text', or
+// "Row.column|pipe" (column and pipe optional).
+type valueSpec struct {
+	literal         bool
+	text            string // of a literal
+	root, col, pipe string
+}
+
+// splitSpec takes a details value spec apart (detailValue reads it, and
+// columnsOf reads the columns it names).
+func splitSpec(spec string) valueSpec {
 	if len(spec) >= 2 && spec[0] == '\'' && spec[len(spec)-1] == '\'' {
-		return spec[1 : len(spec)-1], nil
+		return valueSpec{literal: true, text: spec[1 : len(spec)-1]}
 	}
 	path, pipe, _ := strings.Cut(spec, "|")
 	root, col, _ := strings.Cut(path, ".")
+	return valueSpec{root: root, col: col, pipe: pipe}
+}
+
+func detailValue(d *Data, spec string) (string, error) {
+	v := splitSpec(spec)
+	if v.literal {
+		return v.text, nil
+	}
+	root, col, pipe := v.root, v.col, v.pipe
 	var row cdc.Row
 	switch root {
 	case "Entity":
