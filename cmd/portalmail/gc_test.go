@@ -60,24 +60,29 @@ func TestTuneSimulateGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := cgroupMemoryMax
+	oldGOGC := debug.SetGCPercent(100)
 	defer func() {
 		cgroupMemoryMax = old
 		debug.SetMemoryLimit(math.MaxInt64)
+		debug.SetGCPercent(oldGOGC)
 	}()
 	none := func(string) string { return "" }
 	tests := []struct {
-		name   string
-		cgroup string
-		env    map[string]string
-		want   int64
+		name     string
+		cgroup   string
+		env      map[string]string
+		want     int64
+		wantGOGC int
 	}{
-		{"no container limit", filepath.Join(dir, "missing"), nil, simulateMemLimit},
-		{"a smaller container limit", small, nil, 134217728 / 100 * 80},
-		{"GOMEMLIMIT wins", small, map[string]string{"GOMEMLIMIT": "1GiB"}, math.MaxInt64},
+		{"no container limit", filepath.Join(dir, "missing"), nil, simulateMemLimit, -1},
+		{"a smaller container limit", small, nil, 134217728 / 100 * 80, -1},
+		{"GOGC set: the limit only", small, map[string]string{"GOGC": "150"}, 134217728 / 100 * 80, 100},
+		{"GOMEMLIMIT wins, GOGC stays on", small, map[string]string{"GOMEMLIMIT": "1GiB"}, math.MaxInt64, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			debug.SetMemoryLimit(math.MaxInt64)
+			debug.SetGCPercent(100)
 			cgroupMemoryMax = tt.cgroup
 			getenv := none
 			if tt.env != nil {
@@ -86,6 +91,9 @@ func TestTuneSimulateGC(t *testing.T) {
 			tuneSimulateGC(getenv)
 			if got := debug.SetMemoryLimit(-1); got != tt.want {
 				t.Fatalf("memory limit %d, want %d", got, tt.want)
+			}
+			if got := debug.SetGCPercent(100); got != tt.wantGOGC {
+				t.Fatalf("GOGC %d, want %d", got, tt.wantGOGC)
 			}
 		})
 	}
