@@ -31,14 +31,35 @@ type mapImage map[string]any
 func (m mapImage) field(col string) (any, bool) { v, ok := m[col]; return v, ok }
 
 // jsonImage is an image parsed by fastjson; valid until its parser is reused.
-type jsonImage struct{ o *fastjson.Object }
+// With an arena (withArena), its string columns are copied into that.
+type jsonImage struct {
+	o *fastjson.Object
+	a *arena
+}
 
 func (j jsonImage) field(col string) (any, bool) {
 	v := j.o.Get(col)
 	if v == nil {
 		return nil, false
 	}
+	if j.a != nil && v.Type() == fastjson.TypeString {
+		return j.a.string(v.GetStringBytes()), true
+	}
 	return plainJSON(v), true
+}
+
+// withArena is the image with an arena sized for the strings of cols: the
+// row it makes holds one allocation for them instead of one per column.
+func (j jsonImage) withArena(cols []string) jsonImage {
+	n := 0
+	for _, c := range cols {
+		if v := j.o.Get(c); v != nil && v.Type() == fastjson.TypeString {
+			n += len(v.GetStringBytes())
+		}
+	}
+	a := arena(make([]byte, 0, n))
+	j.a = &a
+	return j
 }
 
 // plainJSON converts a fastjson value to the Go values encoding/json would
@@ -165,20 +186,20 @@ func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, releas
 	env = envelope{sem: sem}
 	if b := obj.Get("before"); b != nil && b.Type() != fastjson.TypeNull {
 		if o, err := b.Object(); err == nil {
-			env.before = jsonImage{o}
+			env.before = jsonImage{o: o}
 		} else {
 			env.beforeBad = describeJSON(b)
 		}
 	}
 	if a := obj.Get("after"); a != nil && a.Type() != fastjson.TypeNull {
 		if o, err := a.Object(); err == nil {
-			env.after = jsonImage{o}
+			env.after = jsonImage{o: o}
 		} else {
 			env.afterBad = describeJSON(a)
 		}
 	}
 	if op := obj.Get("op"); op != nil {
-		env.op, env.hasOp = plainJSON(op), true
+		env.op, env.hasOp = opValue(op), true
 	}
 	if ts := obj.Get("ts_ms"); ts != nil {
 		env.tsMs = plainJSON(ts)
@@ -197,6 +218,28 @@ func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, releas
 		}
 	}
 	return env, release, nil
+}
+
+// opValue is plainJSON of an envelope's op, without an allocation for the
+// ops Debezium writes.
+func opValue(v *fastjson.Value) any {
+	if v.Type() == fastjson.TypeString {
+		switch string(v.GetStringBytes()) {
+		case "c":
+			return "c"
+		case "u":
+			return "u"
+		case "d":
+			return "d"
+		case "r":
+			return "r"
+		case "t":
+			return "t"
+		case "m":
+			return "m"
+		}
+	}
+	return plainJSON(v)
 }
 
 // jsonEnvelopeSlow decodes with encoding/json (odd wrappers only).

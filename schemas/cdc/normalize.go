@@ -33,6 +33,9 @@ func (d *Decoder) normRow(table, which string, img image, bad string, sem map[st
 		}
 		return Row{"id": v}, nil
 	}
+	if j, ok := img.(jsonImage); ok {
+		img = j.withArena(d.columns[table])
+	}
 	row := make(Row, len(types))
 	for _, col := range d.columns[table] {
 		v, present := img.field(col)

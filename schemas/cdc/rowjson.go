@@ -3,6 +3,7 @@ package cdc
 import (
 	"encoding/json"
 	"fmt"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -15,7 +16,19 @@ import (
 func DecodeRow(b []byte) (Row, error) {
 	p := rowParsers.Get()
 	defer rowParsers.Put(p)
-	v, err := p.ParseBytes(b)
+	return rowOf(p.ParseBytes(b))
+}
+
+// DecodeRowString is DecodeRow of a string (a Redis reply), without a copy
+// of it to bytes.
+func DecodeRowString(s string) (Row, error) {
+	p := rowParsers.Get()
+	defer rowParsers.Put(p)
+	return rowOf(p.Parse(s))
+}
+
+// rowOf is the row of a parsed stored image.
+func rowOf(v *fastjson.Value, err error) (Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode stored row: %w", err)
 	}
@@ -27,13 +40,17 @@ func DecodeRow(b []byte) (Row, error) {
 		return nil, fmt.Errorf("decode stored row: %w", err)
 	}
 	row := make(Row, o.Len())
+	// The row's strings are copied into one allocation, sized first.
+	n := 0
+	o.Visit(func(_ []byte, v *fastjson.Value) { n += stringBytes(v) })
+	a := arena(make([]byte, 0, n))
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if err == nil {
 			name, ok := columnNames[string(k)] // the contract's own string: no copy per row
 			if !ok {
 				name = string(k)
 			}
-			row[name], err = storedValue(v)
+			row[name], err = storedValue(v, &a)
 		}
 	})
 	if err != nil {
@@ -56,12 +73,44 @@ var columnNames = func() map[string]string {
 	return m
 }()
 
-func storedValue(v *fastjson.Value) (any, error) {
+// arena holds the bytes of one row's strings: a row decoded from JSON
+// makes one allocation for all its strings instead of one per value. The
+// strings share the arena's array, which nothing writes to again: bytes
+// are only appended past the strings already made.
+type arena []byte
+
+// string copies b into the arena and returns it as a string.
+func (a *arena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := len(*a)
+	*a = append(*a, b...) // sized in advance: a new array only if it was not
+	return unsafe.String(&(*a)[start], len(b))
+}
+
+// stringBytes is how many bytes of strings storedValue makes of v.
+func stringBytes(v *fastjson.Value) int {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return len(v.GetStringBytes())
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		n := 0
+		for _, e := range a {
+			n += len(e.GetStringBytes())
+		}
+		return n
+	}
+	return 0
+}
+
+func storedValue(v *fastjson.Value, a *arena) (any, error) {
 	switch v.Type() {
 	case fastjson.TypeNull:
 		return nil, nil
 	case fastjson.TypeString:
-		return string(v.GetStringBytes()), nil
+		return a.string(v.GetStringBytes()), nil
 	case fastjson.TypeTrue:
 		return true, nil
 	case fastjson.TypeFalse:
@@ -72,13 +121,13 @@ func storedValue(v *fastjson.Value) (any, error) {
 		}
 		return json.Number(v.String()), nil
 	case fastjson.TypeArray:
-		a, _ := v.Array()
-		out := make([]string, 0, len(a))
-		for _, e := range a {
+		elems, _ := v.Array()
+		out := make([]string, 0, len(elems))
+		for _, e := range elems {
 			if e.Type() != fastjson.TypeString {
 				return nil, fmt.Errorf("array element of type %s", e.Type())
 			}
-			out = append(out, string(e.GetStringBytes()))
+			out = append(out, a.string(e.GetStringBytes()))
 		}
 		return out, nil
 	}
