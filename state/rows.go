@@ -308,7 +308,7 @@ func decodeRow(s string) (cdc.Row, error) {
 	if s == "" || s == "null" {
 		return nil, nil
 	}
-	return cdc.DecodeRow([]byte(s))
+	return cdc.DecodeRowString(s)
 }
 
 // splitEntry splits a history entry "<position>|<set before>|<set>|<json>"

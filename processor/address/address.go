@@ -159,11 +159,12 @@ func checkDomain(domain string) error {
 	if domain == "" {
 		return invalid("empty domain")
 	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
+	if !strings.Contains(domain, ".") {
 		return invalid("domain has a single label")
 	}
-	for _, l := range labels {
+	last := ""
+	for l := range strings.SplitSeq(domain, ".") {
+		last = l
 		if l == "" || len(l) > maxLabel || l[0] == '-' || l[len(l)-1] == '-' {
 			return invalid("domain is not a host name")
 		}
@@ -173,7 +174,7 @@ func checkDomain(domain string) error {
 			}
 		}
 	}
-	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+	if strings.Trim(last, "0123456789") == "" {
 		return invalid("domain is an IP address")
 	}
 	return nil
@@ -187,6 +188,7 @@ func checkDomain(domain string) error {
 // be read as an address by any parser, however naive, nor pose as one.
 func DisplayName(s string) string {
 	var b strings.Builder
+	b.Grow(len(s))
 	space, n := false, 0
 	for _, r := range s {
 		switch {

@@ -14,6 +14,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -95,6 +96,9 @@ type Store struct {
 	// sweep drops the rows that expired without being read again.
 	deletedQ, usageQ []expiry
 	seeds            [2]maphash.Seed
+	// enc is where apply encodes an image before copying it out (under mu):
+	// one allocation per image of its own size.
+	enc []byte
 }
 
 // keyHash is a 128-bit hash of an emitted key: two keys that collide (one
@@ -246,10 +250,11 @@ func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyRes
 	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
 	var img []byte // nil: a delete
 	if ch.Op != cdc.OpDelete && ch.After != nil {
-		var err error
-		if img, err = ch.After.AppendJSON(nil); err != nil {
+		enc, err := ch.After.AppendJSON(s.enc[:0])
+		if err != nil {
 			return processor.ApplyResult{}, fmt.Errorf("memory: encode %s %s: %w", ch.Table, ch.ID, err)
 		}
+		s.enc, img = enc, bytes.Clone(enc)
 	}
 	r := s.live(ref, now)
 	var hist []entry
