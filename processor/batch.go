@@ -120,7 +120,7 @@ func (b *batch) fetch(ctx context.Context, want []RowRef) error {
 
 // companyID is the company an intent belongs to: the row itself, its
 // company_id, or (for a usage sample without one) its subscription's.
-func (b *batch) companyID(in intent) string {
+func (b *batch) companyID(in *intent) string {
 	if in.Table == cdc.Companies {
 		return in.ID
 	}
@@ -133,49 +133,67 @@ func (b *batch) companyID(in intent) string {
 	return ""
 }
 
-// needs are the rows an intent's recipients and branding come from, as far
-// as the rows read so far tell.
-func (b *batch) needs(in intent) []RowRef {
-	refs := make([]RowRef, 0, 4)
+// appendNeeds appends to dst the rows an intent's recipients and branding
+// come from, as far as the rows read so far tell.
+func (b *batch) appendNeeds(dst []RowRef, in *intent) []RowRef {
 	if in.Table == cdc.CVIUsage {
-		refs = append(refs, RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")})
+		dst = append(dst, RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")})
 	}
 	company := RowRef{cdc.Companies, b.companyID(in)}
-	refs = append(refs, company)
+	dst = append(dst, company)
 	partnerID := in.Next.Str("partner_id")
 	if in.Table != cdc.Companies || partnerID == "" {
 		if id := b.rows[company].Str("partner_id"); id != "" {
 			partnerID = id
 		}
 	}
-	refs = append(refs, RowRef{cdc.Partners, partnerID})
+	dst = append(dst, RowRef{cdc.Partners, partnerID})
 	if t, ok := b.e.types[in.Type]; ok && hasRole(t.Recipients, catalog.RoleOrderingUser) {
-		refs = append(refs, RowRef{cdc.PortalUsers, in.Next.Str("updated_by_user_id")})
+		dst = append(dst, RowRef{cdc.PortalUsers, in.Next.Str("updated_by_user_id")})
 	}
-	return refs
+	return dst
 }
 
 func hasRole(r catalog.Recipients, role catalog.Role) bool { return slices.Contains(r.Roles, role) }
 
 // fetchNeeds reads the rows the intents (and samples) need: each round can
 // reveal a further reference (sample → subscription → company → partner), so
-// it repeats until nothing new is needed, at most three round trips.
+// it repeats until nothing new is needed, at most three round trips. An
+// intent whose rows are all read is settled (what it needs follows from
+// those rows) and left out of the rounds after.
 func (b *batch) fetchNeeds(ctx context.Context, intents, samples []intent) error {
+	open := make([]*intent, 0, len(intents)+len(samples))
+	for i := range intents {
+		open = append(open, &intents[i])
+	}
+	for i := range samples {
+		open = append(open, &samples[i])
+	}
+	var want []RowRef
 	for range 3 {
-		var want []RowRef
-		for _, in := range intents {
-			want = append(want, b.needs(in)...)
+		want = want[:0]
+		still := open[:0]
+		for _, in := range open {
+			n := len(want)
+			want = b.appendNeeds(want, in)
+			unread := want[:n]
+			for _, r := range want[n:] {
+				if _, read := b.rows[r]; !read && r.ID != "" {
+					unread = append(unread, r)
+				}
+			}
+			want = unread
+			if len(want) > n {
+				still = append(still, in)
+			}
 		}
-		for _, s := range samples {
-			want = append(want, b.needs(s)...)
+		if len(want) == 0 {
+			return nil
 		}
-		before := len(b.rows)
 		if err := b.fetch(ctx, want); err != nil {
 			return err
 		}
-		if len(b.rows) == before {
-			return nil
-		}
+		open = still
 	}
 	return nil
 }
@@ -197,7 +215,7 @@ func (b *batch) resolve(in intent) (refs, *RowRef) {
 	if in.Table == cdc.Companies {
 		r.company = in.Next
 	} else {
-		r.company = need(RowRef{cdc.Companies, b.companyID(in)})
+		r.company = need(RowRef{cdc.Companies, b.companyID(&in)})
 	}
 	partnerID := r.company.Str("partner_id")
 	if partnerID == "" {
@@ -489,10 +507,10 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 		types []string
 		cause cdc.Cause
 	}
-	var order []string
-	byChange := map[string]*output{}
+	var order []change
+	byChange := map[change]*output{}
 	for _, p := range ps {
-		c := changeOf(p.in)
+		c := changeOf(&p.in)
 		o, known := byChange[c]
 		if !known {
 			o = &output{cause: p.in.dlqCause()}
@@ -532,13 +550,21 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 	return nil
 }
 
-// changeOf names the source change an intent came from: its record, or, for
-// a fired timer (no offset), the intent itself.
-func changeOf(in intent) string {
+// change names the source change of an intent: its record, or, for a fired
+// timer (no offset), the intent itself (base).
+type change struct {
+	topic     string
+	partition int32
+	offset    int64
+	base      string
+}
+
+// changeOf is the source change an intent came from.
+func changeOf(in *intent) change {
 	if in.Src.Offset < 0 {
-		return in.base()
+		return change{offset: -1, base: in.base()}
 	}
-	return fmt.Sprintf("%s/%d/%d", in.Src.Topic, in.Src.Partition, in.Src.Offset)
+	return change{topic: in.Src.Topic, partition: in.Src.Partition, offset: in.Src.Offset}
 }
 
 // refuseRecipients is the dead-letter reason of an email whose recipients
@@ -623,7 +649,7 @@ func (b *batch) emit(p pending, done map[string]bool, dst []schemas.EmailJob) []
 		}
 		dst = append(dst, schemas.EmailJob{
 			Key: p.keys[i], Type: string(p.t.ID), Section: string(p.t.Section),
-			CompanyID: b.companyID(p.in), To: to, From: from, ReplyTo: replyTo,
+			CompanyID: b.companyID(&p.in), To: to, From: from, ReplyTo: replyTo,
 			Subject: d.Subject, Data: data,
 			Tags:  p.t.tags,
 			Cause: p.in.Src, CreatedAt: b.clock(p.in),
