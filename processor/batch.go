@@ -38,8 +38,10 @@ type batch struct {
 	parked  int
 	// rowJSON encodes each reference row once for the batch's job data.
 	rowJSON templates.RowJSON
-	// dataBuf is reused for each job's data JSON (emit copies it out).
+	// dataBuf is reused for each job's data JSON (emit copies it out), and
+	// subject for each subject.
 	dataBuf []byte
+	subject bytes.Buffer
 	// from is each From header the batch formatted, by the brand's name.
 	from map[string]string
 }
@@ -473,9 +475,11 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 			b.dlq = append(b.dlq, DeadLetter{Cause: in.dlqCause(), Reason: reason})
 			continue
 		}
-		p := pending{in: in, t: t, r: r}
+		// The recipients are kept in res.to's own array (filtered in place).
+		p := pending{in: in, t: t, r: r, to: res.to[:0], keys: make([]string, 0, len(res.to))}
+		base := in.base()
 		for _, to := range res.to {
-			k := jobKey(in.base(), to.Address)
+			k := jobKey(base, to.Address)
 			if seen[k] {
 				continue
 			}
@@ -608,12 +612,12 @@ func (b *batch) emit(p pending, done map[string]bool, dst []schemas.EmailJob) []
 		Company: p.r.company, Partner: p.r.partner, User: p.r.user, Subscription: p.r.subscription,
 		Days: p.in.Days, Percent: p.in.Percent, Link: b.e.link(p.t, p.in.Next),
 	}
-	var subj bytes.Buffer
-	if err := p.t.subject.Execute(&subj, d); err != nil {
+	b.subject.Reset()
+	if err := p.t.subject.Execute(&b.subject, d); err != nil {
 		b.dlq = append(b.dlq, DeadLetter{Cause: p.in.dlqCause(), Reason: fmt.Sprintf("render subject of %s: %v", p.t.ID, err)})
 		return dst
 	}
-	d.Subject = templates.SanitizeHeader(subj.String())
+	d.Subject = templates.SanitizeHeader(b.subject.String())
 	// The bodies are rendered by the send stage from the job's data; what
 	// would make rendering fail for sure is refused here.
 	if err := templates.CheckLink(d.Link); err != nil {

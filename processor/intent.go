@@ -40,9 +40,10 @@ type intent struct {
 }
 
 func intentFromChange(t *entry, ch cdc.Change, prev, next cdc.Row) intent {
+	var cause [64]byte
 	return intent{
 		Type: t.ID, Table: ch.Table, ID: ch.ID,
-		Cause: "@" + ch.Position.String(), Position: ch.Position,
+		Cause: string(ch.Position.Append(append(cause[:0], '@'))), Position: ch.Position,
 		Next: next, Prev: prev,
 		Src: schemas.Cause{Topic: ch.Cause.Topic, Partition: ch.Cause.Partition, Offset: ch.Cause.Offset,
 			Op: string(ch.Op), SourceTime: ch.SourceTime, Table: ch.Table, EntityID: ch.ID},

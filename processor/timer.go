@@ -21,8 +21,8 @@ type timerMember struct {
 }
 
 func (m timerMember) String() string {
-	b := make([]byte, 0, 16+len(m.Type)+len(m.Table)+len(m.ID))
-	b = append(b, `["t",`...)
+	var buf [128]byte // the string is the only allocation when it fits
+	b := append(buf[:0], `["t",`...)
 	b = cdc.AppendJSONString(b, string(m.Type))
 	b = append(b, ',')
 	b = cdc.AppendJSONString(b, m.Table)
@@ -38,8 +38,8 @@ func (m timerMember) String() string {
 // escaped). Write.Park adds it to p.Set's timers at p.Deadline and
 // Commit.Unpark removes it. Pure function, deterministic.
 func ParkMember(p Parked) string {
-	b := make([]byte, 0, 16+len(p.On.Table)+len(p.On.ID)+len(p.Key))
-	b = append(b, `["p",`...)
+	var buf [256]byte // the string is the only allocation when it fits
+	b := append(buf[:0], `["p",`...)
 	b = cdc.AppendJSONString(b, p.On.Table)
 	b = append(b, ',')
 	b = cdc.AppendJSONString(b, p.On.ID)
@@ -51,8 +51,8 @@ func ParkMember(p Parked) string {
 // drainMember is the timer-set member that releases the rest of the intents
 // parked on ref: ["d", table, id].
 func drainMember(ref RowRef) string {
-	b := make([]byte, 0, 16+len(ref.Table)+len(ref.ID))
-	b = append(b, `["d",`...)
+	var buf [128]byte // the string is the only allocation when it fits
+	b := append(buf[:0], `["d",`...)
 	b = cdc.AppendJSONString(b, ref.Table)
 	b = append(b, ',')
 	b = cdc.AppendJSONString(b, ref.ID)

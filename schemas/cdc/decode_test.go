@@ -623,6 +623,15 @@ func TestPositionText(t *testing.T) {
 			t.Errorf("%v: round trip gave %v, %v", p, back, err)
 		}
 	}
+	for p, want := range map[Position]string{lsn(24024100): "lsn:24024100", {}: "", {Image: "ab"}: "none~ab",
+		{Kind: SourceMicros, N: 1772360200000000, Image: "9f86d081884c7d65"}: "us:1772360200000000~9f86d081884c7d65"} {
+		if got := p.String(); got != want {
+			t.Errorf("%#v.String() = %q, want %q", p, got, want)
+		}
+		if got := string(p.Append([]byte("@"))); got != "@"+want {
+			t.Errorf("%#v.Append = %q, want %q", p, got, "@"+want)
+		}
+	}
 	for _, bad := range []string{"", "lsn", "lsn:", "lsn:007", "lsn:1e3", "ts:5", "none", "none~", "ms:5~", "lsn:99999999999999999999"} {
 		if p, err := ParsePosition(bad); err == nil {
 			t.Errorf("ParsePosition(%q) = %v, want an error", bad, p)

@@ -63,18 +63,25 @@ func (p Position) String() string {
 	if p.IsZero() {
 		return ""
 	}
-	var b strings.Builder
-	b.Grow(40)
-	b.WriteString(positionPrefix[p.Kind])
+	var buf [64]byte
+	return string(p.Append(buf[:0]))
+}
+
+// Append appends String's form to dst.
+func (p Position) Append(dst []byte) []byte {
+	if p.IsZero() {
+		return dst
+	}
+	dst = append(dst, positionPrefix[p.Kind]...)
 	if p.Kind != NoPosition {
-		b.WriteByte(':')
-		b.WriteString(strconv.FormatInt(p.N, 10))
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, p.N, 10)
 	}
 	if p.Image != "" {
-		b.WriteByte('~')
-		b.WriteString(p.Image)
+		dst = append(dst, '~')
+		dst = append(dst, p.Image...)
 	}
-	return b.String()
+	return dst
 }
 
 // ParsePosition parses Position.String's form.
