@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -21,28 +22,34 @@ func (r Row) AppendJSONColumns(dst []byte, keep func(col string, v any) bool) ([
 	if r == nil {
 		return append(dst, "null"...), nil
 	}
-	// Keys in sorted order, so that equal rows encode to equal bytes.
-	var stack [32]string
-	keys := stack[:0]
+	// Columns in sorted order, so that equal rows encode to equal bytes.
+	var stack [32]column
+	cols := stack[:0]
 	for k, v := range r {
 		if keep == nil || keep(k, v) {
-			keys = append(keys, k)
+			cols = append(cols, column{k, v})
 		}
 	}
-	slices.Sort(keys)
+	slices.SortFunc(cols, func(a, b column) int { return strings.Compare(a.name, b.name) })
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i, c := range cols {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendJSONString(dst, k)
+		dst = AppendJSONString(dst, c.name)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = appendJSONValue(dst, r[k]); err != nil {
-			return nil, fmt.Errorf("column %s: %w", k, err)
+		if dst, err = appendJSONValue(dst, c.value); err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.name, err)
 		}
 	}
 	return append(dst, '}'), nil
+}
+
+// column is one column of a row being encoded.
+type column struct {
+	name  string
+	value any
 }
 
 func appendJSONValue(dst []byte, v any) ([]byte, error) {
