@@ -287,10 +287,12 @@ func (b *batch) finish(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		intents = append(intents, banded...)
-		if err := b.fetchNeeds(ctx, intents, nil); err != nil {
+		// The intents' rows are read (before the loop, or at the end of the
+		// round before); the banded samples' may need more.
+		if err := b.fetchNeeds(ctx, banded, nil); err != nil {
 			return err
 		}
+		intents = append(intents, banded...)
 		if err := b.build(ctx, intents); err != nil {
 			return err
 		}
