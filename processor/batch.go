@@ -158,11 +158,25 @@ func (b *batch) appendNeeds(dst []RowRef, in *intent) []RowRef {
 
 func hasRole(r catalog.Recipients, role catalog.Role) bool { return slices.Contains(r.Roles, role) }
 
+// leadsOn reports whether any of the rows unread is one that can name a
+// further row an intent needs (a subscription its company, a company its
+// partner): an intent waiting only for partners and users is settled once
+// those are read.
+func leadsOn(unread []RowRef) bool {
+	for _, r := range unread {
+		if r.Table == cdc.InteropSubscriptions || r.Table == cdc.Companies {
+			return true
+		}
+	}
+	return false
+}
+
 // fetchNeeds reads the rows the intents (and samples) need: each round can
 // reveal a further reference (sample → subscription → company → partner), so
 // it repeats until nothing new is needed, at most three round trips. An
-// intent whose rows are all read is settled (what it needs follows from
-// those rows) and left out of the rounds after.
+// intent whose rows are all read, or will be with this round's but for
+// ones that name no further row (leadsOn), is settled and left out of the
+// rounds after.
 func (b *batch) fetchNeeds(ctx context.Context, intents, samples []intent) error {
 	open := make([]*intent, 0, len(intents)+len(samples))
 	for i := range intents {
@@ -185,7 +199,7 @@ func (b *batch) fetchNeeds(ctx context.Context, intents, samples []intent) error
 				}
 			}
 			want = unread
-			if len(want) > n {
+			if leadsOn(want[n:]) {
 				still = append(still, in)
 			}
 		}
