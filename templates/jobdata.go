@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -63,6 +65,8 @@ type RowJSON struct {
 	// read); the others are left out, and a row of which none is kept.
 	Keep Columns
 	m    map[rowID]cachedRow
+	// sorted is each field's columns of Keep, in order.
+	sorted map[string][]string
 }
 
 // rowID is a row by identity, and the Data field it is encoded as (one map
@@ -92,13 +96,13 @@ func (c *RowJSON) keeps(field string) (set ColumnSet, ok bool) {
 // cache.
 func (c *RowJSON) appendRow(dst []byte, r cdc.Row, field string, set ColumnSet, shared bool) ([]byte, error) {
 	if c == nil || !shared {
-		return r.AppendJSONColumns(dst, set.keeps)
+		return c.encode(dst, r, field, set)
 	}
 	id := rowID{reflect.ValueOf(r).Pointer(), field}
 	if e, ok := c.m[id]; ok {
 		return append(dst, e.json...), nil
 	}
-	out, err := r.AppendJSONColumns(dst, set.keeps)
+	out, err := c.encode(dst, r, field, set)
 	if err != nil {
 		return dst, err
 	}
@@ -109,14 +113,36 @@ func (c *RowJSON) appendRow(dst []byte, r cdc.Row, field string, set ColumnSet, 
 	return out, nil
 }
 
-// keeps reports whether job data keeps column col of value v: no array
-// column, and only the columns of k (k nil: all).
-func (k ColumnSet) keeps(col string, v any) bool {
+// encode appends r's JSON, its array columns left out, and the columns set
+// leaves out (nil: none): a set is walked in order, not the whole row.
+func (c *RowJSON) encode(dst []byte, r cdc.Row, field string, set ColumnSet) ([]byte, error) {
+	if c == nil || set == nil {
+		return r.AppendJSONColumns(dst, set.keeps)
+	}
+	cols, ok := c.sorted[field]
+	if !ok {
+		cols = slices.Sorted(maps.Keys(set))
+		if c.sorted == nil {
+			c.sorted = map[string][]string{}
+		}
+		c.sorted[field] = cols
+	}
+	return r.AppendJSONOf(dst, cols, notArray)
+}
+
+// notArray is the part of ColumnSet.keeps that a column list leaves.
+func notArray(_ string, v any) bool {
 	switch v.(type) {
 	case []string, []any:
 		return false
 	}
-	return k == nil || k[col]
+	return true
+}
+
+// keeps reports whether job data keeps column col of value v: no array
+// column, and only the columns of k (k nil: all).
+func (k ColumnSet) keeps(col string, v any) bool {
+	return notArray(col, v) && (k == nil || k[col])
 }
 
 // AppendJSONCached is AppendJSON with the reference rows' JSON taken from

@@ -46,6 +46,34 @@ func (r Row) AppendJSONColumns(dst []byte, keep func(col string, v any) bool) ([
 	return append(dst, '}'), nil
 }
 
+// AppendJSONOf is AppendJSONColumns of the columns named in cols (sorted,
+// each once) that keep accepts (all when keep is nil): a row of which few
+// columns are wanted is encoded without a walk over all of its columns.
+func (r Row) AppendJSONOf(dst []byte, cols []string, keep func(col string, v any) bool) ([]byte, error) {
+	if r == nil {
+		return append(dst, "null"...), nil
+	}
+	dst = append(dst, '{')
+	first := true
+	for _, c := range cols {
+		v, ok := r[c]
+		if !ok || keep != nil && !keep(c, v) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = AppendJSONString(dst, c)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = appendJSONValue(dst, v); err != nil {
+			return nil, fmt.Errorf("column %s: %w", c, err)
+		}
+	}
+	return append(dst, '}'), nil
+}
+
 // column is one column of a row being encoded.
 type column struct {
 	name  string

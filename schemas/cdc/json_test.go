@@ -34,6 +34,44 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestAppendJSONOfMatchesAppendJSONColumns encodes rows by a sorted list of
+// columns and by a filter over all of them, and wants the same bytes.
+func TestAppendJSONOfMatchesAppendJSONColumns(t *testing.T) {
+	row := Row{"a": "x", "b": int64(2), "c": nil, "d": []string{"p"}, "e": true, "é": "u", "z": json.Number("1.5")}
+	notArray := func(_ string, v any) bool { _, isArr := v.([]string); return !isArr }
+	for _, tt := range []struct {
+		row  Row
+		cols []string
+		keep func(string, any) bool
+	}{
+		{row, []string{"a", "b", "c", "d", "e", "z", "é"}, nil},
+		{row, []string{"a", "d", "missing", "z"}, notArray},
+		{row, []string{"d"}, notArray},
+		{row, nil, nil},
+		{Row{}, []string{"a"}, nil},
+		{nil, []string{"a"}, nil},
+	} {
+		in := map[string]bool{}
+		for _, c := range tt.cols {
+			in[c] = true
+		}
+		want, err := tt.row.AppendJSONColumns([]byte("pre"), func(c string, v any) bool { return in[c] && (tt.keep == nil || tt.keep(c, v)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tt.row.AppendJSONOf([]byte("pre"), tt.cols, tt.keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v of %v: AppendJSONOf %s, AppendJSONColumns %s", tt.cols, tt.row, got, want)
+		}
+	}
+	if _, err := (Row{"a": Unavailable}).AppendJSONOf(nil, []string{"a"}, nil); err == nil {
+		t.Error("an unmerged placeholder was encoded")
+	}
+}
+
 func FuzzAppendJSONString(f *testing.F) {
 	f.Add("plain")
 	f.Add("\x00\"\\\u2029\xff")
