@@ -89,9 +89,17 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix})
 	// One write per email would be one system call per email: buffer them.
 	bw := bufio.NewWriterSize(env.stdout, 256<<10)
-	out, errOut := json.NewEncoder(bw), json.NewEncoder(env.stderr)
+	errOut := json.NewEncoder(env.stderr)
+	var line []byte // each email's line, written as encoding/json would
 	err = simulate.Run(ctx, eng, dec, in, until, simulate.Sink{
-		Email: func(e simulate.Email) error { return out.Encode(e) },
+		Email: func(e simulate.Email) error {
+			var err error
+			if line, err = e.AppendJSON(line[:0]); err != nil {
+				return err
+			}
+			_, err = bw.Write(append(line, '\n'))
+			return err
+		},
 		Clock: func(t time.Time) { clock.Store(t.UnixMilli()) },
 		DeadLetter: func(d simulate.DeadLetter) error {
 			return errOut.Encode(struct {
