@@ -117,7 +117,9 @@ func appendJSONValue(dst []byte, v any) ([]byte, error) {
 const hexDigits = "0123456789abcdef"
 
 // AppendJSONString appends s as a JSON string, escaping as encoding/json does
-// for quotes, backslashes, control characters, invalid UTF-8 and U+2028/9.
+// for quotes, backslashes, control characters, invalid UTF-8 and U+2028/9,
+// except that \b and \f are written \u0008 and \u000c (the same string
+// decoded; stored images keep this form) and HTML characters are not escaped.
 func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
