@@ -120,26 +120,51 @@ const hexDigits = "0123456789abcdef"
 // for quotes, backslashes, control characters, invalid UTF-8 and U+2028/9,
 // except that \b and \f are written \u0008 and \u000c (the same string
 // decoded; stored images keep this form) and HTML characters are not escaped.
-func AppendJSONString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte { return appendQuoted(dst, s, false) }
+
+// AppendJSONStringHTML appends s as a JSON string exactly as encoding/json's
+// Encoder writes it by default: also \b and \f in short form, and <, > and &
+// as \u003c, \u003e and \u0026.
+func AppendJSONStringHTML(dst []byte, s string) []byte { return appendQuoted(dst, s, true) }
+
+// plainSafe and htmlSafe are the ASCII bytes AppendJSONString and
+// AppendJSONStringHTML copy as they are.
+var plainSafe, htmlSafe = func() (plain, html [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		plain[b] = b != '"' && b != '\\'
+		html[b] = plain[b] && b != '<' && b != '>' && b != '&'
+	}
+	return plain, html
+}()
+
+func appendQuoted(dst []byte, s string, asEncoder bool) []byte {
+	safe := &plainSafe
+	if asEncoder {
+		safe = &htmlSafe
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
+			if safe[b] {
 				i++
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
+			switch {
+			case b == '"' || b == '\\':
 				dst = append(dst, '\\', b)
-			case '\n':
+			case b == '\n':
 				dst = append(dst, '\\', 'n')
-			case '\r':
+			case b == '\r':
 				dst = append(dst, '\\', 'r')
-			case '\t':
+			case b == '\t':
 				dst = append(dst, '\\', 't')
+			case b == '\b' && asEncoder:
+				dst = append(dst, '\\', 'b')
+			case b == '\f' && asEncoder:
+				dst = append(dst, '\\', 'f')
 			default:
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 			}

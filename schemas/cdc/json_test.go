@@ -88,3 +88,15 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendJSONStringHTML wants the bytes json.Marshal writes for any string.
+func FuzzAppendJSONStringHTML(f *testing.F) {
+	f.Add("plain")
+	f.Add("<a href=\"x\">&amp;</a>\b\f\n\r\t\x00\x1f\x7f\u2028\u2029\xff\xe2\x80 é")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := AppendJSONStringHTML(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: AppendJSONStringHTML %s, json.Marshal %s", s, got, want)
+		}
+	})
+}
