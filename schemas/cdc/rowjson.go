@@ -13,7 +13,14 @@ import (
 // nil and []string (a number beyond int64 stays a json.Number). "null"
 // decodes to a nil Row. Both state stores keep row images this way, and
 // return them decoded so.
+//
+// An image exactly as AppendJSON writes it is decoded by a scanner of that
+// form alone (decodeWritten); anything else (whitespace, escapes, numbers
+// that are not int64, other values) by a JSON parser, to the same result.
 func DecodeRow(b []byte) (Row, error) {
+	if r, ok := decodeWritten(b); ok {
+		return r, nil
+	}
 	p := rowParsers.Get()
 	defer rowParsers.Put(p)
 	return rowOf(p.ParseBytes(b))
@@ -22,9 +29,209 @@ func DecodeRow(b []byte) (Row, error) {
 // DecodeRowString is DecodeRow of a string (a Redis reply), without a copy
 // of it to bytes.
 func DecodeRowString(s string) (Row, error) {
+	// decodeWritten only reads the bytes, and copies what it keeps.
+	if r, ok := decodeWritten(unsafe.Slice(unsafe.StringData(s), len(s))); ok {
+		return r, nil
+	}
 	p := rowParsers.Get()
 	defer rowParsers.Put(p)
 	return rowOf(p.Parse(s))
+}
+
+// decodeWritten decodes b when it is in the form Row.AppendJSON writes for
+// the values stores keep: "null", or an object without whitespace whose
+// strings hold no escape and no control character and whose values are
+// strings, integers of at most 18 digits, true, false, null or arrays of
+// strings. ok is false for anything else, which rowOf then decodes: the
+// two agree on every input decodeWritten takes (FuzzDecodeRow).
+//
+// A row decoded here skips the parser's tree of values: its fields are
+// scanned into spans, then copied into one arena.
+func decodeWritten(b []byte) (_ Row, ok bool) {
+	if string(b) == "null" {
+		return nil, true
+	}
+	if len(b) < 2 || b[0] != '{' {
+		return nil, false
+	}
+	var fieldStack [32]writtenField
+	var elemStack [16]span
+	fields, elems := fieldStack[:0], elemStack[:0]
+	size := 0 // bytes of the strings made
+	i := 1
+	if b[i] == '}' {
+		i++
+	} else {
+		for {
+			var f writtenField
+			if f.key, i, ok = scanPlainString(b, i); !ok || i >= len(b) || b[i] != ':' {
+				return nil, false
+			}
+			if i++; i >= len(b) {
+				return nil, false
+			}
+			switch c := b[i]; {
+			case c == '"':
+				f.kind = valueString
+				if f.str, i, ok = scanPlainString(b, i); !ok {
+					return nil, false
+				}
+				size += f.str.len()
+			case c == '[':
+				f.kind, f.first = valueStrings, len(elems)
+				if i++; i < len(b) && b[i] == ']' {
+					i++
+					break
+				}
+				for {
+					var e span
+					if e, i, ok = scanPlainString(b, i); !ok || i >= len(b) {
+						return nil, false
+					}
+					elems = append(elems, e)
+					size += e.len()
+					if b[i] == ']' {
+						i++
+						break
+					}
+					if b[i] != ',' {
+						return nil, false
+					}
+					i++
+				}
+				f.count = len(elems) - f.first
+			case c == '-' || c >= '0' && c <= '9':
+				f.kind = valueInt
+				if f.n, i, ok = scanInt(b, i); !ok {
+					return nil, false
+				}
+			case hasWord(b, i, "true"):
+				f.kind, i = valueTrue, i+4
+			case hasWord(b, i, "false"):
+				f.kind, i = valueFalse, i+5
+			case hasWord(b, i, "null"):
+				f.kind, i = valueNull, i+4
+			default:
+				return nil, false
+			}
+			fields = append(fields, f)
+			if i >= len(b) {
+				return nil, false
+			}
+			if b[i] == '}' {
+				i++
+				break
+			}
+			if b[i] != ',' {
+				return nil, false
+			}
+			i++
+		}
+	}
+	if i != len(b) {
+		return nil, false
+	}
+	row := make(Row, len(fields))
+	a := arena(make([]byte, 0, size))
+	for _, f := range fields {
+		k := b[f.key.from:f.key.to]
+		name, known := columnNames[string(k)] // the contract's own string: no copy per row
+		if !known {
+			name = string(k)
+		}
+		switch f.kind {
+		case valueString:
+			row[name] = a.string(b[f.str.from:f.str.to])
+		case valueStrings:
+			out := make([]string, f.count)
+			for j, e := range elems[f.first : f.first+f.count] {
+				out[j] = a.string(b[e.from:e.to])
+			}
+			row[name] = out
+		case valueInt:
+			row[name] = f.n
+		case valueTrue:
+			row[name] = true
+		case valueFalse:
+			row[name] = false
+		case valueNull:
+			row[name] = nil
+		}
+	}
+	return row, true
+}
+
+// writtenField is one field scanned by decodeWritten: its key, and its value
+// by kind (a string's span, an integer, or elems[first:first+count]).
+type writtenField struct {
+	key, str     span
+	kind         valueKind
+	n            int64
+	first, count int
+}
+
+type valueKind uint8
+
+const (
+	valueString valueKind = iota
+	valueStrings
+	valueInt
+	valueTrue
+	valueFalse
+	valueNull
+)
+
+// span is b[from:to] of the input being scanned.
+type span struct{ from, to int }
+
+func (s span) len() int { return s.to - s.from }
+
+// scanPlainString scans the string starting at b[i] (its opening quote) and
+// returns its contents' span and the index after its closing quote; ok is
+// false when there is none, or it holds an escape or a control character.
+func scanPlainString(b []byte, i int) (s span, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return span{}, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return span{i + 1, j}, j + 1, true
+		case c == '\\' || c < 0x20:
+			return span{}, 0, false
+		}
+	}
+	return span{}, 0, false
+}
+
+// scanInt scans the integer starting at b[i]: an optional minus, then 0 or
+// 1 to 18 digits not starting with 0 (so it fits an int64), followed by a
+// comma or the object's end; ok is false for anything else.
+func scanInt(b []byte, i int) (n int64, next int, ok bool) {
+	neg := b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + int64(b[i]-'0')
+		if i++; i-start > 18 {
+			return 0, 0, false
+		}
+	}
+	switch {
+	case i == start, b[start] == '0' && (i-start > 1 || neg), i >= len(b), b[i] != ',' && b[i] != '}':
+		return 0, 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, i, true
+}
+
+// hasWord reports whether b holds w at i.
+func hasWord(b []byte, i int, w string) bool {
+	return len(b)-i >= len(w) && string(b[i:i+len(w)]) == w
 }
 
 // rowOf is the row of a parsed stored image.
