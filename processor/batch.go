@@ -42,8 +42,10 @@ type batch struct {
 	// subject for each subject.
 	dataBuf []byte
 	subject bytes.Buffer
-	// from is each From header the batch formatted, by the brand's name.
-	from map[string]string
+	// from is each From header the batch formatted, by the brand's name;
+	// brands each partner's branding, by the id its row was read by.
+	from   map[string]string
+	brands map[string]templates.Branding
 }
 
 // stats returns the batch's counts, scheduled and parked included.
@@ -60,6 +62,7 @@ type firedTimer struct {
 
 func newBatch(e *Engine, now time.Time) *batch {
 	return &batch{e: e, now: now, rows: map[RowRef]cdc.Row{}, parking: map[parkRef]intent{}, from: map[string]string{},
+		brands:  map[string]templates.Branding{},
 		rowJSON: templates.RowJSON{Keep: e.r.Columns()}}
 }
 
@@ -237,7 +240,7 @@ func (b *batch) resolve(in intent) (refs, *RowRef) {
 	if partnerID == "" {
 		partnerID = in.Next.Str("partner_id")
 	}
-	r.partner = need(RowRef{cdc.Partners, partnerID})
+	r.partner, r.partnerID = need(RowRef{cdc.Partners, partnerID}), partnerID
 	if t, ok := b.e.types[in.Type]; ok && hasRole(t.Recipients, catalog.RoleOrderingUser) {
 		r.user = need(RowRef{cdc.PortalUsers, in.Next.Str("updated_by_user_id")})
 	}
@@ -621,7 +624,13 @@ func (b *batch) emit(p pending, done map[string]bool, dst []schemas.EmailJob) []
 	if !fresh {
 		return dst
 	}
-	brand := templates.BrandingOf(p.r.partner)
+	// A partner's row is read once for the whole batch (b.rows): so is its
+	// branding made once.
+	brand, ok := b.brands[p.r.partnerID]
+	if !ok {
+		brand = templates.BrandingOf(p.r.partner)
+		b.brands[p.r.partnerID] = brand
+	}
 	d := templates.Data{
 		Type: string(p.t.ID), Brand: brand,
 		Entity: p.in.Next, Previous: p.in.Prev,

@@ -75,7 +75,7 @@ type Sink struct {
 // schedule (Engine.DueBound), so every timer fires at its due time before
 // the records after it, exactly as one record at a time.
 func Run(ctx context.Context, eng *processor.Engine, dec Decoder, in io.Reader, until time.Time, sink Sink) error {
-	s := &run{eng: eng, sink: sink, sets: map[string]bool{}}
+	s := &run{eng: eng, sink: sink, sets: map[string]bool{}, topics: map[string]bool{}}
 	// Lines are read and decoded by a goroutine of their own, a chunk
 	// ahead, while the engine applies the records before them.
 	ctx, cancel := context.WithCancel(ctx)
@@ -180,6 +180,8 @@ type run struct {
 	sink  Sink
 	clock time.Time
 	sets  map[string]bool
+	// topics are the topics of the changes added, each with its timer set in sets.
+	topics map[string]bool
 	// The batch being collected: its changes, their clocks and lines, and
 	// the earliest timer due when it began (haveDue false: none).
 	changes []cdc.Change
@@ -198,7 +200,10 @@ func (s *run) add(ctx context.Context, ch cdc.Change, line int) error {
 			return err
 		}
 	}
-	s.sets[processor.TimerSet(ch.Cause.Topic, 0)] = true
+	if !s.topics[ch.Cause.Topic] {
+		s.topics[ch.Cause.Topic] = true
+		s.sets[processor.TimerSet(ch.Cause.Topic, 0)] = true
+	}
 	if len(s.changes) == 0 {
 		// Timers due before the record fire first, each at its due time.
 		if err := s.fireUntil(ctx, ch.TsMs); err != nil {
