@@ -21,6 +21,11 @@ func DecodeRow(b []byte) (Row, error) {
 	if r, ok := decodeWritten(b); ok {
 		return r, nil
 	}
+	return parseRow(b)
+}
+
+// parseRow is DecodeRow by the JSON parser alone.
+func parseRow(b []byte) (Row, error) {
 	p := rowParsers.Get()
 	defer rowParsers.Put(p)
 	return rowOf(p.ParseBytes(b))
@@ -83,21 +88,16 @@ func decodeWritten(b []byte) (_ Row, ok bool) {
 					i++
 					break
 				}
-				for {
+				for more := true; more; {
 					var e span
-					if e, i, ok = scanPlainString(b, i); !ok || i >= len(b) {
+					if e, i, ok = scanPlainString(b, i); !ok {
 						return nil, false
 					}
 					elems = append(elems, e)
 					size += e.len()
-					if b[i] == ']' {
-						i++
-						break
-					}
-					if b[i] != ',' {
+					if i, more, ok = nextItem(b, i, ']'); !ok {
 						return nil, false
 					}
-					i++
 				}
 				f.count = len(elems) - f.first
 			case c == '-' || c >= '0' && c <= '9':
@@ -115,17 +115,13 @@ func decodeWritten(b []byte) (_ Row, ok bool) {
 				return nil, false
 			}
 			fields = append(fields, f)
-			if i >= len(b) {
+			var more bool
+			if i, more, ok = nextItem(b, i, '}'); !ok {
 				return nil, false
 			}
-			if b[i] == '}' {
-				i++
+			if !more {
 				break
 			}
-			if b[i] != ',' {
-				return nil, false
-			}
-			i++
 		}
 	}
 	if i != len(b) {
@@ -134,11 +130,7 @@ func decodeWritten(b []byte) (_ Row, ok bool) {
 	row := make(Row, len(fields))
 	a := arena(make([]byte, 0, size))
 	for _, f := range fields {
-		k := b[f.key.from:f.key.to]
-		name, known := columnNames[string(k)] // the contract's own string: no copy per row
-		if !known {
-			name = string(k)
-		}
+		name := columnName(b[f.key.from:f.key.to])
 		switch f.kind {
 		case valueString:
 			row[name] = a.string(b[f.str.from:f.str.to])
@@ -229,6 +221,22 @@ func scanInt(b []byte, i int) (n int64, next int, ok bool) {
 	return n, i, true
 }
 
+// nextItem reads what follows an item of a list closed by close: a comma
+// (more items follow) or close itself; next is the index after it, and ok is
+// false for anything else.
+func nextItem(b []byte, i int, close byte) (next int, more, ok bool) {
+	if i >= len(b) {
+		return 0, false, false
+	}
+	switch b[i] {
+	case ',':
+		return i + 1, true, true
+	case close:
+		return i + 1, false, true
+	}
+	return 0, false, false
+}
+
 // hasWord reports whether b holds w at i.
 func hasWord(b []byte, i int, w string) bool {
 	return len(b)-i >= len(w) && string(b[i:i+len(w)]) == w
@@ -253,11 +261,7 @@ func rowOf(v *fastjson.Value, err error) (Row, error) {
 	a := arena(make([]byte, 0, n))
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if err == nil {
-			name, ok := columnNames[string(k)] // the contract's own string: no copy per row
-			if !ok {
-				name = string(k)
-			}
-			row[name], err = storedValue(v, &a)
+			row[columnName(k)], err = storedValue(v, &a)
 		}
 	})
 	if err != nil {
@@ -267,6 +271,15 @@ func rowOf(v *fastjson.Value, err error) (Row, error) {
 }
 
 var rowParsers fastjson.ParserPool
+
+// columnName is k as a row's key: the contract's own string for a column it
+// names (no copy per row), else a copy.
+func columnName(k []byte) string {
+	if name, ok := columnNames[string(k)]; ok {
+		return name
+	}
+	return string(k)
+}
 
 // columnNames holds every column name of Contract, each as itself: DecodeRow
 // keys its rows with these strings instead of a copy per row.

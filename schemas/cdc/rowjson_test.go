@@ -80,14 +80,6 @@ func TestDecodedStringsOutliveTheParser(t *testing.T) {
 	}
 }
 
-// decodeRowParsed is DecodeRow by the JSON parser alone: what decodeWritten
-// must agree with.
-func decodeRowParsed(b []byte) (Row, error) {
-	p := rowParsers.Get()
-	defer rowParsers.Put(p)
-	return rowOf(p.ParseBytes(b))
-}
-
 // TestDecodeWrittenTakesWhatAppendJSONWrites checks that the images stores
 // keep are decoded by the scanner, and that what it declines is still
 // decoded (by the parser) to the same row.
@@ -123,7 +115,7 @@ func TestDecodeWrittenTakesWhatAppendJSONWrites(t *testing.T) {
 			t.Errorf("decodeWritten(%s) took it: %v, want %v", tt.in, taken, tt.taken)
 		}
 		got, gotErr := DecodeRow([]byte(tt.in))
-		want, wantErr := decodeRowParsed([]byte(tt.in))
+		want, wantErr := parseRow([]byte(tt.in))
 		if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
 			t.Errorf("DecodeRow(%s) = %#v, %v; the parser: %#v, %v", tt.in, got, gotErr, want, wantErr)
 		}
@@ -146,7 +138,7 @@ func FuzzDecodeRow(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		want, wantErr := decodeRowParsed(b)
+		want, wantErr := parseRow(b)
 		for _, from := range []string{"bytes", "string"} {
 			var got Row
 			var err error
@@ -174,7 +166,7 @@ func BenchmarkDecodeRow(b *testing.B) {
 	for _, tt := range []struct {
 		name   string
 		decode func([]byte) (Row, error)
-	}{{"DecodeRow", DecodeRow}, {"parser", decodeRowParsed}} {
+	}{{"DecodeRow", DecodeRow}, {"parser", parseRow}} {
 		b.Run(tt.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(img)))
