@@ -328,7 +328,35 @@ func TimerSet(topic string, partition int32) string {
 // one derives nothing. Whatever the outcome, the row's timers are scheduled
 // from its newest image.
 func (e *Engine) Apply(ctx context.Context, now time.Time, changes []cdc.Change) (Output, error) {
-	return e.apply(ctx, now, changes, nil)
+	return e.apply(ctx, now, changes, nil, Hold{})
+}
+
+// Hold is what an ApplyAfter call waits for before it resolves anything,
+// and what it must not release again meanwhile.
+type Hold struct {
+	// Ready is closed when the call may resolve what its changes brought.
+	Ready <-chan struct{}
+	// Unparking, if set, reports the parked intents an earlier batch
+	// released whose unparking (Commit.Unpark) is not recorded yet: state
+	// may still return them as parked on a row a change makes present, and
+	// they are not released a second time.
+	Unparking func(Parked) bool
+}
+
+// ApplyAfter is Apply that resolves nothing before h.Ready is closed: it
+// stores its changes in state (State.ApplyChanges) and derives their
+// transitions at once, then waits, then resolves what they brought
+// (recipients, bands, parks, timers) against state as it is by then.
+//
+// The process stage applies a batch this way while the previous batch's
+// commit is still being recorded (Ready closes when it is: storing a row
+// change reads nothing that record writes but the parked intents, which
+// Unparking covers), and the changes of the other topics while those of
+// the reference topics are applied, so that an email still reads its
+// company and partner as the batch's reference changes left them. It
+// returns ctx's error if ctx ends first.
+func (e *Engine) ApplyAfter(ctx context.Context, now time.Time, changes []cdc.Change, h Hold) (Output, error) {
+	return e.apply(ctx, now, changes, nil, h)
 }
 
 // ApplyEach is Apply with a clock per change: changes[i] is decided at
@@ -344,10 +372,13 @@ func (e *Engine) ApplyEach(ctx context.Context, clocks []time.Time, changes []cd
 	if len(changes) == 0 {
 		return Output{}, nil
 	}
-	return e.apply(ctx, clocks[len(clocks)-1], changes, clocks)
+	return e.apply(ctx, clocks[len(clocks)-1], changes, clocks, Hold{})
 }
 
-func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change, clocks []time.Time) (Output, error) {
+// apply is Apply, ApplyAfter and ApplyEach: clocks, when not nil, has each
+// change's clock; h.Ready, when not nil, is waited for before anything is
+// resolved.
+func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change, clocks []time.Time, h Hold) (Output, error) {
 	var out Output
 	live := make([]RowChange, 0, len(changes))
 	var liveAt []time.Time // the clock of each live change, with clocks
@@ -429,7 +460,9 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 		}
 		n0, s0 := len(b.intents), len(b.samples)
 		for _, p := range r.Parked {
-			b.retryParked(p)
+			if h.Unparking == nil || !h.Unparking(p) {
+				b.retryParked(p)
+			}
 		}
 		stamp := func() { // the change's clock on what it brought
 			if liveAt != nil {
@@ -463,6 +496,13 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 	}
 	for _, h := range order {
 		e.scheduleTimers(b, h.ch, h.head, h.at)
+	}
+	if h.Ready != nil {
+		select {
+		case <-h.Ready:
+		case <-ctx.Done():
+			return Output{}, ctx.Err()
+		}
 	}
 	if err := b.finish(ctx); err != nil {
 		return Output{}, err

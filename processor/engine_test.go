@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portalmail/portalmail/processor"
+	"github.com/portalmail/portalmail/processor/catalog"
 	"github.com/portalmail/portalmail/processor/simulate"
 	"github.com/portalmail/portalmail/schemas/cdc"
 )
@@ -411,4 +413,107 @@ func TestBatchCostsAConstantNumberOfRoundTrips(t *testing.T) {
 		t.Fatalf("500 changes cost %d round trips", applyRounds)
 	}
 	t.Logf("500 changes: %d round trips for Apply, %d with Commit", applyRounds, h.rounds.Load())
+}
+
+// holdState is a State that fails the test when anything but storing
+// changes (and reading rows for TOASTed columns) is asked of it before
+// ready is closed, and closes stored once a batch is stored.
+type holdState struct {
+	processor.State
+	t      *testing.T
+	ready  chan struct{}
+	stored chan struct{}
+}
+
+func (s *holdState) early(what string) {
+	select {
+	case <-s.ready:
+	default:
+		s.t.Errorf("%s before the hold was released", what)
+	}
+}
+
+func (s *holdState) ApplyChanges(ctx context.Context, chs []processor.RowChange) ([]processor.ApplyResult, error) {
+	res, err := s.State.ApplyChanges(ctx, chs)
+	close(s.stored)
+	return res, err
+}
+
+func (s *holdState) Emitted(ctx context.Context, keys []string) ([]bool, error) {
+	s.early("Emitted")
+	return s.State.Emitted(ctx, keys)
+}
+
+func (s *holdState) Write(ctx context.Context, w processor.Writes) (processor.WriteResult, error) {
+	s.early("Write")
+	return s.State.Write(ctx, w)
+}
+
+func (s *holdState) Bands(ctx context.Context, rules catalog.Bands, samples []processor.BandSample) ([]processor.BandResult, error) {
+	s.early("Bands")
+	return s.State.Bands(ctx, rules, samples)
+}
+
+// TestApplyAfterStoresFirstAndResolvesOnceReleased: ApplyAfter stores its
+// changes at once and asks state nothing else before its hold is released;
+// then it resolves against state as it is by then. An intent the hold says
+// is being unparked is not released again.
+func TestApplyAfterStoresFirstAndResolvesOnceReleased(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	h.apply(t0, h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp9", "2027-06-30", cdc.Row{"company_id": "c-late"})))
+	company := h.acme()
+	company["id"], company["name"] = "c-late", "Late Inc"
+	arrives := h.change(cdc.Companies, cdc.OpCreate, company)
+
+	st := &holdState{State: h.store, t: t, ready: make(chan struct{}), stored: make(chan struct{})}
+	eng := h.instance(st)
+	type result struct {
+		out processor.Output
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := eng.ApplyAfter(context.Background(), t0.Add(time.Hour), []cdc.Change{arrives}, processor.Hold{Ready: st.ready})
+		done <- result{out, err}
+	}()
+	<-st.stored
+	rows, err := h.store.Rows(context.Background(), []processor.RowRef{{Table: cdc.Companies, ID: "c-late"}})
+	if err != nil || rows[0].Str("name") != "Late Inc" {
+		t.Fatalf("held: the company is not stored: %v %v", rows, err)
+	}
+	// The parked plan resolves against state as it is when the hold is released.
+	renamed := h.acme()
+	renamed["id"], renamed["name"] = "c-late", "Late Inc (renamed)"
+	h.apply(t0, h.change(cdc.Companies, cdc.OpUpdate, renamed))
+	close(st.ready)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := join(types(r.out.Jobs)); got != "order.new" || len(r.out.Jobs) != 4 {
+		t.Fatalf("released: %v", summary(r.out.Jobs))
+	}
+	if d := r.out.Jobs[0].Data; !strings.Contains(d, "Late Inc (renamed)") {
+		t.Fatalf("resolved before the hold was released: %s", d)
+	}
+
+	// Another company arrives while the release of the intent waiting for
+	// it is still being recorded (an earlier batch released it): nothing
+	// is released twice.
+	h.apply(t0, h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp10", "2027-06-30", cdc.Row{"company_id": "c-later"})))
+	company = h.acme()
+	company["id"], company["name"] = "c-later", "Later Inc"
+	arrives = h.change(cdc.Companies, cdc.OpCreate, company)
+	unparking := func(p processor.Parked) bool { return p.On == processor.RowRef{Table: cdc.Companies, ID: "c-later"} }
+	out, err := h.eng.ApplyAfter(context.Background(), t0.Add(time.Hour), []cdc.Change{arrives}, processor.Hold{Unparking: unparking})
+	if err != nil || len(out.Jobs) != 0 {
+		t.Fatalf("released again while unparking: %v %v", summary(out.Jobs), err)
+	}
+	// The control: replayed without the hold, the change releases the
+	// intent (still parked: nothing was committed).
+	out, err = h.eng.ApplyAfter(context.Background(), t0.Add(time.Hour), []cdc.Change{arrives}, processor.Hold{})
+	if err != nil || join(types(out.Jobs)) != "order.new" || len(out.Jobs) != 4 {
+		t.Fatalf("replayed without the hold: %v %v", summary(out.Jobs), err)
+	}
 }

@@ -114,13 +114,15 @@ type BatchStats struct {
 }
 
 // Phases is the time one batch spent in each step, in the order they run.
-// Record overlaps the next batch's Poll and Decode; Wait is the part of it
-// the next batch waited for. Trim overlaps the next batch's Apply.
+// Record overlaps the next batch's Poll, Decode and the start of its Apply
+// (its changes are stored meanwhile, processor.Hold); Wait is what is left
+// of it once the next batch's changes are applied. Trim overlaps the next
+// batch's Apply.
 type Phases struct {
 	Poll    time.Duration // waiting in PollRecords for the records
-	Decode  time.Duration // decoding the records (in parallel)
-	Wait    time.Duration // waiting for the previous batch's Record
-	Apply   time.Duration // Engine.Apply over the changes (the workers)
+	Decode  time.Duration // decoding the reference topics' records (in parallel; the others decode during Apply)
+	Wait    time.Duration // waiting for the previous batch's Record, after Apply (none when the batch had changes)
+	Apply   time.Duration // Engine.ApplyAfter over the changes (the workers), with the other records' decoding
 	Fire    time.Duration // Engine.Fire over the owned timer sets
 	Encode  time.Duration // producing the fired timers' output, merging the outputs (the workers produce theirs in Apply)
 	Produce time.Duration // flushing: waiting for the broker to take what is still buffered
@@ -273,7 +275,11 @@ type Process struct {
 	// histories are trimmed too (nil when none is under way). Only touched
 	// by the Run goroutine.
 	committing, trimming chan struct{}
-	isRef                map[string]bool
+	// unparking are the intents the last batch released, until its record
+	// (committing) is done: the next batch stores its changes meanwhile
+	// and must not release those again (processor.Hold).
+	unparking map[parkedIntent]bool
+	isRef     map[string]bool
 
 	// sess is replaced (renew) only by the Run goroutine, under mu; other
 	// goroutines read it under mu (Client, Close).
@@ -486,15 +492,23 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook tim
 		}
 	}
 	// The committed output is recorded in state while the next batch is
-	// polled and decoded; the next batch applies nothing before its keys,
-	// acks and released intents are (awaitCommit). Its rows' histories are
-	// trimmed behind that, while the next batch applies: a trim drops only
-	// entries older than a committed change, which no later change reads
-	// (docs/design.md, "The state commit overlaps the next poll").
+	// polled, decoded and its changes stored; the next batch resolves
+	// nothing before its keys, acks and released intents are, and does not
+	// release those intents again meanwhile (batch, processor.Hold). Its
+	// rows' histories are trimmed behind that, while the next batch
+	// applies: a trim drops only entries older than a committed change,
+	// which no later change reads (docs/design.md, "The state commit
+	// overlaps the next batch").
 	marks, trims := out.Commit, processor.Commit{Rows: out.Commit.Rows}
 	marks.Rows = nil
 	done, trimmed, lastTrim := make(chan struct{}), make(chan struct{}), p.trimming
-	p.committing, p.trimming = done, trimmed
+	p.committing, p.trimming, p.unparking = done, trimmed, nil
+	if len(marks.Unpark) > 0 {
+		p.unparking = make(map[parkedIntent]bool, len(marks.Unpark))
+		for _, pk := range marks.Unpark {
+			p.unparking[parkedIntent{pk.On, pk.Key}] = true
+		}
+	}
 	go func() {
 		defer close(trimmed)
 		recording := time.Now()
@@ -527,13 +541,32 @@ func (p *Process) transact(ctx context.Context, recs []*kgo.Record, pollTook tim
 	return nil
 }
 
+// parkedIntent names one parked intent: its row and key.
+type parkedIntent struct {
+	on  processor.RowRef
+	key string
+}
+
 // awaitCommit waits until the last committed batch's keys, acks and
 // released intents are recorded in state.
 func (p *Process) awaitCommit() {
 	if p.committing != nil {
 		<-p.committing
-		p.committing = nil
+		p.committing, p.unparking = nil, nil
 	}
+}
+
+// hold is what the batch's first changes wait for before they resolve
+// anything: the last batch's record.
+func (p *Process) hold() processor.Hold {
+	if p.committing == nil {
+		return processor.Hold{}
+	}
+	h := processor.Hold{Ready: p.committing}
+	if unparking := p.unparking; unparking != nil {
+		h.Unparking = func(pk processor.Parked) bool { return unparking[parkedIntent{pk.On, pk.Key}] }
+	}
+	return h
 }
 
 // awaitTrim waits until the last committed batch is wholly recorded, its
@@ -550,11 +583,14 @@ func (p *Process) awaitTrim() {
 // and returns the merged output (its Commit is recorded once t commits).
 //
 // The records are decoded in parallel, then applied by up to Workers
-// concurrent Engine.Apply calls, each over the changes of some rows
-// (Engine.Affinity: a row's changes, in order, all on one worker), the
-// reference topics' changes first; each call's jobs are produced as soon as
-// it returns. The due timers are fired once the changes are applied. A
-// worker is to the engine what an instance owning those rows would be.
+// concurrent Engine.Apply calls per phase, each over the changes of some
+// rows (Engine.Affinity: a row's changes, in order, all on one worker);
+// each call's jobs are produced as soon as it returns. The reference
+// topics' records are decoded first and their changes applied while the
+// other records are decoded and their changes stored: those resolve
+// nothing before the reference changes are applied (Engine.ApplyAfter).
+// The due timers are fired once the changes are applied. A worker is to
+// the engine what an instance owning those rows would be.
 func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (processor.Output, BatchStats, error) {
 	stats := BatchStats{Records: len(recs), Changes: map[TableOp]int{}}
 	now := p.cfg.Now()
@@ -563,67 +599,71 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (proce
 		n := time.Now()
 		*d, t = n.Sub(t), n
 	}
-	decoded, err := p.decodeAll(ctx, recs)
+	var refRecs, restRecs []*kgo.Record
+	for _, r := range recs {
+		tx.cause[cdc.Cause{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}] = r
+		if p.isRef[r.Topic] {
+			refRecs = append(refRecs, r)
+		} else {
+			restRecs = append(restRecs, r)
+		}
+	}
+	// The other records are decoded while the reference changes apply.
+	type decodedAll struct {
+		d   []decodedRecord
+		err error
+	}
+	restDecoded := make(chan decodedAll, 1)
+	refDecoded, err := p.decodeAll(ctx, refRecs)
+	go func() {
+		d, err := p.decodeAll(ctx, restRecs)
+		restDecoded <- decodedAll{d, err}
+	}()
 	lap(&stats.Phases.Decode)
-	p.awaitCommit() // state holds the previous batch's commit from here
-	lap(&stats.Phases.Wait)
 	if err != nil {
+		<-restDecoded
 		return processor.Output{}, stats, err
 	}
-	truncated := map[string]bool{}
-	var refs, rest []cdc.Change
-	for i, d := range decoded {
-		r := recs[i]
-		if d.err != nil {
-			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", d.err)
-			dl := DeadLetterRecord(p.cfg.DLQTopic, "process", d.err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
-			if err := tx.deadLetter(dl, ClassUndecodable); err != nil {
-				return processor.Output{}, stats, err
-			}
-			continue
-		}
-		ch := d.ch
-		if ch.Op != cdc.OpIgnore {
-			stats.Changes[TableOp{ch.Table, string(ch.Op)}]++
-		}
-		if ch.Op == cdc.OpTruncate {
-			truncated[ch.Table] = true
-		}
-		tx.cause[ch.Cause] = r
-		if p.isRef[r.Topic] {
-			refs = append(refs, ch)
-		} else {
-			rest = append(rest, ch)
-		}
+	refs, err := p.changes(refDecoded, refRecs, tx, &stats)
+	if err != nil {
+		<-restDecoded
+		return processor.Output{}, stats, err
 	}
-	// Reference rows first: the changes of the other topics resolve their
-	// recipients through them, and would park on one a concurrent worker
-	// has not applied yet.
-	var outs []processor.Output
-	for _, phase := range [][]cdc.Change{refs, rest} {
-		if len(phase) == 0 {
-			continue
+	// The changes are stored while the previous batch's commit is still
+	// being recorded; they resolve nothing before it is (hold). Reference
+	// rows first: the changes of the other topics resolve their recipients
+	// through them, and would park on one a concurrent worker has not
+	// applied yet.
+	hold := p.hold()
+	refsApplied := make(chan struct{})
+	refOuts := p.applyPhase(ctx, now, refs, hold, tx)
+	go func() {
+		refOuts.wg.Wait()
+		if hold.Ready != nil {
+			<-hold.Ready // no refs at all: the rest still waits for the record
 		}
-		shares := p.splitRows(phase, truncated)
-		got := make([]processor.Output, len(shares))
-		errs := make([]error, len(shares))
-		var wg sync.WaitGroup
-		for i, chs := range shares {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if got[i], errs[i] = p.eng.Apply(ctx, now, chs); errs[i] == nil {
-					got[i], errs[i] = tx.emit(got[i])
-				}
-			}()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return processor.Output{}, stats, err
-		}
-		outs = append(outs, got...)
+		close(refsApplied)
+	}()
+	d := <-restDecoded
+	if d.err != nil {
+		<-refsApplied
+		return processor.Output{}, stats, d.err
 	}
+	rest, err := p.changes(d.d, restRecs, tx, &stats)
+	if err != nil {
+		<-refsApplied
+		return processor.Output{}, stats, err
+	}
+	restOuts := p.applyPhase(ctx, now, rest, processor.Hold{Ready: refsApplied, Unparking: hold.Unparking}, tx)
+	restOuts.wg.Wait()
+	<-refsApplied
 	lap(&stats.Phases.Apply)
+	p.awaitCommit() // done already, unless the batch had no changes
+	lap(&stats.Phases.Wait)
+	if err := errors.Join(append(refOuts.errs, restOuts.errs...)...); err != nil {
+		return processor.Output{}, stats, err
+	}
+	outs := append(refOuts.got, restOuts.got...)
 	fired, err := p.eng.Fire(ctx, now, p.owned.timerSets())
 	if err != nil {
 		return processor.Output{}, stats, err
@@ -642,6 +682,64 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (proce
 	}
 	lap(&stats.Phases.Encode)
 	return out, stats, nil
+}
+
+// changes dead-letters the records that did not decode and counts the
+// changes of the others, which it returns in order.
+func (p *Process) changes(decoded []decodedRecord, recs []*kgo.Record, tx *txn, stats *BatchStats) ([]cdc.Change, error) {
+	out := make([]cdc.Change, 0, len(decoded))
+	for i, d := range decoded {
+		r := recs[i]
+		if d.err != nil {
+			p.log.Warn("dead-lettering undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", d.err)
+			dl := DeadLetterRecord(p.cfg.DLQTopic, "process", d.err.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+			if err := tx.deadLetter(dl, ClassUndecodable); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if d.ch.Op != cdc.OpIgnore {
+			stats.Changes[TableOp{d.ch.Table, string(d.ch.Op)}]++
+		}
+		out = append(out, d.ch)
+	}
+	return out, nil
+}
+
+// phase is the Engine calls of one phase of a batch under way: wait for wg,
+// then got and errs hold one output and error per call.
+type phase struct {
+	wg   sync.WaitGroup
+	got  []processor.Output
+	errs []error
+}
+
+// applyPhase starts the Engine calls over changes, split across workers by
+// row (splitRows), each holding as h says (Engine.ApplyAfter) and
+// producing its output in tx as it returns.
+func (p *Process) applyPhase(ctx context.Context, now time.Time, changes []cdc.Change, h processor.Hold, tx *txn) *phase {
+	ph := &phase{}
+	if len(changes) == 0 {
+		return ph
+	}
+	truncated := map[string]bool{}
+	for _, ch := range changes {
+		if ch.Op == cdc.OpTruncate {
+			truncated[ch.Table] = true
+		}
+	}
+	shares := p.splitRows(changes, truncated)
+	ph.got, ph.errs = make([]processor.Output, len(shares)), make([]error, len(shares))
+	for i, chs := range shares {
+		ph.wg.Add(1)
+		go func() {
+			defer ph.wg.Done()
+			if ph.got[i], ph.errs[i] = p.eng.ApplyAfter(ctx, now, chs, h); ph.errs[i] == nil {
+				ph.got[i], ph.errs[i] = tx.emit(ph.got[i])
+			}
+		}()
+	}
+	return ph
 }
 
 // decodedRecord is one record decoded: its change, or why it could not be.
