@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -341,6 +342,10 @@ type Hold struct {
 	// may still return them as parked on a row a change makes present, and
 	// they are not released a second time.
 	Unparking func(Parked) bool
+	// Stored, if set, is called once the changes are stored (or the call
+	// fails before they are), before the call waits: changes of other rows
+	// that resolve through these may resolve from then on.
+	Stored func()
 }
 
 // ApplyAfter is Apply that resolves nothing before h.Ready is closed: it
@@ -351,9 +356,9 @@ type Hold struct {
 // The process stage applies a batch this way while the previous batch's
 // commit is still being recorded (Ready closes when it is: storing a row
 // change reads nothing that record writes but the parked intents, which
-// Unparking covers), and the changes of the other topics while those of
-// the reference topics are applied, so that an email still reads its
-// company and partner as the batch's reference changes left them. It
+// Unparking covers), and the changes of the other topics until those of
+// the reference topics are stored (Stored), so that an email still reads
+// its company and partner as the batch's reference changes left them. It
 // returns ctx's error if ctx ends first.
 func (e *Engine) ApplyAfter(ctx context.Context, now time.Time, changes []cdc.Change, h Hold) (Output, error) {
 	return e.apply(ctx, now, changes, nil, h)
@@ -379,6 +384,12 @@ func (e *Engine) ApplyEach(ctx context.Context, clocks []time.Time, changes []cd
 // change's clock; h.Ready, when not nil, is waited for before anything is
 // resolved.
 func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change, clocks []time.Time, h Hold) (Output, error) {
+	if h.Stored != nil {
+		stored := h.Stored
+		var once sync.Once
+		h.Stored = func() { once.Do(stored) }
+		defer h.Stored() // a call that fails before its changes are stored
+	}
 	var out Output
 	live := make([]RowChange, 0, len(changes))
 	var liveAt []time.Time // the clock of each live change, with clocks
@@ -412,6 +423,9 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 	res, err := e.st.ApplyChanges(ctx, live)
 	if err != nil {
 		return Output{}, fmt.Errorf("apply %d changes: %w", len(live), err)
+	}
+	if h.Stored != nil {
+		h.Stored()
 	}
 	b := newBatch(e, now)
 	b.counts.Ignored, b.counts.Unresolved = out.Stats.Ignored, unresolved

@@ -3,8 +3,10 @@ package processor_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -454,6 +456,13 @@ func (s *holdState) Bands(ctx context.Context, rules catalog.Bands, samples []pr
 	return s.State.Bands(ctx, rules, samples)
 }
 
+// failingApply is a State whose ApplyChanges fails.
+type failingApply struct{ processor.State }
+
+func (failingApply) ApplyChanges(context.Context, []processor.RowChange) ([]processor.ApplyResult, error) {
+	return nil, errors.New("redis: connection refused")
+}
+
 // TestApplyAfterStoresFirstAndResolvesOnceReleased: ApplyAfter stores its
 // changes at once and asks state nothing else before its hold is released;
 // then it resolves against state as it is by then. An intent the hold says
@@ -473,11 +482,27 @@ func TestApplyAfterStoresFirstAndResolvesOnceReleased(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
+	var storedCalls atomic.Int32
+	signalled := make(chan struct{})
+	stored := func() {
+		if storedCalls.Add(1) == 1 {
+			close(signalled)
+		}
+	}
 	go func() {
-		out, err := eng.ApplyAfter(context.Background(), t0.Add(time.Hour), []cdc.Change{arrives}, processor.Hold{Ready: st.ready})
+		out, err := eng.ApplyAfter(context.Background(), t0.Add(time.Hour), []cdc.Change{arrives}, processor.Hold{Ready: st.ready, Stored: stored})
 		done <- result{out, err}
 	}()
 	<-st.stored
+	// Stored is called while the call still holds (a guard, not a wait:
+	// the call cannot return before ready is closed).
+	select {
+	case <-signalled:
+	case r := <-done:
+		t.Fatalf("returned while held: %v", r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stored not called while held")
+	}
 	rows, err := h.store.Rows(context.Background(), []processor.RowRef{{Table: cdc.Companies, ID: "c-late"}})
 	if err != nil || rows[0].Str("name") != "Late Inc" {
 		t.Fatalf("held: the company is not stored: %v %v", rows, err)
@@ -496,6 +521,18 @@ func TestApplyAfterStoresFirstAndResolvesOnceReleased(t *testing.T) {
 	}
 	if d := r.out.Jobs[0].Data; !strings.Contains(d, "Late Inc (renamed)") {
 		t.Fatalf("resolved before the hold was released: %s", d)
+	}
+	if n := storedCalls.Load(); n != 1 {
+		t.Fatalf("Stored called %d times", n)
+	}
+	// A call whose changes cannot be stored still calls Stored, once.
+	storedCalls.Store(0)
+	broken := h.instance(failingApply{h.store})
+	if _, err := broken.ApplyAfter(context.Background(), t0, []cdc.Change{arrives}, processor.Hold{Stored: func() { storedCalls.Add(1) }}); err == nil {
+		t.Fatal("a failing store: no error")
+	}
+	if n := storedCalls.Load(); n != 1 {
+		t.Fatalf("failed call: Stored called %d times", n)
 	}
 
 	// Another company arrives while the release of the intent waiting for

@@ -588,7 +588,7 @@ func (p *Process) awaitTrim() {
 // each call's jobs are produced as soon as it returns. The reference
 // topics' records are decoded first and their changes applied while the
 // other records are decoded and their changes stored: those resolve
-// nothing before the reference changes are applied (Engine.ApplyAfter).
+// nothing before the reference changes are stored (Engine.ApplyAfter).
 // The due timers are fired once the changes are applied. A worker is to
 // the engine what an instance owning those rows would be.
 func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (processor.Output, BatchStats, error) {
@@ -635,28 +635,30 @@ func (p *Process) batch(ctx context.Context, recs []*kgo.Record, tx *txn) (proce
 	// through them, and would park on one a concurrent worker has not
 	// applied yet.
 	hold := p.hold()
-	refsApplied := make(chan struct{})
-	refOuts := p.applyPhase(ctx, now, refs, hold, tx)
+	var refsStoring sync.WaitGroup
+	refsStored := make(chan struct{})
+	refOuts := p.applyPhase(ctx, now, refs, hold, &refsStoring, tx)
 	go func() {
-		refOuts.wg.Wait()
+		refsStoring.Wait()
 		if hold.Ready != nil {
-			<-hold.Ready // no refs at all: the rest still waits for the record
+			<-hold.Ready // the rest waits for the record too
 		}
-		close(refsApplied)
+		close(refsStored)
 	}()
 	d := <-restDecoded
 	if d.err != nil {
-		<-refsApplied
+		refOuts.wg.Wait()
 		return processor.Output{}, stats, d.err
 	}
 	rest, err := p.changes(d.d, restRecs, tx, &stats)
 	if err != nil {
-		<-refsApplied
+		refOuts.wg.Wait()
 		return processor.Output{}, stats, err
 	}
-	restOuts := p.applyPhase(ctx, now, rest, processor.Hold{Ready: refsApplied, Unparking: hold.Unparking}, tx)
+	restOuts := p.applyPhase(ctx, now, rest, processor.Hold{Ready: refsStored, Unparking: hold.Unparking}, nil, tx)
 	restOuts.wg.Wait()
-	<-refsApplied
+	refOuts.wg.Wait()
+	<-refsStored
 	lap(&stats.Phases.Apply)
 	p.awaitCommit() // done already, unless the batch had no changes
 	lap(&stats.Phases.Wait)
@@ -716,8 +718,9 @@ type phase struct {
 
 // applyPhase starts the Engine calls over changes, split across workers by
 // row (splitRows), each holding as h says (Engine.ApplyAfter) and
-// producing its output in tx as it returns.
-func (p *Process) applyPhase(ctx context.Context, now time.Time, changes []cdc.Change, h processor.Hold, tx *txn) *phase {
+// producing its output in tx as it returns. With storing not nil, each
+// call is added to it and done with it once its changes are stored.
+func (p *Process) applyPhase(ctx context.Context, now time.Time, changes []cdc.Change, h processor.Hold, storing *sync.WaitGroup, tx *txn) *phase {
 	ph := &phase{}
 	if len(changes) == 0 {
 		return ph
@@ -732,6 +735,11 @@ func (p *Process) applyPhase(ctx context.Context, now time.Time, changes []cdc.C
 	ph.got, ph.errs = make([]processor.Output, len(shares)), make([]error, len(shares))
 	for i, chs := range shares {
 		ph.wg.Add(1)
+		h := h
+		if storing != nil {
+			storing.Add(1)
+			h.Stored = storing.Done
+		}
 		go func() {
 			defer ph.wg.Done()
 			if ph.got[i], ph.errs[i] = p.eng.ApplyAfter(ctx, now, chs, h); ph.errs[i] == nil {
