@@ -120,6 +120,7 @@ func (b *batch) fetch(ctx context.Context, want []RowRef) error {
 	for i, r := range refs {
 		b.rows[r] = rows[i]
 	}
+	b.e.hints.learn(refs, rows)
 	return nil
 }
 
@@ -139,17 +140,32 @@ func (b *batch) companyID(in *intent) string {
 }
 
 // appendNeeds appends to dst the rows an intent's recipients and branding
-// come from, as far as the rows read so far tell.
+// come from, as far as the rows read so far tell, and where they do not
+// yet, as the engine's hints guess (refHints): a guess only adds a row to
+// read, and the next round reads what the rows themselves name.
 func (b *batch) appendNeeds(dst []RowRef, in *intent) []RowRef {
+	companyID := ""
 	if in.Table == cdc.CVIUsage {
-		dst = append(dst, RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")})
+		sub := RowRef{cdc.InteropSubscriptions, in.Next.Str("subscription_id")}
+		dst = append(dst, sub)
+		if _, read := b.rows[sub]; !read {
+			companyID = b.e.hints.get(sub)
+		}
 	}
-	company := RowRef{cdc.Companies, b.companyID(in)}
+	if companyID == "" {
+		companyID = b.companyID(in)
+	}
+	company := RowRef{cdc.Companies, companyID}
 	dst = append(dst, company)
 	partnerID := in.Next.Str("partner_id")
 	if in.Table != cdc.Companies || partnerID == "" {
-		if id := b.rows[company].Str("partner_id"); id != "" {
+		row, read := b.rows[company]
+		if id := row.Str("partner_id"); id != "" {
 			partnerID = id
+		} else if !read {
+			if id := b.e.hints.get(company); id != "" {
+				partnerID = id
+			}
 		}
 	}
 	dst = append(dst, RowRef{cdc.Partners, partnerID})

@@ -250,7 +250,9 @@ func capacity[T any](n int) []T {
 }
 
 // Engine derives email jobs from changes and timers. It is safe for concurrent
-// use if its State is; it keeps no state of its own between calls.
+// use if its State is; it keeps no state of its own between calls but its
+// hints of which rows to read together (refHints), which change how many
+// round trips a batch takes, never what it derives.
 type Engine struct {
 	cat      catalog.Catalog
 	st       State
@@ -263,6 +265,7 @@ type Engine struct {
 	thresholds map[string]thresholds
 	// firstSet are the fields of FirstSet transitions per table.
 	firstSet map[string][]string
+	hints    refHints
 }
 
 // entry is a catalog type with its parsed subject.

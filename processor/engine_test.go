@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -552,5 +553,64 @@ func TestApplyAfterStoresFirstAndResolvesOnceReleased(t *testing.T) {
 	out, err = h.eng.ApplyAfter(context.Background(), t0.Add(time.Hour), []cdc.Change{arrives}, processor.Hold{})
 	if err != nil || join(types(out.Jobs)) != "order.new" || len(out.Jobs) != 4 {
 		t.Fatalf("replayed without the hold: %v %v", summary(out.Jobs), err)
+	}
+}
+
+// TestRowHintsSaveARoundTripButNeverDecide: an engine that has read a
+// company reads its partner along with it the next time (one round trip
+// fewer), and a hint that no longer holds (the company moved to another
+// partner) costs that round trip back but changes nothing derived: the
+// jobs equal those of an engine without hints.
+func TestRowHintsSaveARoundTripButNeverDecide(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	h.apply(t0, h.change(cdc.LicensePlans, cdc.OpCreate, plan("lp-warm", "2027-06-30", nil))) // loads the scripts
+	eng := h.instance(h.store)
+	n := 0
+	plans := func() []cdc.Change {
+		var chs []cdc.Change
+		for range 20 {
+			n++
+			chs = append(chs, h.change(cdc.LicensePlans, cdc.OpCreate, plan(fmt.Sprintf("lp-h%d", n), "2027-06-30", nil)))
+		}
+		return chs
+	}
+	apply := func(eng *processor.Engine, chs []cdc.Change) (processor.Output, int64) {
+		t.Helper()
+		h.rounds.Store(0)
+		out, err := eng.Apply(context.Background(), t0, chs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, h.rounds.Load()
+	}
+	out, cold := apply(eng, plans())
+	h.commit(out)
+	out, hinted := apply(eng, plans())
+	h.commit(out)
+	if hinted != cold-1 || len(out.Jobs) != 80 {
+		t.Fatalf("round trips: %d without hints, %d with (want one fewer); %d jobs", cold, hinted, len(out.Jobs))
+	}
+
+	moved := h.acme()
+	moved["partner_id"] = "p-resell"
+	h.apply(t0, h.change(cdc.Companies, cdc.OpUpdate, moved))
+	batch := plans()
+	stale, staleRounds := apply(eng, batch)
+	fresh, freshRounds := apply(h.instance(h.store), batch) // a replay: the same keys
+	if staleRounds != freshRounds {
+		t.Errorf("a stale hint: %d round trips, %d without hints", staleRounds, freshRounds)
+	}
+	if len(stale.Jobs) == 0 || len(stale.Jobs) != len(fresh.Jobs) {
+		t.Fatalf("jobs: %d with a stale hint, %d without", len(stale.Jobs), len(fresh.Jobs))
+	}
+	for i := range stale.Jobs {
+		s, f := stale.Jobs[i], fresh.Jobs[i]
+		if s.Key != f.Key || s.To != f.To || s.Subject != f.Subject || s.Data != f.Data {
+			t.Fatalf("job %d differs:\nstale hint %+v\nno hint    %+v", i, s, f)
+		}
+	}
+	if got := join(summary(stale.Jobs)); strings.Contains(got, "orders@direct.example") || strings.Contains(got, "am@direct.example") {
+		t.Fatalf("the moved company's jobs go to the old partner's lists: %v", summary(stale.Jobs))
 	}
 }

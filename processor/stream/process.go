@@ -358,9 +358,11 @@ func NewProcess(cfg ProcessConfig, eng *processor.Engine, dec Decoder, enc JobEn
 		kgo.OnPartitionsRevoked(p.owned.revoked),
 		kgo.OnPartitionsLost(p.owned.revoked),
 		kgo.TransactionTimeout(60 * time.Second),
-		// A fetch long-polls this long at most: resumed topics (refGate)
-		// are fetched within it.
-		kgo.FetchMaxWait(time.Second),
+		// A fetch long-polls this long at most: topics the refGate
+		// resumes are fetched once the fetch in flight returns, so a cold
+		// start waits for it once; an idle stage sends a few empty
+		// fetches a second.
+		kgo.FetchMaxWait(250 * time.Millisecond),
 		// lz4 halves the broker's CPU for the jobs (JSON template data
 		// compresses well) at no measurable cost to the stage
 		// (docs/benchmarks.md); ClientOpts may choose another codec.
@@ -436,6 +438,7 @@ func (p *Process) Run(ctx context.Context) error {
 			}
 		})
 		recs := fetches.Records()
+		p.gate.polledRecords(p.sess.Client(), recs, time.Now())
 		if err := p.transact(context.WithoutCancel(ctx), recs, pollTook); err != nil {
 			if ctx.Err() != nil || p.closed.Load() {
 				return err

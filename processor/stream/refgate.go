@@ -37,6 +37,15 @@ type refGate struct {
 	since   time.Time
 	checked time.Time
 	target  kadm.ListedOffsets
+	// polled is, per reference partition this instance polled since the
+	// gate closed, the offset after the last record polled.
+	polled map[topicPartition]int64
+}
+
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
 }
 
 // newRefGate returns a gate over refs holding back others; nil when there
@@ -64,7 +73,7 @@ func (g *refGate) start(ctx context.Context, cl *kgo.Client, group string, now t
 	if g == nil {
 		return
 	}
-	g.open, g.since, g.checked, g.target = false, now, time.Time{}, nil
+	g.open, g.since, g.checked, g.target, g.polled = false, now, time.Time{}, nil, map[topicPartition]int64{}
 	if g.caughtUp(ctx, cl, group) {
 		g.open = true
 		return
@@ -88,6 +97,33 @@ func (g *refGate) check(ctx context.Context, cl *kgo.Client, group string, now t
 	}
 	if g.caughtUp(ctx, cl, group) {
 		g.log.Info("reference topics caught up; consuming every topic", "after", now.Sub(g.since).Round(time.Millisecond))
+		g.release(cl)
+	}
+}
+
+// polledRecords opens the gate as soon as this instance has polled every
+// reference partition up to its target (a single instance owns them all),
+// before the batch that brings the last of them is applied: that batch
+// applies its reference changes before anything resolves (Process.batch),
+// and the other topics' fetch, which starts only after the fetch in flight
+// returns (up to FetchMaxWait), overlaps it. Otherwise the gate opens on
+// the group's committed offsets (check).
+func (g *refGate) polledRecords(cl *kgo.Client, recs []*kgo.Record, now time.Time) {
+	if g == nil || g.open || g.target == nil {
+		return
+	}
+	for _, r := range recs {
+		tp := topicPartition{r.Topic, r.Partition}
+		if _, ref := g.target.Lookup(r.Topic, r.Partition); ref && r.Offset+1 > g.polled[tp] {
+			g.polled[tp] = r.Offset + 1
+		}
+	}
+	all := true
+	g.target.Each(func(o kadm.ListedOffset) {
+		all = all && (o.Err != nil || o.Offset <= 0 || g.polled[topicPartition{o.Topic, o.Partition}] >= o.Offset)
+	})
+	if all {
+		g.log.Info("reference topics polled to their end; consuming every topic", "after", now.Sub(g.since).Round(time.Millisecond))
 		g.release(cl)
 	}
 }
