@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/template"
 	"time"
 
@@ -387,12 +386,12 @@ func (e *Engine) ApplyEach(ctx context.Context, clocks []time.Time, changes []cd
 // change's clock; h.Ready, when not nil, is waited for before anything is
 // resolved.
 func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change, clocks []time.Time, h Hold) (Output, error) {
-	if h.Stored != nil {
-		stored := h.Stored
-		var once sync.Once
-		h.Stored = func() { once.Do(stored) }
-		defer h.Stored() // a call that fails before its changes are stored
-	}
+	stored := h.Stored // called once: when the changes are stored, or on return
+	defer func() {
+		if stored != nil {
+			stored()
+		}
+	}()
 	var out Output
 	live := make([]RowChange, 0, len(changes))
 	var liveAt []time.Time // the clock of each live change, with clocks
@@ -427,8 +426,9 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 	if err != nil {
 		return Output{}, fmt.Errorf("apply %d changes: %w", len(live), err)
 	}
-	if h.Stored != nil {
-		h.Stored()
+	if stored != nil {
+		stored()
+		stored = nil
 	}
 	b := newBatch(e, now)
 	b.counts.Ignored, b.counts.Unresolved = out.Stats.Ignored, unresolved

@@ -118,11 +118,10 @@ func (g *refGate) polledRecords(cl *kgo.Client, recs []*kgo.Record, now time.Tim
 			g.polled[tp] = r.Offset + 1
 		}
 	}
-	all := true
-	g.target.Each(func(o kadm.ListedOffset) {
-		all = all && (o.Err != nil || o.Offset <= 0 || g.polled[topicPartition{o.Topic, o.Partition}] >= o.Offset)
-	})
-	if all {
+	if g.reached(func(topic string, partition int32) (int64, bool) {
+		at, ok := g.polled[topicPartition{topic, partition}]
+		return at, ok
+	}) {
 		g.log.Info("reference topics polled to their end; consuming every topic", "after", now.Sub(g.since).Round(time.Millisecond))
 		g.release(cl)
 	}
@@ -147,15 +146,25 @@ func (g *refGate) caughtUp(ctx context.Context, cl *kgo.Client, group string) bo
 		g.log.Warn("reading the group's offsets failed; will retry", "err", err)
 		return false
 	}
-	caughtUp := true
+	return g.reached(func(topic string, partition int32) (int64, bool) {
+		c, ok := committed.Lookup(topic, partition)
+		return c.At, ok
+	})
+}
+
+// reached reports whether at (an offset per partition, ok false where it
+// has none) reaches the target of every reference partition that holds
+// records.
+func (g *refGate) reached(at func(topic string, partition int32) (int64, bool)) bool {
+	all := true
 	g.target.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil || o.Offset <= 0 {
 			return
 		}
-		c, ok := committed.Lookup(o.Topic, o.Partition)
-		caughtUp = caughtUp && ok && c.At >= o.Offset
+		off, ok := at(o.Topic, o.Partition)
+		all = all && ok && off >= o.Offset
 	})
-	return caughtUp
+	return all
 }
 
 func (g *refGate) release(cl *kgo.Client) {
