@@ -99,15 +99,16 @@ func (b *batch) retryParked(p Parked) {
 // fetch reads the refs not read yet, in one round trip.
 func (b *batch) fetch(ctx context.Context, want []RowRef) error {
 	var refs []RowRef
-	seen := map[RowRef]bool{}
 	for _, r := range want {
-		if r.ID == "" || seen[r] {
+		if r.ID == "" {
 			continue
 		}
 		if _, done := b.rows[r]; done {
 			continue
 		}
-		seen[r] = true
+		// Marked read (absent) until the reply fills it in: a ref wanted
+		// twice is read once. On an error the batch is given up whole.
+		b.rows[r] = nil
 		refs = append(refs, r)
 	}
 	if len(refs) == 0 {
@@ -247,10 +248,11 @@ func (b *batch) resolve(in intent) (refs, *RowRef) {
 		}
 		return row
 	}
+	r.companyID = b.companyID(&in)
 	if in.Table == cdc.Companies {
 		r.company = in.Next
 	} else {
-		r.company = need(RowRef{cdc.Companies, b.companyID(&in)})
+		r.company = need(RowRef{cdc.Companies, r.companyID})
 	}
 	partnerID := r.company.Str("partner_id")
 	if partnerID == "" {
@@ -479,11 +481,13 @@ func (b *batch) band(ctx context.Context, samples []intent) ([]intent, error) {
 
 // pending is one intent resolved to recipients, waiting for the emitted check.
 type pending struct {
-	in   intent
-	t    *entry
-	r    refs
-	to   []schemas.Recipient
-	keys []string
+	in intent
+	t  *entry
+	r  refs
+	to []schemas.Recipient
+	// keys are the index of each recipient's job key in the batch's keys
+	// (build), and of whether it was emitted before.
+	keys []int
 }
 
 // build resolves intents to recipients (or parks them), drops keys already
@@ -511,7 +515,7 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 			continue
 		}
 		// The recipients are kept in res.to's own array (filtered in place).
-		p := pending{in: in, t: t, r: r, to: res.to[:0], keys: make([]string, 0, len(res.to))}
+		p := pending{in: in, t: t, r: r, to: res.to[:0], keys: make([]int, 0, len(res.to))}
 		base := in.base()
 		for _, to := range res.to {
 			k := jobKey(base, to.Address)
@@ -520,7 +524,7 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 			}
 			seen[k] = true
 			p.to = append(p.to, to)
-			p.keys = append(p.keys, k)
+			p.keys = append(p.keys, len(keys))
 			keys = append(keys, k)
 		}
 		if len(p.to) > 0 {
@@ -534,59 +538,103 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 	if err != nil {
 		return fmt.Errorf("check %d emitted keys: %w", len(keys), err)
 	}
-	done := make(map[string]bool, len(keys))
-	for i, k := range keys {
-		done[k] = emitted[i]
-	}
 	// Jobs are kept per change and emitted whole, or dead-lettered whole when
-	// the change's output passes the cap.
+	// the change's output passes the cap: each job made is appended to jobs
+	// and owned (owner) by its change's output, and placed in change order
+	// once every change's size is known (as made, when each change's jobs
+	// were made one after another and none is capped).
 	type output struct {
-		jobs  []schemas.EmailJob
-		size  int
-		types []string
-		cause cdc.Cause
+		n, size int
+		cause   cdc.Cause
 	}
-	var order []change
-	byChange := map[change]*output{}
-	for _, p := range ps {
-		c := changeOf(&p.in)
-		o, known := byChange[c]
-		if !known {
-			o = &output{cause: p.in.dlqCause()}
-		}
-		n := len(o.jobs)
-		if o.jobs = b.emit(p, done, o.jobs); len(o.jobs) == n {
+	var outs []output
+	byChange := map[change]int{}                   // index into outs
+	jobs := make([]schemas.EmailJob, 0, len(keys)) // a job per key at most
+	owner := make([]int, 0, len(keys))
+	madeBy := make([]int, len(ps)) // each pending's output, -1 for none
+	for pi := range ps {
+		p := &ps[pi]
+		madeBy[pi] = -1
+		n := len(jobs)
+		if jobs = b.emit(p, keys, emitted, jobs); len(jobs) == n {
 			continue // no job: a change is listed once it has one
 		}
+		c := changeOf(&p.in)
+		oi, known := byChange[c]
 		if !known {
-			byChange[c] = o
-			order = append(order, c)
+			oi = len(outs)
+			byChange[c] = oi
+			outs = append(outs, output{cause: p.in.dlqCause()})
 		}
-		o.types = append(o.types, string(p.t.ID))
-		for _, j := range o.jobs[n:] {
+		madeBy[pi] = oi
+		o := &outs[oi]
+		for _, j := range jobs[n:] {
 			o.size += len(j.Subject) + len(j.HTML) + len(j.Text) + len(j.Data)
+			owner = append(owner, oi)
 		}
+		o.n += len(jobs) - n
 	}
-	total := 0
-	for _, o := range byChange {
-		total += len(o.jobs)
-	}
-	b.jobs = slices.Grow(b.jobs, total)
-	b.commit.Emitted = slices.Grow(b.commit.Emitted, total)
-	for _, c := range order {
-		o := byChange[c]
+	capped := make([]bool, len(outs))
+	for oi, o := range outs {
 		if o.size > b.e.cfg.MaxChangeOutput {
+			var types []string
+			for pi := range ps {
+				if madeBy[pi] == oi {
+					types = append(types, string(ps[pi].t.ID))
+				}
+			}
 			b.dlq = append(b.dlq, DeadLetter{Cause: o.cause, Reason: fmt.Sprintf(
 				"output cap: %d jobs of %d bytes from one change (%s), more than %d (--max-change-output): none sent",
-				len(o.jobs), o.size, strings.Join(o.types, ", "), b.e.cfg.MaxChangeOutput)})
-			continue
-		}
-		for _, j := range o.jobs {
-			b.jobs = append(b.jobs, j)
-			b.commit.Emitted = append(b.commit.Emitted, j.Key)
+				o.n, o.size, strings.Join(types, ", "), b.e.cfg.MaxChangeOutput)})
+			capped[oi] = true
 		}
 	}
+	first := len(b.jobs)
+	b.jobs = placeJobs(b.jobs, jobs, owner, capped)
+	b.commit.Emitted = slices.Grow(b.commit.Emitted, len(b.jobs)-first)
+	for _, j := range b.jobs[first:] {
+		b.commit.Emitted = append(b.commit.Emitted, j.Key)
+	}
 	return nil
+}
+
+// placeJobs appends jobs to dst grouped by owner: owner[k] is the owner of
+// jobs[k], owners numbered in the order of their first job. Owners come in
+// that order, each one's jobs in the order made; the jobs of a capped owner
+// are left out. When every owner's jobs were made one after another (owner
+// never decreases) and none is capped, jobs is returned as it is if dst is
+// empty.
+func placeJobs(dst, jobs []schemas.EmailJob, owner []int, capped []bool) []schemas.EmailJob {
+	grouped := !slices.Contains(capped, true)
+	for k := 1; grouped && k < len(owner); k++ {
+		grouped = owner[k] >= owner[k-1]
+	}
+	switch {
+	case grouped && len(dst) == 0:
+		return jobs
+	case grouped:
+		return append(dst, jobs...)
+	}
+	// at[o] is where owner o's next job goes.
+	n := make([]int, len(capped))
+	for _, o := range owner {
+		n[o]++
+	}
+	at, total := make([]int, len(capped)), len(dst)
+	for o := range capped {
+		if !capped[o] {
+			at[o], total = total, total+n[o]
+		}
+	}
+	first := len(dst)
+	dst = slices.Grow(dst, total-first)[:total]
+	for k, j := range jobs {
+		if o := owner[k]; !capped[o] {
+			dst[at[o]] = j
+			at[o]++
+		}
+	}
+	return dst
 }
 
 // change names the source change of an intent: its record, or, for a fired
@@ -632,10 +680,10 @@ func firstReasons(reasons []string, n int) string {
 // emitted: the subject rendered, the bodies' template data (the send stage
 // renders them). A subject that does not render, or a link the templates
 // would refuse, is dead-lettered (dst is returned as it was).
-func (b *batch) emit(p pending, done map[string]bool, dst []schemas.EmailJob) []schemas.EmailJob {
+func (b *batch) emit(p *pending, keys []string, emitted []bool, dst []schemas.EmailJob) []schemas.EmailJob {
 	fresh := false
 	for _, k := range p.keys {
-		fresh = fresh || !done[k]
+		fresh = fresh || !emitted[k]
 	}
 	if !fresh {
 		return dst
@@ -689,12 +737,12 @@ func (b *batch) emit(p pending, done map[string]bool, dst []schemas.EmailJob) []
 		}
 	}
 	for i, to := range p.to {
-		if done[p.keys[i]] {
+		if emitted[p.keys[i]] {
 			continue
 		}
 		dst = append(dst, schemas.EmailJob{
-			Key: p.keys[i], Type: string(p.t.ID), Section: string(p.t.Section),
-			CompanyID: b.companyID(&p.in), To: to, From: from, ReplyTo: replyTo,
+			Key: keys[p.keys[i]], Type: string(p.t.ID), Section: string(p.t.Section),
+			CompanyID: p.r.companyID, To: to, From: from, ReplyTo: replyTo,
 			Subject: d.Subject, Data: data,
 			Tags:  p.t.tags,
 			Cause: p.in.Src, CreatedAt: b.clock(p.in),

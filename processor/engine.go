@@ -286,6 +286,9 @@ func New(cat catalog.Catalog, st State, r Renderer, cfg Config) (*Engine, error)
 	e := &Engine{cat: cat, st: st, r: r, cfg: cfg,
 		byTable: map[string][]*entry{}, types: map[catalog.TypeID]*entry{}, thresholds: map[string]thresholds{},
 		firstSet: map[string][]string{}}
+	if l, ok := st.(LocalReads); ok && l.LocalReads() {
+		e.hints.off = true
+	}
 	for _, t := range cat {
 		subj, err := template.New(string(t.ID)).Funcs(catalog.SubjectFuncs).Option("missingkey=zero").Parse(t.Subject)
 		if err != nil {

@@ -18,13 +18,23 @@ const maxRefHints = 1 << 17
 // from is always the row as state holds it, read in that batch, and a hint
 // that no longer holds costs the round trip it would have saved.
 type refHints struct {
-	mu sync.RWMutex
-	m  map[RowRef]string
+	// off: the engine's State reads rows without a round trip (LocalReads),
+	// so there is nothing to save and no hint is kept.
+	off bool
+	mu  sync.RWMutex
+	m   map[RowRef]string
+}
+
+// LocalReads is implemented by a State whose reads cost no round trip (the
+// in-memory store): an engine over one keeps no row hints.
+type LocalReads interface {
+	// LocalReads reports whether reads are local.
+	LocalReads() bool
 }
 
 // get returns the id the row ref named when last read ("" if unknown).
 func (h *refHints) get(ref RowRef) string {
-	if ref.ID == "" {
+	if h.off || ref.ID == "" {
 		return ""
 	}
 	h.mu.RLock()
@@ -34,6 +44,9 @@ func (h *refHints) get(ref RowRef) string {
 
 // learn records what the rows read name next.
 func (h *refHints) learn(refs []RowRef, rows []cdc.Row) {
+	if h.off {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, ref := range refs {

@@ -13,8 +13,9 @@ import (
 // refs are the rows an intent's recipients and branding are resolved from.
 type refs struct {
 	company, partner, user, subscription cdc.Row
-	// partnerID is the id partner was read by ("" for none).
-	partnerID string
+	// partnerID is the id partner was read by ("" for none), companyID the
+	// company the intent belongs to (batch.companyID).
+	partnerID, companyID string
 }
 
 // resolved is a recipient policy evaluated: the recipients, and the

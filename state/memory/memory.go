@@ -154,6 +154,10 @@ func union(a, b []string) []string {
 	return out
 }
 
+// LocalReads implements processor.LocalReads: reads cost no round trip, so
+// an engine keeps no row hints for them.
+func (s *Store) LocalReads() bool { return true }
+
 // Len is the number of rows the store holds (expired ones not swept yet
 // included).
 func (s *Store) Len() int {
