@@ -21,8 +21,10 @@ import (
 // number of state round trips: rows (up to three levels), bands, emitted keys,
 // writes.
 type batch struct {
-	e       *Engine
-	now     time.Time
+	e   *Engine
+	now time.Time
+	// changes is how many live changes the batch applies (0 for a Fire).
+	changes int
 	intents []intent
 	samples []intent // usage samples waiting for the bands
 	timers  []firedTimer
@@ -66,7 +68,14 @@ func newBatch(e *Engine, now time.Time) *batch {
 		rowJSON: templates.RowJSON{Keep: e.r.Columns()}}
 }
 
-func (b *batch) add(in intent) { b.intents = append(b.intents, in) }
+func (b *batch) add(in intent) {
+	if b.intents == nil && b.changes > 0 {
+		// About one intent per change in a batch that mails (a batch of
+		// snapshot reads mails none, and never gets here).
+		b.intents = make([]intent, 0, b.changes)
+	}
+	b.intents = append(b.intents, in)
+}
 
 // clock is the time an intent is decided at: its change's clock in a batch
 // with one per change, else the batch's now.
@@ -481,7 +490,7 @@ func (b *batch) band(ctx context.Context, samples []intent) ([]intent, error) {
 
 // pending is one intent resolved to recipients, waiting for the emitted check.
 type pending struct {
-	in intent
+	in *intent // in the intents build was given
 	t  *entry
 	r  refs
 	to []schemas.Recipient
@@ -498,17 +507,18 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 	ps := make([]pending, 0, len(intents))
 	keys := make([]string, 0, 2*len(intents))
 	seen := make(map[string]bool, 2*len(intents))
-	for _, in := range intents {
+	for i := range intents {
+		in := &intents[i]
 		t := b.e.types[in.Type]
-		r, missing := b.resolve(in)
+		r, missing := b.resolve(*in)
 		if missing != nil {
-			b.park(in, *missing)
+			b.park(*in, *missing)
 			continue
 		}
 		if in.from != nil {
 			b.commit.Unpark = append(b.commit.Unpark, *in.from)
 		}
-		res := recipients(t.EmailType, in, r)
+		res := recipients(t.EmailType, *in, r)
 		b.counts.RecipientsRefused += len(res.refused)
 		if reason := b.refuseRecipients(t, res); reason != "" {
 			b.dlq = append(b.dlq, DeadLetter{Cause: in.dlqCause(), Reason: reason})
@@ -559,7 +569,7 @@ func (b *batch) build(ctx context.Context, intents []intent) error {
 		if jobs = b.emit(p, keys, emitted, jobs); len(jobs) == n {
 			continue // no job: a change is listed once it has one
 		}
-		c := changeOf(&p.in)
+		c := changeOf(p.in)
 		oi, known := byChange[c]
 		if !known {
 			oi = len(outs)
@@ -745,7 +755,7 @@ func (b *batch) emit(p *pending, keys []string, emitted []bool, dst []schemas.Em
 			CompanyID: p.r.companyID, To: to, From: from, ReplyTo: replyTo,
 			Subject: d.Subject, Data: data,
 			Tags:  p.t.tags,
-			Cause: p.in.Src, CreatedAt: b.clock(p.in),
+			Cause: p.in.Src, CreatedAt: b.clock(*p.in),
 		})
 	}
 	return dst

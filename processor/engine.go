@@ -434,11 +434,15 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 		stored = nil
 	}
 	b := newBatch(e, now)
+	b.changes = len(live)
+	b.commit.Rows = make([]RowPosition, 0, len(live))
 	b.counts.Ignored, b.counts.Unresolved = out.Stats.Ignored, unresolved
+	// Each row's newest change of the batch schedules its timers, against
+	// the row's head; each row's newest change not stale is committed.
 	type rowHead struct {
-		ch   cdc.Change
-		head cdc.Row
-		at   time.Time
+		i      int // into live
+		head   cdc.Row
+		commit int // into b.commit.Rows, -1 for none yet
 	}
 	at := func(i int) time.Time {
 		if liveAt != nil {
@@ -446,9 +450,8 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 		}
 		return now
 	}
-	heads := make(map[RowRef]int, len(live))
+	heads := make(map[RowRef]int, len(live)) // into order
 	order := make([]rowHead, 0, len(live))
-	newest := make(map[RowRef]int, len(live)) // index into b.commit.Rows
 	for i, rc := range live {
 		ch, r := rc.Change, res[i]
 		if ch.Op == cdc.OpTruncate {
@@ -458,11 +461,13 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 			continue
 		}
 		ref := RowRef{ch.Table, ch.ID}
-		if j, ok := heads[ref]; ok {
-			order[j] = rowHead{ch, r.Head, at(i)}
+		j, seen := heads[ref]
+		if seen {
+			order[j].i, order[j].head = i, r.Head
 		} else {
-			heads[ref] = len(order)
-			order = append(order, rowHead{ch, r.Head, at(i)})
+			j = len(order)
+			heads[ref] = j
+			order = append(order, rowHead{i: i, head: r.Head, commit: -1})
 		}
 		if r.Outcome == Stale {
 			b.counts.Stale++
@@ -472,10 +477,10 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 			b.counts.Unordered++
 		}
 		rp := RowPosition{RowRef: ref, Position: ch.Position}
-		if j, ok := newest[ref]; ok {
-			b.commit.Rows[j] = rp
+		if c := order[j].commit; c >= 0 {
+			b.commit.Rows[c] = rp
 		} else {
-			newest[ref] = len(b.commit.Rows)
+			order[j].commit = len(b.commit.Rows)
 			b.commit.Rows = append(b.commit.Rows, rp)
 		}
 		n0, s0 := len(b.intents), len(b.samples)
@@ -515,7 +520,7 @@ func (e *Engine) apply(ctx context.Context, now time.Time, changes []cdc.Change,
 		stamp()
 	}
 	for _, h := range order {
-		e.scheduleTimers(b, h.ch, h.head, h.at)
+		e.scheduleTimers(b, live[h.i].Change, h.head, at(h.i))
 	}
 	if h.Ready != nil {
 		select {
