@@ -579,6 +579,7 @@ func (e *Engine) mergeUnavailable(ctx context.Context, live []RowChange) (int, e
 		if rc.After != nil {
 			var left []string
 			rc.After, left = rc.After.MergeUnavailable(rc.Before, latest[ref])
+			rc.Image = nil // of the image before the merge
 			unresolved += len(left)
 		}
 		switch rc.Op {

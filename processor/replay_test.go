@@ -402,6 +402,31 @@ func TestUnavailableValuesComeFromTheStoredImage(t *testing.T) {
 	}
 }
 
+// TestTheMergedImageIsStored: the image a decoder encoded beside the change
+// (cdc.Change.Image) is of the image before its unchanged TOASTed values are
+// merged in: the store keeps the merged image, not that one.
+func TestTheMergedImageIsStored(t *testing.T) {
+	h := newHarness(t)
+	h.seed()
+	partner := cdc.Row{"id": "p-direct", "name": "Direct Partner AS", "type": "direct", "contact_email": "partner@direct.example", "brand_name": "Direct Video"}
+	h.apply(t0, h.change(cdc.Partners, cdc.OpUpdate, partner))
+	ch := h.change(cdc.Partners, cdc.OpUpdate, cdc.Row{"id": "p-direct", "name": "Direct Partner ASA", "type": "direct",
+		"contact_email": "partner@direct.example", "brand_name": cdc.Unavailable})
+	unmerged := cdc.Row{"id": "p-direct", "name": "Direct Partner ASA", "type": "direct", "contact_email": "partner@direct.example"}
+	var err error
+	if ch.Image, err = unmerged.AppendJSON(nil); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(t0, ch)
+	rows, err := h.store.Rows(context.Background(), []processor.RowRef{{Table: cdc.Partners, ID: "p-direct"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows[0]; got.Str("name") != "Direct Partner ASA" || got.Str("brand_name") != "Direct Video" {
+		t.Fatalf("stored partner: name %q, brand %q; want the merged image", got.Str("name"), got.Str("brand_name"))
+	}
+}
+
 // TestInfiniteDatesKeepTheRow: 'infinity' schedules no timer but the row is
 // kept and its other transitions work; '-infinity' is long past.
 func TestInfiniteDatesKeepTheRow(t *testing.T) {

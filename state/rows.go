@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/portalmail/portalmail/processor"
 	"github.com/portalmail/portalmail/schemas/cdc"
@@ -162,7 +163,12 @@ func (s *Store) encodeChanges(changes []processor.RowChange) ([]encoded, error) 
 			return nil, fmt.Errorf("state: %s %s: change without a position", ch.Table, ch.ID)
 		}
 		img := "null"
-		if ch.Op != cdc.OpDelete && ch.After != nil {
+		switch {
+		case ch.Op == cdc.OpDelete || ch.After == nil:
+		case ch.Image != nil:
+			// Encoded by the decoder and never changed after: shared, not copied.
+			img = unsafe.String(unsafe.SliceData(ch.Image), len(ch.Image))
+		default:
 			var err error
 			if buf, err = ch.After.AppendJSON(buf[:0]); err != nil {
 				return nil, fmt.Errorf("state: encode %s %s: %w", ch.Table, ch.ID, err)

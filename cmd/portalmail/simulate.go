@@ -86,7 +86,7 @@ func runSimulate(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix})
+	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: c.Engine.PortalPrefix, ServicePrefix: c.Engine.ServicePrefix, Images: true})
 	// One write per email would be one system call per email: buffer them.
 	bw := bufio.NewWriterSize(env.stdout, 256<<10)
 	errOut := json.NewEncoder(env.stderr)

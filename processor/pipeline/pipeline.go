@@ -44,7 +44,7 @@ func NewProcess(d ProcessDeps) (*stream.Process, *processor.Engine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: d.PortalPrefix, ServicePrefix: d.ServicePrefix, Schemas: d.Schemas})
+	dec := cdc.NewDecoder(cdc.DecoderConfig{PortalPrefix: d.PortalPrefix, ServicePrefix: d.ServicePrefix, Schemas: d.Schemas, Images: true})
 	cfg := d.Stream
 	cfg.Topics = dec.Topics()
 	if cfg.ReferenceTopics == nil {

@@ -70,6 +70,11 @@ type Change struct {
 	Cause      Cause
 	// Ignored names the kind of an OpIgnore record (IgnoredHeartbeat, ...).
 	Ignored string
+	// Image is After encoded as Row.AppendJSON writes it, which is how the
+	// state stores keep images, when the Decoder was configured with Images
+	// (else nil). Whoever replaces After sets Image to nil; a store may keep
+	// Image as it is.
+	Image []byte
 }
 
 // Row is one row image, column name to normalised value. Values are one of:

@@ -1,6 +1,7 @@
 package cdc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,10 @@ type DecoderConfig struct {
 	// Schemas resolves the schema ids of Avro (Confluent wire format) records
 	// and keys. When nil, every Avro record fails with ErrUndecodable.
 	Schemas SchemaSource
+	// Images makes Decode also encode each change's after image as the state
+	// stores keep it (Change.Image): decoding runs beside the engine, which
+	// then does not encode it on its own path.
+	Images bool
 }
 
 // Decoder turns Debezium change records (JSON, JSON with the Kafka Connect
@@ -64,6 +69,7 @@ type Decoder struct {
 	codecs  sync.Map    // schema id (int) → *avroSchema
 	fetch   sync.Mutex  // serialises registry look-ups on cache misses
 	connect schemaCache // semantic names of JSON Connect schemas, per topic
+	images  bool
 }
 
 // NewDecoder returns a Decoder for the tables of Contract under the configured
@@ -80,6 +86,7 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 		topics:  make(map[string]string, len(Contract)),
 		columns: make(map[string][]string, len(Contract)),
 		ignored: ignoredTopics(cfg.PortalPrefix, cfg.ServicePrefix),
+		images:  cfg.Images,
 	}
 	for table, cols := range Contract {
 		source, rest, _ := strings.Cut(table, ".")
@@ -244,5 +251,21 @@ func (d *Decoder) decode(ctx context.Context, topic string, key, value []byte) (
 	if err := env.stamp(&ch); err != nil {
 		return Change{}, err
 	}
+	if d.images && ch.After != nil && len(ch.After.UnavailableColumns()) == 0 {
+		// An image with an unchanged TOASTed value is completed by the
+		// engine first, and encoded by the store then.
+		buf := imageBufs.Get().(*[]byte)
+		img, err := ch.After.AppendJSON((*buf)[:0])
+		*buf = img[:0]
+		if err != nil {
+			imageBufs.Put(buf)
+			return Change{}, fmt.Errorf("encode after image: %w", err)
+		}
+		ch.Image = bytes.Clone(img) // exactly its size: a store keeps it
+		imageBufs.Put(buf)
+	}
 	return ch, nil
 }
+
+// imageBufs are the buffers Decode encodes images in before copying them out.
+var imageBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

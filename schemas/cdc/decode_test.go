@@ -504,6 +504,39 @@ func TestDecodeKeyIDFallback(t *testing.T) {
 	}
 }
 
+// TestDecodeImages: a Decoder configured with Images encodes each after
+// image as the stores keep it, except one holding an unchanged TOASTed
+// value (the engine merges it first); without Images it encodes none.
+func TestDecodeImages(t *testing.T) {
+	ctx := context.Background()
+	update := []byte(`{"before": null, "after": {"id": "pa-3", "name": "Partner Three", "order_recipients": ["a@x.example"]},
+		"source": {"connector": "postgresql", "ts_ms": 1772360130123, "lsn": 99}, "op": "u", "ts_ms": 1772360130456}`)
+	toasted := []byte(`{"before": null, "after": {"id": "pa-3", "name": "Partner Three", "logo_url": "__debezium_unavailable_value"},
+		"source": {"connector": "postgresql", "ts_ms": 1772360130123, "lsn": 100}, "op": "u", "ts_ms": 1772360130456}`)
+	deleted := []byte(`{"before": {"id": "pa-3", "name": "Partner Three"}, "after": null,
+		"source": {"connector": "postgresql", "ts_ms": 1772360130123, "lsn": 101}, "op": "d", "ts_ms": 1772360130456}`)
+	images := NewDecoder(DecoderConfig{Images: true})
+	ch, err := images.Decode(ctx, "portal.public.partners", 0, 0, nil, update)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ch.After.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ch.Image) != string(want) {
+		t.Errorf("Image = %q, want %q", ch.Image, want)
+	}
+	for name, value := range map[string][]byte{"toasted": toasted, "deleted": deleted} {
+		if ch, err := images.Decode(ctx, "portal.public.partners", 0, 0, nil, value); err != nil || ch.Image != nil {
+			t.Errorf("%s: Image = %q, err %v; want none", name, ch.Image, err)
+		}
+	}
+	if ch, err := NewDecoder(DecoderConfig{}).Decode(ctx, "portal.public.partners", 0, 0, nil, update); err != nil || ch.Image != nil {
+		t.Errorf("without Images: Image = %q, err %v; want none", ch.Image, err)
+	}
+}
+
 func TestDecodeUnavailableValuePlaceholder(t *testing.T) {
 	// An update under REPLICA IDENTITY DEFAULT whose unchanged TOASTed columns
 	// Debezium could not read: they decode to Unavailable ("unchanged"), in

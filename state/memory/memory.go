@@ -253,7 +253,11 @@ func (s *Store) truncate(ch processor.RowChange) processor.ApplyResult {
 func (s *Store) apply(ch processor.RowChange, now time.Time) (processor.ApplyResult, error) {
 	ref := processor.RowRef{Table: ch.Table, ID: ch.ID}
 	var img []byte // nil: a delete
-	if ch.Op != cdc.OpDelete && ch.After != nil {
+	switch {
+	case ch.Op == cdc.OpDelete || ch.After == nil:
+	case ch.Image != nil:
+		img = ch.Image // encoded by the decoder, kept as it is
+	default:
 		enc, err := ch.After.AppendJSON(s.enc[:0])
 		if err != nil {
 			return processor.ApplyResult{}, fmt.Errorf("memory: encode %s %s: %w", ch.Table, ch.ID, err)
