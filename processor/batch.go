@@ -435,8 +435,8 @@ func (b *batch) band(ctx context.Context, samples []intent) ([]intent, error) {
 		}
 		return c
 	})
-	var todo []intent
-	var bs []BandSample
+	todo := make([]intent, 0, len(samples))
+	bs := make([]BandSample, 0, len(samples))
 	for _, s := range samples {
 		th, byLevel := b.e.thresholdTypes(s.Table)
 		if len(byLevel) == 0 {

@@ -15,6 +15,9 @@ func (e *Engine) collectSamples(b *batch, ch cdc.Change, next cdc.Row) {
 		if _, ok := t.Trigger.(catalog.Threshold); ok {
 			in := intentFromChange(t, ch, nil, next)
 			in.Type = "" // decided by the bands
+			if b.samples == nil {
+				b.samples = make([]intent, 0, max(b.changes/4, 16))
+			}
 			b.samples = append(b.samples, in)
 			return
 		}

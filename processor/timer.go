@@ -159,6 +159,9 @@ func (e *Engine) scheduleTimers(b *batch, ch cdc.Change, next cdc.Row, now time.
 			ref := TimerRef{Set: set, Member: timerMember{Type: t.ID, Table: ch.Table, ID: ch.ID, Days: days}.String()}
 			switch due, ok := e.due(tm, days, next); {
 			case !ok:
+				if b.writes.Cancel == nil {
+					b.writes.Cancel = make([]TimerRef, 0, max(b.changes, 16)) // about one per change
+				}
 				b.writes.Cancel = append(b.writes.Cancel, ref)
 			case due.After(now):
 				ref.Due = due
