@@ -159,7 +159,7 @@ var maxMillis = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC).UnixM
 // 1..MaxLSN: anything else is refused (errPosition), since one absurd
 // position would freeze its row or break the clock.
 func (e envelope) stamp(ch *Change) error {
-	srcMs, hasSrcMs, err := sourceInt(e.source, "ts_ms")
+	srcMs, hasSrcMs, err := sourceInt(e.source.tsMs, "ts_ms")
 	if err != nil {
 		return err
 	}
@@ -178,14 +178,14 @@ func (e envelope) stamp(ch *Change) error {
 			return fmt.Errorf("%w: %s %d is outside years 1970..9999", errPosition, t.name, t.ms)
 		}
 	}
-	lsn, hasLSN, err := sourceInt(e.source, "lsn")
+	lsn, hasLSN, err := sourceInt(e.source.lsn, "lsn")
 	if err != nil {
 		return err
 	}
 	if !hasLSN {
-		lsn, hasLSN = sequenceLSN(e.source["sequence"])
+		lsn, hasLSN = sequenceLSN(e.source.sequence)
 	}
-	us, hasUs, err := sourceInt(e.source, "ts_us")
+	us, hasUs, err := sourceInt(e.source.tsUs, "ts_us")
 	if err != nil {
 		return err
 	}
@@ -226,9 +226,8 @@ func (e envelope) stamp(ch *Change) error {
 // sourceInt reads an integer field of the source block: a number or a
 // numeric string ("lsn": "123"). Absent or null is (0, false, nil); anything
 // else is an error.
-func sourceInt(src map[string]any, field string) (int64, bool, error) {
-	v, ok := src[field]
-	if !ok || v == nil {
+func sourceInt(v any, field string) (int64, bool, error) {
+	if v == nil {
 		return 0, false, nil
 	}
 	if n, ok := asInt64(v); ok {

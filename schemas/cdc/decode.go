@@ -65,6 +65,9 @@ type Decoder struct {
 	topics  map[string]string   // topic → canonical table
 	ignored map[string]string   // Debezium side topic → Ignored kind
 	columns map[string][]string // canonical table → contract columns, sorted
+	// colIndex is, per canonical table, each contract column's index in
+	// columns: a JSON image's fields are matched to columns in one pass.
+	colIndex map[string]map[string]int
 
 	codecs  sync.Map    // schema id (int) → *avroSchema
 	fetch   sync.Mutex  // serialises registry look-ups on cache misses
@@ -82,11 +85,12 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 		cfg.ServicePrefix = defaultServicePrefix
 	}
 	d := &Decoder{
-		schemas: cfg.Schemas,
-		topics:  make(map[string]string, len(Contract)),
-		columns: make(map[string][]string, len(Contract)),
-		ignored: ignoredTopics(cfg.PortalPrefix, cfg.ServicePrefix),
-		images:  cfg.Images,
+		schemas:  cfg.Schemas,
+		topics:   make(map[string]string, len(Contract)),
+		columns:  make(map[string][]string, len(Contract)),
+		colIndex: make(map[string]map[string]int, len(Contract)),
+		ignored:  ignoredTopics(cfg.PortalPrefix, cfg.ServicePrefix),
+		images:   cfg.Images,
 	}
 	for table, cols := range Contract {
 		source, rest, _ := strings.Cut(table, ".")
@@ -101,6 +105,11 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 		}
 		sort.Strings(names)
 		d.columns[table] = names
+		index := make(map[string]int, len(names))
+		for i, c := range names {
+			index[c] = i
+		}
+		d.colIndex[table] = index
 	}
 	return d
 }

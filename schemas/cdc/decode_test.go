@@ -1325,3 +1325,46 @@ func TestRealDebeziumOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeJSONImageFields: a plain JSON envelope's image is read in one
+// pass over its fields, and decodes as a column-by-column lookup would: in
+// any key order, escaped keys unescaped, the first of a key that occurs
+// twice, columns outside the contract left out, absent ones absent; and a
+// Connect wrapper is still found behind a member the scan stops at.
+func TestDecodeJSONImageFields(t *testing.T) {
+	d := NewDecoder(DecoderConfig{})
+	decode := func(t *testing.T, v string) Row {
+		t.Helper()
+		ch, err := d.Decode(context.Background(), "portal.public.companies", 0, 0, nil, []byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch.After
+	}
+	want := decode(t, `{"op":"u","after":{"id":"co-1","name":"Acme","partner_id":"p-1","status":"active"},"source":{"lsn":9}}`)
+	if want.Str("name") != "Acme" || want.Str("partner_id") != "p-1" || len(want) != 4 {
+		t.Fatalf("canonical row %v", want)
+	}
+	for name, v := range map[string]string{
+		"reordered":     `{"source":{"lsn":9},"after":{"status":"active","partner_id":"p-1","name":"Acme","id":"co-1"},"op":"u"}`,
+		"escaped key":   `{"op":"u","after":{"id":"co-1","n\u0061me":"Acme","partner_id":"p-1","status":"active"},"source":{"lsn":9}}`,
+		"first of two":  `{"op":"u","after":{"id":"co-1","name":"Acme","partner_id":"p-1","name":"Other","status":"active"},"source":{"lsn":9}}`,
+		"not contract":  `{"op":"u","after":{"id":"co-1","name":"Acme","x_extra":{"deep":[1,2]},"partner_id":"p-1","status":"active"},"source":{"lsn":9}}`,
+		"spaced":        "{ \"op\" : \"u\" , \"after\" : { \"id\" : \"co-1\" , \"name\" : \"Acme\" , \"partner_id\" : \"p-1\" , \"status\" : \"active\" } , \"source\" : { \"lsn\" : 9 } }",
+		"wrapper after": `{"before":null,"schema":{"type":"struct"},"payload":{"op":"u","after":{"id":"co-1","name":"Acme","partner_id":"p-1","status":"active"},"source":{"lsn":9}}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := decode(t, v); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
+	}
+	if got := decode(t, `{"op":"u","after":{"id":"co-1","name":null},"source":{"lsn":9}}`); len(got) != 2 || got["name"] != nil || got.Has("status") {
+		t.Fatalf("null and absent columns: %#v", got)
+	}
+	for table, cols := range Contract {
+		if len(cols) > maxCollected {
+			t.Errorf("%s has %d contract columns: its JSON images are read column by column (maxCollected %d)", table, len(cols), maxCollected)
+		}
+	}
+}

@@ -16,7 +16,7 @@ type envelope struct {
 	// beforeBad and afterBad describe an image that is present but not an
 	// object (an error when the image is needed).
 	beforeBad, afterBad string
-	source              map[string]any
+	source              sourceFields
 	op                  any
 	hasOp               bool
 	tsMs                any
@@ -34,9 +34,15 @@ func newEnvelope(obj map[string]any, sem map[string]string) (envelope, error) {
 		if !ok {
 			return envelope{}, fmt.Errorf("source is %s, not an object", describe(src))
 		}
-		env.source = m
+		env.source = sourceFields{lsn: m["lsn"], tsMs: m["ts_ms"], tsUs: m["ts_us"], sequence: m["sequence"]}
 	}
 	return env, nil
+}
+
+// sourceFields are the fields of an envelope's source block that position
+// a change, as plain values (nil when absent or null).
+type sourceFields struct {
+	lsn, tsMs, tsUs, sequence any
 }
 
 // mapImageOf wraps a decoded image; bad describes one that is not an object.

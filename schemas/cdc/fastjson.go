@@ -31,10 +31,8 @@ type mapImage map[string]any
 func (m mapImage) field(col string) (any, bool) { v, ok := m[col]; return v, ok }
 
 // jsonImage is an image parsed by fastjson; valid until its parser is reused.
-// With an arena (withArena), its string columns are copied into that.
 type jsonImage struct {
 	o *fastjson.Object
-	a *arena
 }
 
 func (j jsonImage) field(col string) (any, bool) {
@@ -42,24 +40,29 @@ func (j jsonImage) field(col string) (any, bool) {
 	if v == nil {
 		return nil, false
 	}
-	if j.a != nil && v.Type() == fastjson.TypeString {
-		return j.a.string(v.GetStringBytes()), true
-	}
 	return plainJSON(v), true
 }
 
-// withArena is the image with an arena sized for the strings of cols: the
-// row it makes holds one allocation for them instead of one per column.
-func (j jsonImage) withArena(cols []string) jsonImage {
+// collect sets vals[i] to the value of the column index names i, in one
+// pass over the image's fields (the first of a key that occurs twice, as
+// fastjson.Object.Get finds it; nil for a column the image does not have),
+// and returns an arena sized for their strings: the row made of them holds
+// one allocation for its strings instead of one per column. One pass, not a
+// Get per column (each a scan of the fields).
+func (j jsonImage) collect(index map[string]int, vals []*fastjson.Value) *arena {
 	n := 0
-	for _, c := range cols {
-		if v := j.o.Get(c); v != nil && v.Type() == fastjson.TypeString {
+	j.o.Visit(func(k []byte, v *fastjson.Value) {
+		i, ok := index[string(k)]
+		if !ok || vals[i] != nil {
+			return
+		}
+		vals[i] = v
+		if v.Type() == fastjson.TypeString {
 			n += len(v.GetStringBytes())
 		}
-	}
+	})
 	a := arena(make([]byte, 0, n))
-	j.a = &a
-	return j
+	return &a
 }
 
 // plainJSON converts a fastjson value to the Go values encoding/json would
@@ -210,12 +213,13 @@ func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, releas
 			release()
 			return envelope{}, nil, fmt.Errorf("source is %s, not an object", describeJSON(src))
 		}
-		env.source = make(map[string]any, 4)
-		for _, f := range [...]string{"lsn", "ts_ms", "ts_us", "sequence"} {
-			if fv := o.Get(f); fv != nil {
-				env.source[f] = plainJSON(fv)
+		field := func(name string) any {
+			if fv := o.Get(name); fv != nil {
+				return plainJSON(fv)
 			}
+			return nil
 		}
+		env.source = sourceFields{lsn: field("lsn"), tsMs: field("ts_ms"), tsUs: field("ts_us"), sequence: field("sequence")}
 	}
 	return env, release, nil
 }
@@ -256,7 +260,8 @@ func describeJSON(v *fastjson.Value) string {
 // splitConnect finds the schema and payload of a Kafka Connect JSON wrapper,
 // {"schema": ..., "payload": ...}, by scanning: no value is parsed. It
 // returns the schema's bytes and the payload's span [start, end) in value;
-// ok is false when value is not such an object (a plain envelope has "op"),
+// ok is false when value is not such an object (a plain envelope has "op",
+// "before", "after" or "source"),
 // or the scan meets anything it does not expect (the parser then reads the
 // value and reports what is wrong).
 func splitConnect(value []byte) (schema []byte, start, end int, ok bool) {
@@ -282,6 +287,13 @@ func splitConnect(value []byte) (schema []byte, start, end int, ok bool) {
 			return nil, 0, 0, false
 		}
 		key := value[i+1 : kEnd-1]
+		switch string(key) {
+		case "op", "before", "after", "source":
+			// A plain envelope (Debezium writes before and after first):
+			// its images need not be skipped to reach the op. One that
+			// also has a payload reaches the slow path (jsonEnvelope).
+			return nil, 0, 0, false
+		}
 		i = skipSpace(value, kEnd)
 		if i >= len(value) || value[i] != ':' {
 			return nil, 0, 0, false
@@ -296,8 +308,6 @@ func splitConnect(value []byte) (schema []byte, start, end int, ok bool) {
 			schema = value[i:vEnd]
 		case "payload":
 			start, end = i, vEnd
-		case "op":
-			return nil, 0, 0, false // a plain envelope
 		}
 		i = skipSpace(value, vEnd)
 		if i >= len(value) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // normRow keeps the contract columns of an image, normalised. A nil image
@@ -33,12 +35,35 @@ func (d *Decoder) normRow(table, which string, img image, bad string, sem map[st
 		}
 		return Row{"id": v}, nil
 	}
-	if j, ok := img.(jsonImage); ok {
-		img = j.withArena(d.columns[table])
+	cols := d.columns[table]
+	if j, ok := img.(jsonImage); ok && len(cols) <= maxCollected {
+		var vals [maxCollected]*fastjson.Value
+		a := j.collect(d.colIndex[table], vals[:len(cols)])
+		return d.normColumns(table, which, cols, types, sem, func(i int) (any, bool) {
+			v := vals[i]
+			if v == nil {
+				return nil, false
+			}
+			if v.Type() == fastjson.TypeString {
+				return a.string(v.GetStringBytes()), true
+			}
+			return plainJSON(v), true
+		})
 	}
+	return d.normColumns(table, which, cols, types, sem, func(i int) (any, bool) { return img.field(cols[i]) })
+}
+
+// maxCollected is how many contract columns a table may have for its JSON
+// images to be read in one pass (jsonImage.collect); every table of the
+// contract has fewer.
+const maxCollected = 32
+
+// normColumns makes the row of the contract columns cols of table, the
+// value of column i given by field.
+func (d *Decoder) normColumns(table, which string, cols []string, types map[string]ColumnType, sem map[string]string, field func(i int) (any, bool)) (Row, error) {
 	row := make(Row, len(types))
-	for _, col := range d.columns[table] {
-		v, present := img.field(col)
+	for i, col := range cols {
+		v, present := field(i)
 		if !present {
 			continue
 		}
