@@ -38,14 +38,14 @@ func (d *Decoder) normRow(table, which string, img image, bad string, sem map[st
 	cols := d.columns[table]
 	if j, ok := img.(jsonImage); ok && len(cols) <= maxCollected {
 		var vals [maxCollected]*fastjson.Value
-		a := j.collect(d.colIndex[table], vals[:len(cols)])
+		a, box := j.collect(d.colIndex[table], vals[:len(cols)])
 		return d.normColumns(table, which, cols, types, sem, func(i int) (any, bool) {
 			v := vals[i]
 			if v == nil {
 				return nil, false
 			}
 			if v.Type() == fastjson.TypeString {
-				return a.string(v.GetStringBytes()), true
+				return box.str(a.string(v.GetStringBytes())), true
 			}
 			return plainJSON(v), true
 		})

@@ -127,21 +127,26 @@ func decodeWritten(b []byte) (_ Row, ok bool) {
 	if i != len(b) {
 		return nil, false
 	}
+	var kinds [valueNull + 1]int
+	for _, f := range fields {
+		kinds[f.kind]++
+	}
 	row := make(Row, len(fields))
 	a := arena(make([]byte, 0, size))
+	box := newBoxer(kinds[valueString], kinds[valueInt], kinds[valueStrings])
 	for _, f := range fields {
 		name := columnName(b[f.key.from:f.key.to])
 		switch f.kind {
 		case valueString:
-			row[name] = a.string(b[f.str.from:f.str.to])
+			row[name] = box.str(a.string(b[f.str.from:f.str.to]))
 		case valueStrings:
 			out := make([]string, f.count)
 			for j, e := range elems[f.first : f.first+f.count] {
 				out[j] = a.string(b[e.from:e.to])
 			}
-			row[name] = out
+			row[name] = box.strings(out)
 		case valueInt:
-			row[name] = f.n
+			row[name] = box.int(f.n)
 		case valueTrue:
 			row[name] = true
 		case valueFalse:
