@@ -290,10 +290,12 @@ var (
 // v is one.
 func infinity(v any, date bool) (string, bool) {
 	if s, ok := v.(string); ok {
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "infinity", "+infinity":
+		// Compared without case, and without a lowered copy of every
+		// timestamp read.
+		switch s = strings.TrimSpace(s); {
+		case strings.EqualFold(s, "infinity"), strings.EqualFold(s, "+infinity"):
 			return infinityText, true
-		case "-infinity":
+		case strings.EqualFold(s, "-infinity"):
 			return negInfinityText, true
 		}
 		return "", false

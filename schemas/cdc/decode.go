@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/valyala/fastjson"
 )
 
 // Default Debezium topic prefixes (topic.prefix of the two connectors), also
@@ -199,10 +201,10 @@ func (d *Decoder) decode(ctx context.Context, topic string, key, value []byte) (
 	if value[0] == 0 {
 		env, err = d.avroEnvelope(ctx, value)
 	} else {
-		var release func()
-		env, release, err = d.jsonEnvelope(topic, value)
-		if err == nil {
-			defer release()
+		var p *fastjson.Parser
+		env, p, err = d.jsonEnvelope(topic, value)
+		if p != nil {
+			defer parsers.Put(p)
 		}
 	}
 	if err != nil {

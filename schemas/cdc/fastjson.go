@@ -51,19 +51,35 @@ func (j jsonImage) field(col string) (any, bool) {
 // interfaces' copies instead of two per column. One pass, not a
 // Get per column (each a scan of the fields).
 func (j jsonImage) collect(index map[string]int, vals []*fastjson.Value) (arena, boxer) {
-	n, strs := 0, 0
+	n, strs, nums := 0, 0, 0
 	j.o.Visit(func(k []byte, v *fastjson.Value) {
 		i, ok := index[string(k)]
 		if !ok || vals[i] != nil {
 			return
 		}
 		vals[i] = v
-		if v.Type() == fastjson.TypeString {
+		switch v.Type() {
+		case fastjson.TypeString:
 			n += len(v.GetStringBytes())
 			strs++
+		case fastjson.TypeNumber:
+			nums++
 		}
 	})
-	return arena(make([]byte, 0, n)), newBoxer(strs, 0, 0)
+	return arena(make([]byte, 0, n)), newBoxer(strs, nums, 0)
+}
+
+// json is plainJSON(v), its string or integer boxed by b.
+func (b *boxer) json(v *fastjson.Value) any {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return b.str(string(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		if n, err := v.Int64(); err == nil {
+			return b.int(n)
+		}
+	}
+	return plainJSON(v)
 }
 
 // plainJSON converts a fastjson value to the Go values encoding/json would
@@ -162,15 +178,16 @@ func lastBrace(value []byte) int {
 
 // jsonEnvelope decodes a JSON envelope, plain or inside the Kafka Connect
 // {"schema": ..., "payload": ...} wrapper. The envelope's images point into
-// the parser's memory: call release once they are normalised.
-func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, release func(), err error) {
+// the parser's memory: put p back into parsers once they are normalised
+// (p is nil when there is none to put back).
+func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, p *fastjson.Parser, err error) {
 	body, what := value, "JSON value"
 	var sem map[string]string
 	if s, payload, ok := d.connect.split(topic, value); ok {
 		sem, body, what = s, payload, "JSON payload"
 	}
-	p := parsers.Get()
-	release = func() { parsers.Put(p) }
+	p = parsers.Get()
+	release := func() { parsers.Put(p) }
 	v, err := p.ParseBytes(body)
 	if err != nil {
 		release()
@@ -185,7 +202,8 @@ func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, releas
 		// A wrapper splitConnect did not recognise (odd spacing, escapes):
 		// the slow path reads it.
 		release()
-		return d.jsonEnvelopeSlow(value)
+		env, err := jsonEnvelope(value)
+		return env, nil, err
 	}
 	env = envelope{sem: sem}
 	if b := obj.Get("before"); b != nil && b.Type() != fastjson.TypeNull {
@@ -205,8 +223,9 @@ func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, releas
 	if op := obj.Get("op"); op != nil {
 		env.op, env.hasOp = opValue(op), true
 	}
+	box := newBoxer(1, 4, 0) // ts_ms, and the source's lsn, ts_ms, ts_us, sequence
 	if ts := obj.Get("ts_ms"); ts != nil {
-		env.tsMs = plainJSON(ts)
+		env.tsMs = box.json(ts)
 	}
 	if src := obj.Get("source"); src != nil && src.Type() != fastjson.TypeNull {
 		o, err := src.Object()
@@ -216,13 +235,13 @@ func (d *Decoder) jsonEnvelope(topic string, value []byte) (env envelope, releas
 		}
 		field := func(name string) any {
 			if fv := o.Get(name); fv != nil {
-				return plainJSON(fv)
+				return box.json(fv)
 			}
 			return nil
 		}
 		env.source = sourceFields{lsn: field("lsn"), tsMs: field("ts_ms"), tsUs: field("ts_us"), sequence: field("sequence")}
 	}
-	return env, release, nil
+	return env, p, nil
 }
 
 // opValue is plainJSON of an envelope's op, without an allocation for the
@@ -245,12 +264,6 @@ func opValue(v *fastjson.Value) any {
 		}
 	}
 	return plainJSON(v)
-}
-
-// jsonEnvelopeSlow decodes with encoding/json (odd wrappers only).
-func (d *Decoder) jsonEnvelopeSlow(value []byte) (envelope, func(), error) {
-	env, err := jsonEnvelope(value)
-	return env, func() {}, err
 }
 
 // describeJSON names the kind of a parsed value for error messages.

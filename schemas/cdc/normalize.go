@@ -47,7 +47,7 @@ func (d *Decoder) normRow(table, which string, img image, bad string, sem map[st
 			if v.Type() == fastjson.TypeString {
 				return box.str(a.string(v.GetStringBytes())), true
 			}
-			return plainJSON(v), true
+			return box.json(v), true
 		})
 	}
 	return d.normColumns(table, which, cols, types, sem, func(i int) (any, bool) { return img.field(cols[i]) })
@@ -93,6 +93,9 @@ func normValue(v any, typ ColumnType, sem string) (any, error) {
 		}
 		return normText(v)
 	case Integer:
+		if _, ok := v.(int64); ok {
+			return v, nil // as it is, not boxed again
+		}
 		if n, ok := asInt64(v); ok {
 			return n, nil
 		}
@@ -116,10 +119,24 @@ func normValue(v any, typ ColumnType, sem string) (any, error) {
 			}
 		}
 		return nil, fmt.Errorf("cannot use %s as boolean", describe(v))
-	case Timestamp:
-		return normTimestamp(v, sem)
-	case Date:
-		return normDate(v, sem)
+	case Timestamp, Date:
+		// Most values are written as they normalise: those are kept as
+		// they are, not copied.
+		var buf [48]byte
+		var b []byte
+		var err error
+		if typ == Timestamp {
+			b, err = appendTimestamp(buf[:0], v, sem)
+		} else {
+			b, err = appendDate(buf[:0], v, sem)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := v.(string); ok && s == string(b) {
+			return v, nil
+		}
+		return string(b), nil
 	case TextArray:
 		return normArray(v)
 	}

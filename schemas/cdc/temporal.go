@@ -107,32 +107,44 @@ func checkYear(t time.Time) error {
 // "-infinity". A timestamp is range-checked after conversion to UTC:
 // 9999-12-31T23:00:00-05:00 is in year 10000 and refused.
 func normTimestamp(v any, sem string) (string, error) {
+	b, err := appendTimestamp(nil, v, sem)
+	return string(b), err
+}
+
+// appendTimestamp appends normTimestamp(v, sem) to dst.
+func appendTimestamp(dst []byte, v any, sem string) ([]byte, error) {
 	if s, ok := infinity(v, false); ok {
-		return s, nil
+		return append(dst, s...), nil
 	}
 	t, err := temporal(v, sem, "timestamp", timestampFromInteger)
 	if err != nil {
-		return "", err
+		return dst, err
 	}
 	t = t.UTC()
 	if err := checkYear(t); err != nil {
-		return "", fmt.Errorf("%w (in UTC)", err)
+		return dst, fmt.Errorf("%w (in UTC)", err)
 	}
-	return t.Format(time.RFC3339Nano), nil
+	return t.AppendFormat(dst, time.RFC3339Nano), nil
 }
 
 // normDate normalises a date column value to "2006-01-02". Integers are days
 // since the epoch unless sem names a timestamp encoding; strings are ISO dates
 // (a full timestamp contributes the calendar date it was written with).
 func normDate(v any, sem string) (string, error) {
+	b, err := appendDate(nil, v, sem)
+	return string(b), err
+}
+
+// appendDate appends normDate(v, sem) to dst.
+func appendDate(dst []byte, v any, sem string) ([]byte, error) {
 	if s, ok := infinity(v, true); ok {
-		return s, nil
+		return append(dst, s...), nil
 	}
 	t, err := temporal(v, sem, "date", dateFromInteger)
 	if err != nil {
-		return "", err
+		return dst, err
 	}
-	return t.Format("2006-01-02"), nil
+	return t.AppendFormat(dst, "2006-01-02"), nil
 }
 
 // temporal reads a temporal column value: a time.Time (in UTC), an ISO-8601
