@@ -794,10 +794,23 @@ func (p *Process) splitRows(changes []cdc.Change, truncated map[string]bool) [][
 	if n <= 1 || len(changes) < 2*n {
 		return [][]cdc.Change{changes}
 	}
-	shares := make([][]cdc.Change, n)
-	for _, ch := range changes {
+	// Each change's share first, then every share cut from one array of
+	// the batch's size: no share grows by copying.
+	share := make([]int, len(changes))
+	sizes := make([]int, n)
+	for i, ch := range changes {
 		h := maphash.String(affinitySeed, p.eng.Affinity(ch, truncated[ch.Table]))
-		shares[h%uint64(n)] = append(shares[h%uint64(n)], ch)
+		share[i] = int(h % uint64(n))
+		sizes[share[i]]++
+	}
+	all := make([]cdc.Change, 0, len(changes))
+	shares := make([][]cdc.Change, n)
+	for s, size := range sizes {
+		shares[s] = all[len(all) : len(all) : len(all)+size]
+		all = all[:len(all)+size]
+	}
+	for i, ch := range changes {
+		shares[share[i]] = append(shares[share[i]], ch)
 	}
 	out := shares[:0]
 	for _, s := range shares {

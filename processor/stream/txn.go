@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -138,12 +139,18 @@ func (t *txn) produce(o processor.Output) error {
 			return err
 		}
 	}
-	for i, j := range o.Jobs {
+	// The debug line's arguments would be boxed for every job even when
+	// the level is off.
+	debug := p.log.Enabled(t.ctx, slog.LevelDebug)
+	for i := range o.Jobs {
+		j := &o.Jobs[i]
 		if t.keys[j.Key] {
 			continue
 		}
 		t.keys[j.Key] = true
-		p.log.Debug("emitting job", "email_type", j.Type, "idempotency_key", j.Key, "topic", j.Cause.Topic, "partition", j.Cause.Partition, "offset", j.Cause.Offset)
+		if debug {
+			p.log.Debug("emitting job", "email_type", j.Type, "idempotency_key", j.Key, "topic", j.Cause.Topic, "partition", j.Cause.Partition, "offset", j.Cause.Offset)
+		}
 		t.jobs++
 		t.jobsByType[j.Type]++
 		if err := t.produceLocked(&recs[i]); err != nil {
