@@ -15,6 +15,36 @@ import (
 // would accept it; unknown members are skipped; a member given twice takes
 // its last value. key and value alias line.
 func splitRecord(line []byte) (topic string, key, value []byte, err error) {
+	return (&splitter{}).split(line)
+}
+
+// splitter is splitRecord for the lines of one input: each topic name is
+// made once (a file holds a few topics, each on many lines), and the member
+// names are not made at all.
+type splitter struct {
+	topics map[string]string // a topic's JSON string -> its name
+}
+
+// maxTopicNames bounds how many topic names a splitter keeps.
+const maxTopicNames = 1024
+
+// topic is the name of the topic span (a JSON string).
+func (sp *splitter) topic(span []byte) string {
+	if t, ok := sp.topics[string(span)]; ok {
+		return t
+	}
+	t := unquoteJSON(span)
+	if len(sp.topics) < maxTopicNames {
+		if sp.topics == nil {
+			sp.topics = map[string]string{}
+		}
+		sp.topics[string(span)] = t
+	}
+	return t
+}
+
+// split is splitRecord.
+func (sp *splitter) split(line []byte) (topic string, key, value []byte, err error) {
 	s := scanner{b: line}
 	s.space()
 	if !s.eat('{') {
@@ -26,7 +56,7 @@ func splitRecord(line []byte) (topic string, key, value []byte, err error) {
 	}
 	for {
 		s.space()
-		name, err := s.str()
+		name, err := s.name()
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -46,7 +76,7 @@ func splitRecord(line []byte) (topic string, key, value []byte, err error) {
 			case string(span) == "null":
 				topic = ""
 			case span[0] == '"':
-				topic = unquoteJSON(span)
+				topic = sp.topic(span)
 			default:
 				return "", nil, nil, fmt.Errorf("topic is not a string")
 			}
@@ -264,13 +294,23 @@ func (s *scanner) skipString() error {
 	return s.fail("in a string")
 }
 
-// str reads a string (a member name).
-func (s *scanner) str() (string, error) {
+// name reads a member name: the record's own names without making a
+// string of them.
+func (s *scanner) name() (string, error) {
 	start := s.i
 	if err := s.skipString(); err != nil {
 		return "", err
 	}
-	return unquoteJSON(s.b[start:s.i]), nil
+	switch raw := s.b[start:s.i]; string(raw) {
+	case `"topic"`:
+		return "topic", nil
+	case `"key"`:
+		return "key", nil
+	case `"value"`:
+		return "value", nil
+	default:
+		return unquoteJSON(raw), nil
+	}
 }
 
 // unquoteJSON decodes a JSON string literal already validated by

@@ -3,8 +3,10 @@ package simulate
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 var recordSeeds = []string{
@@ -79,4 +81,33 @@ func FuzzSplitRecord(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) { checkSplit(t, line) })
+}
+
+// TestSplitterMakesEachTopicOnce: the lines of one input share their topic
+// names (one string per topic, escaped or not), up to maxTopicNames.
+func TestSplitterMakesEachTopicOnce(t *testing.T) {
+	var sp splitter
+	var first string
+	for i := range 3 {
+		topic, _, value, err := sp.split([]byte(`{"value":{"op":"c"},"topic":"portal.public.companies","key":"k"}`))
+		if err != nil || topic != "portal.public.companies" || string(value) != `{"op":"c"}` {
+			t.Fatalf("line %d: %q %q %v", i, topic, value, err)
+		}
+		if i == 0 {
+			first = topic
+		} else if unsafe.StringData(topic) != unsafe.StringData(first) {
+			t.Fatal("the topic name was made again")
+		}
+	}
+	if topic, _, _, err := sp.split([]byte(`{"topic":"a\u002fb"}`)); err != nil || topic != "a/b" {
+		t.Fatalf("escaped: %q %v", topic, err)
+	}
+	for i := range maxTopicNames + 10 {
+		if _, _, _, err := sp.split([]byte(`{"topic":"t` + strconv.Itoa(i) + `"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sp.topics) > maxTopicNames {
+		t.Fatalf("%d topic names kept", len(sp.topics))
+	}
 }

@@ -125,6 +125,7 @@ type decoded struct {
 func decodeLines(ctx context.Context, dec Decoder, in io.Reader, out chan<- []decoded) error {
 	const chunkSize = 256
 	lines := newLineReader(in, MaxLine)
+	var split splitter
 	chunk := make([]decoded, 0, chunkSize)
 	send := func() bool {
 		select {
@@ -150,7 +151,7 @@ func decodeLines(ctx context.Context, dec Decoder, in io.Reader, out chan<- []de
 		case len(trimSpace(raw)) == 0:
 			continue
 		default:
-			topic, key, value, err := splitRecord(raw)
+			topic, key, value, err := split.split(raw)
 			if err != nil {
 				chunk = append(chunk, decoded{line: line, dead: &DeadLetter{Line: line, Reason: "not a JSON record: " + err.Error()}})
 				break
