@@ -45,10 +45,7 @@ func TestBoxerMakesTheSameInterfaces(t *testing.T) {
 // allocations (the map, the arena, the boxes, its one array), not one per
 // column (17 before the boxer).
 func TestDecodeRowAllocations(t *testing.T) {
-	row := Row{"id": "c-00000", "partner_id": "p-00", "name": "Company 00000", "status": "active", "trial_expires_at": nil,
-		"contact_email": "it@c-00000.example", "optional_notifications": []string{"trial", "service"},
-		"partner_account_manager_email": "am0@p-00.example", "pexip_account_manager_email": "pam0@pexip.example",
-		"created_at": "2025-03-01T00:00:00Z", "updated_at": "2025-03-01T00:00:00Z"}
+	row := companyRow()
 	img, err := row.AppendJSON(nil)
 	if err != nil {
 		t.Fatal(err)
