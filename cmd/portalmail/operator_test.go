@@ -123,6 +123,11 @@ func TestDLQReplayAfterAFix(t *testing.T) {
 	if m := env.Mailgun.Messages()[0]; m.Subject != "New calling domain video.acme.test" {
 		t.Fatalf("mailed %q", m.Subject)
 	}
+	// The stage reports a batch (OnBatch) once its emitted keys are
+	// recorded, which can be after send has mailed the batch's job: the
+	// count is taken once it holds the one job, or the first replay's would
+	// be counted against the second.
+	waitUntil(t, func() bool { return jobs.Load() >= 1 })
 	// The second replay: the process stage must be seen consuming the
 	// re-fed record (and loop on) before its silence means anything.
 	consumed, emitted := records.Load(), jobs.Load()

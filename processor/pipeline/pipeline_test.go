@@ -266,6 +266,10 @@ func TestRedeliveredChangesAtNewOffsets(t *testing.T) {
 	recs := append(r.base(), r.endpoints(0, 10)...)
 	r.produce(recs...)
 	eventually(t, "20 emails", func() bool { return len(r.sentKeys()) == 20 })
+	// The stage reports a batch (OnBatch) once its emitted keys are
+	// recorded, which can be after send has mailed its jobs: the count is
+	// taken once it holds them all.
+	eventually(t, "the stage to report the 20 jobs", func() bool { return r.jobs.Load() >= 20 })
 	jobs := r.jobs.Load()
 	again := make([]*kgo.Record, len(recs))
 	for i, rec := range recs {
