@@ -441,9 +441,10 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // settle waits until the pipeline has demonstrably handled everything
 // produced so far, before a test asserts that nothing more happens: the
 // process group's committed offsets reach the end of every CDC topic, the
-// send stage has a delivery record for every committed job, and then the
-// process stage runs three more loops with nothing new sent. A quiet period
-// alone proves nothing: a stage that had not consumed yet is quiet too.
+// process stage has reported those batches, the send stage has a delivery
+// record for every committed job, and then the process stage runs three
+// more loops with nothing new sent. A quiet period alone proves nothing: a
+// stage that had not consumed yet is quiet too.
 func (r *rig) settle() {
 	r.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...))
@@ -475,6 +476,11 @@ func (r *rig) settle() {
 		return caughtUp
 	}
 	eventually(r.t, "the process group to consume every CDC record", consumed)
+	// A batch is reported (OnBatch, r.jobs) once its emitted keys are
+	// recorded, after its transaction committed, and the reports come in
+	// order: two more, and every committed job is counted.
+	reported := r.loops.Load()
+	eventually(r.t, "the process stage to report its committed batches", func() bool { return r.loops.Load() >= reported+2 })
 	eventually(r.t, "a delivery record for every committed job", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
