@@ -98,20 +98,14 @@ func checkYear(t time.Time) error {
 	return nil
 }
 
-// normTimestamp normalises a timestamp column value to RFC 3339 (nanosecond
-// precision, UTC). Strings are ISO-8601 (or, leniently, an integer in
-// decimal); integers are read by sem (see timestampFromInteger); time.Time
-// values come from Avro logical types.
+// appendTimestamp appends a timestamp column value normalised to RFC 3339
+// (nanosecond precision, UTC) to dst. Strings are ISO-8601 (or, leniently,
+// an integer in decimal); integers are read by sem (see
+// timestampFromInteger); time.Time values come from Avro logical types.
 //
 // PostgreSQL's 'infinity' and '-infinity' normalise to "infinity" and
 // "-infinity". A timestamp is range-checked after conversion to UTC:
 // 9999-12-31T23:00:00-05:00 is in year 10000 and refused.
-func normTimestamp(v any, sem string) (string, error) {
-	b, err := appendTimestamp(nil, v, sem)
-	return string(b), err
-}
-
-// appendTimestamp appends normTimestamp(v, sem) to dst.
 func appendTimestamp(dst []byte, v any, sem string) ([]byte, error) {
 	if s, ok := infinity(v, false); ok {
 		return append(dst, s...), nil
@@ -127,15 +121,10 @@ func appendTimestamp(dst []byte, v any, sem string) ([]byte, error) {
 	return t.AppendFormat(dst, time.RFC3339Nano), nil
 }
 
-// normDate normalises a date column value to "2006-01-02". Integers are days
-// since the epoch unless sem names a timestamp encoding; strings are ISO dates
-// (a full timestamp contributes the calendar date it was written with).
-func normDate(v any, sem string) (string, error) {
-	b, err := appendDate(nil, v, sem)
-	return string(b), err
-}
-
-// appendDate appends normDate(v, sem) to dst.
+// appendDate appends a date column value normalised to "2006-01-02" to
+// dst. Integers are days since the epoch unless sem names a timestamp
+// encoding; strings are ISO dates (a full timestamp contributes the
+// calendar date it was written with).
 func appendDate(dst []byte, v any, sem string) ([]byte, error) {
 	if s, ok := infinity(v, true); ok {
 		return append(dst, s...), nil

@@ -22,6 +22,7 @@ func TestNormTimestamp(t *testing.T) {
 		{"hour-only offset", "2026-03-01T12:15:30.5+02", "", "2026-03-01T10:15:30.5Z", ""},
 		{"space separated", "2026-03-01 10:15:30.123", "", "2026-03-01T10:15:30.123Z", ""},
 		{"no zone is UTC", "2026-03-01T10:15:30", "", "2026-03-01T10:15:30Z", ""},
+		{"already normal", "2026-03-01T10:15:30.123Z", "", "2026-03-01T10:15:30.123Z", ""},
 		{"date only", "2026-03-01", "", "2026-03-01T00:00:00Z", ""},
 		{"Timestamp ms", json.Number("1772360130123"), semTimestamp, "2026-03-01T10:15:30.123Z", ""},
 		{"connect Timestamp ms", int64(1772360130123), semConnectTimestamp, "2026-03-01T10:15:30.123Z", ""},
@@ -46,7 +47,7 @@ func TestNormTimestamp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := normTimestamp(tt.v, tt.sem)
+			got, err := normValue(tt.v, Timestamp, tt.sem)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("got %q, %v; want error containing %q", got, err, tt.err)
@@ -84,7 +85,7 @@ func TestNormDate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := normDate(tt.v, tt.sem)
+			got, err := normValue(tt.v, Date, tt.sem)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("got %q, %v; want error containing %q", got, err, tt.err)
