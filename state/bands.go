@@ -10,9 +10,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Bands implements processor.State: one band script call per key
-// (scripts/bands.lua) with that key's samples in order, all in one pipeline
-// (one round trip). Per sample at position P with X = Percent, against the
+// bandChunk is how many keys one bands_many.lua call carries.
+const bandChunk = 250
+
+// Bands implements processor.State: each key's samples in order against its
+// band (scripts/bands.lua; on standalone Redis and Sentinel up to bandChunk
+// keys per call, bands_many.lua), all in one pipeline (one round trip). Per
+// sample at position P with X = Percent, against the
 // band of Key (both lines start armed):
 //   - P was evaluated before (among the band's last 16 positions): the
 //     result it got then, state unchanged;
@@ -40,33 +44,76 @@ func (s *Store) Bands(ctx context.Context, rules catalog.Bands, samples []proces
 		strconv.Itoa(rules.OverAbove), strconv.Itoa(rules.OverRearmAtOrBelow),
 		strconv.Itoa(recentBandResults),
 	}
-	// One op per key, its samples in batch order.
+	// Per key its samples, in batch order.
 	byKey := make(map[string]int, len(samples))
-	var ops []op
-	var members [][]int // per op, its samples
+	var keys []string
+	var members [][]int // per key, its samples
 	for i, sm := range samples {
 		k, ok := byKey[sm.Key]
 		if !ok {
-			k = len(ops)
+			k = len(keys)
 			byKey[sm.Key] = k
-			ops = append(ops, op{script: scriptBands, keys: []string{s.bandKey(sm.Key)}, args: append([]any(nil), head...)})
+			keys = append(keys, s.bandKey(sm.Key))
 			members = append(members, nil)
 		}
-		ops[k].args = append(ops[k].args, sm.Position.String(), strconv.Itoa(sm.Percent))
 		members[k] = append(members[k], i)
+	}
+	sampleArgs := func(args []any, k int) []any {
+		for _, i := range members[k] {
+			args = append(args, samples[i].Position.String(), strconv.Itoa(samples[i].Percent))
+		}
+		return args
+	}
+	// One script call per key on Cluster; otherwise one per chunk of keys
+	// (bands_many.lua): a key has one sample or two in a batch of a steady
+	// stream, and the call, not the sample, is what costs.
+	var ops []op
+	if s.perKeyScripts() {
+		ops = make([]op, len(keys))
+		for k, key := range keys {
+			ops[k] = op{script: scriptBands, keys: []string{key}, args: sampleArgs(append([]any(nil), head...), k)}
+		}
+	} else {
+		for lo := 0; lo < len(keys); lo += bandChunk {
+			hi := min(lo+bandChunk, len(keys))
+			args := append(make([]any, 0, len(head)+3*(hi-lo)), head...)
+			for k := lo; k < hi; k++ {
+				args = append(args, strconv.Itoa(len(members[k])))
+				args = sampleArgs(args, k)
+			}
+			ops = append(ops, op{script: scriptBandsMany, keys: keys[lo:hi:hi], args: args})
+		}
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
+	replies := make([]any, 0, len(keys))
+	if s.perKeyScripts() {
+		for _, cmd := range cmds {
+			replies = append(replies, cmd.(*redis.Cmd).Val())
+		}
+	} else {
+		for _, cmd := range cmds {
+			vals, err := cmd.(*redis.Cmd).Slice()
+			if err != nil {
+				return nil, fmt.Errorf("state: bands: %w", err)
+			}
+			replies = append(replies, vals...)
+		}
+	}
+	if len(replies) != len(keys) {
+		return nil, fmt.Errorf("state: bands returned %d results for %d keys", len(replies), len(keys))
+	}
 	out := make([]processor.BandResult, len(samples))
-	for k, cmd := range cmds {
-		codes, err := cmd.(*redis.Cmd).Int64Slice()
-		if err != nil || len(codes) != len(members[k]) {
-			return nil, fmt.Errorf("state: bands of %s: %d results for %d samples: %v", samples[members[k][0]].Key, len(codes), len(members[k]), err)
+	for k, reply := range replies {
+		codes, ok := reply.([]any)
+		if !ok || len(codes) != len(members[k]) {
+			return nil, fmt.Errorf("state: bands of %s: %v for %d samples", samples[members[k][0]].Key, reply, len(members[k]))
 		}
 		for j, i := range members[k] {
-			out[i] = processor.BandResult{Usage: codes[j] == 1, Over: codes[j] == 2}
+			code, _ := codes[j].(int64)
+			out[i] = processor.BandResult{Usage: code == 1, Over: code == 2}
 		}
 	}
 	return out, nil

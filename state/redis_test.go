@@ -238,7 +238,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 		}
 	}
 	step("apply", scriptApplyMany)
-	step("due", scriptDue)
+	step("due", scriptDueMany)
 	step("commit", scriptTrim)
 }
 

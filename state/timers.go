@@ -173,17 +173,44 @@ func (s *Store) DueTimers(ctx context.Context, sets []string, now time.Time, lim
 	}
 	nowMs := millis(now)
 	args := []any{strconv.FormatInt(nowMs, 10), strconv.Itoa(limit), strconv.FormatInt(nowMs+leaseFor.Milliseconds(), 10)}
-	ops := make([]op, len(sets))
-	for i, set := range sets {
-		ops[i] = op{script: scriptDue, keys: []string{s.timerKey(set), s.leaseKey(set)}, args: args}
+	// One script call per set on Cluster; otherwise one for all of them
+	// (due_many.lua): a stage asks for every set it owns in every batch,
+	// and most have nothing due.
+	var ops []op
+	if s.perKeyScripts() {
+		ops = make([]op, len(sets))
+		for i, set := range sets {
+			ops[i] = op{script: scriptDue, keys: []string{s.timerKey(set), s.leaseKey(set)}, args: args}
+		}
+	} else {
+		keys := make([]string, 0, 2*len(sets))
+		for _, set := range sets {
+			keys = append(keys, s.timerKey(set), s.leaseKey(set))
+		}
+		ops = []op{{script: scriptDueMany, keys: keys, args: args}}
 	}
 	cmds, err := s.run(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
+	replies := make([]any, 0, len(sets))
+	for _, cmd := range cmds {
+		if s.perKeyScripts() {
+			replies = append(replies, cmd.(*redis.Cmd).Val())
+			continue
+		}
+		vals, err := cmd.(*redis.Cmd).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("state: due timers: %w", err)
+		}
+		replies = append(replies, vals...)
+	}
+	if len(replies) != len(sets) {
+		return nil, fmt.Errorf("state: due timers returned %d results for %d sets", len(replies), len(sets))
+	}
 	var out []processor.TimerRef
 	for i, set := range sets {
-		vals, err := cmds[i].(*redis.Cmd).StringSlice()
+		vals, err := stringSlice(replies[i])
 		if err != nil {
 			return nil, fmt.Errorf("state: due timers of %s: %w", set, err)
 		}
@@ -275,4 +302,23 @@ func (s *Store) Commit(ctx context.Context, c processor.Commit) error {
 	ops = append(ops, s.commitTrims(c.Rows)...)
 	_, err := s.run(ctx, ops)
 	return err
+}
+
+// stringSlice is a script's reply that is an array of strings (an empty
+// array for nil).
+func stringSlice(reply any) ([]string, error) {
+	if reply == nil {
+		return nil, nil
+	}
+	arr, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("reply %T, want an array", reply)
+	}
+	out := make([]string, len(arr))
+	for i, v := range arr {
+		if out[i], ok = v.(string); !ok {
+			return nil, fmt.Errorf("reply element %T, want a string", v)
+		}
+	}
+	return out, nil
 }

@@ -255,3 +255,87 @@ local function pm_truncate(truncKey, tbl, pos)
   redis.call('HSET', truncKey, tbl, pos)
   return 1, 0
 end
+
+-- pm_due leases the due, unleased timers of one set: zkey the timer ZSET
+-- (member -> due unix millis), lkey the lease HASH (member -> lease expiry
+-- millis); now and leaseTo are unix millis as text, limit a number. Returns
+-- {member, score, member, score, ...} in due order, at most limit pairs.
+local function pm_due(zkey, lkey, now, limit, leaseTo)
+  local nowN = tonumber(now)
+  local out = {}
+  local offset, chunk = 0, limit
+  if chunk < 64 then chunk = 64 end
+  while #out < 2 * limit do
+    local batch = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'WITHSCORES', 'LIMIT', offset, chunk)
+    for i = 1, #batch, 2 do
+      local m = batch[i]
+      local l = redis.call('HGET', lkey, m)
+      if (not l) or tonumber(l) <= nowN then
+        redis.call('HSET', lkey, m, leaseTo)
+        out[#out + 1] = m
+        out[#out + 1] = batch[i + 1]
+        if #out >= 2 * limit then break end
+      end
+    end
+    if #batch < 2 * chunk then break end
+    offset = offset + chunk
+  end
+  return out
+end
+
+-- pm_bands evaluates the usage samples of one subscription against its band
+-- HASH at key, in order (see bands.lua): args holds the samples from index
+-- from to to as position, X (percent) pairs. usageAt, usageRearm, overAbove
+-- and overRearm are the band rules, keep how many recent results to
+-- remember. Returns per sample 0 nothing fired, 1 usage, 2 over.
+local function pm_bands(key, usageAt, usageRearm, overAbove, overRearm, keep, args, from, to)
+  local st = redis.call('HMGET', key, 'u', 'o', 'p', 'h')
+  local u = st[1] ~= '0'
+  local o = st[2] ~= '0'
+  local latest = st[3]
+  -- h is searched and rebuilt as text (plain finds run in C; splitting it into
+  -- a table per call cost more than the rest of the script).
+  local h = st[4] or ''
+  local out, changed = {}, false
+  for i = from, to - 1, 2 do
+    local pos, x = args[i], tonumber(args[i + 1])
+    local res
+    local needle, at = pos .. '=', 1
+    while true do
+      local f = string.find(h, needle, at, true)
+      if not f then break end
+      if f == 1 or string.byte(h, f - 1) == 44 then -- ','
+        res = tonumber(string.sub(h, f + #needle, f + #needle))
+        break
+      end
+      at = f + 1
+    end
+    if res == nil then
+      res = 0
+      if not (latest and pm_order(pos, latest) == -1) then
+        if x < usageRearm then u = true end
+        if x <= overRearm then o = true end
+        if x > overAbove and o then
+          o, u, res = false, false, 2
+        elseif x >= usageAt and u then
+          u, res = false, 1
+        end
+        if h == '' then h = needle .. res else h = needle .. res .. ',' .. h end
+        -- keep the newest `keep` entries: cut at the keep-th comma
+        local n, c = 0, 0
+        repeat
+          c = string.find(h, ',', c + 1, true)
+          n = n + 1
+        until not c or n == keep
+        if c then h = string.sub(h, 1, c - 1) end
+        latest, changed = pos, true
+      end
+    end
+    out[#out + 1] = res
+  end
+  if changed then
+    redis.call('HSET', key, 'u', u and '1' or '0', 'o', o and '1' or '0', 'p', latest,
+      'h', h)
+  end
+  return out
+end

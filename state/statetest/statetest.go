@@ -51,6 +51,7 @@ func Run(t *testing.T, open Open) {
 		{"ManyParkedAreReleasedInChunks", testParkChunks},
 		{"Bands", testBands},
 		{"BandPositions", testBandPositions},
+		{"BandsOfManyKeys", testBandsManyKeys},
 		{"Timers", testTimers},
 		{"TimerLeasesAndNextDue", testLeases},
 		{"Emitted", testEmitted},
@@ -631,6 +632,56 @@ func testBandPositions(t *testing.T, st processor.State) {
 	}
 	if got := bands(t, st, "w", s(lsn(1), 85), s(lsn(2), 101), s(lsn(17), 50)); got != "- over -" {
 		t.Errorf("replays of the 17th, 16th and newest positions: %s, want - over -", got)
+	}
+}
+
+// testBandsManyKeys: the samples of many keys in one call, interleaved
+// (more keys than a store may put in one script call), each key's evaluated
+// in its own order against its own band, and a replay of the whole call
+// gets the same results.
+func testBandsManyKeys(t *testing.T, st processor.State) {
+	const keys = 601
+	// Key k's samples: usage then over for even k; nothing then usage for odd k.
+	pcts := func(k int) [2]int {
+		if k%2 == 0 {
+			return [2]int{85, 101}
+		}
+		return [2]int{50, 90}
+	}
+	var samples []processor.BandSample
+	for round := range 2 {
+		for k := range keys {
+			// Rounds interleave the keys in different orders.
+			kk := k
+			if round == 1 {
+				kk = keys - 1 - k
+			}
+			samples = append(samples, processor.BandSample{Key: fmt.Sprintf("many-%d", kk),
+				Position: lsn(int64(10 + round)), Percent: pcts(kk)[round]})
+		}
+	}
+	for call := range 2 {
+		res, err := st.Bands(ctx, catalog.Bands{}, samples)
+		if err != nil {
+			t.Fatalf("Bands: %v", err)
+		}
+		for i, sm := range samples {
+			var k int
+			fmt.Sscanf(sm.Key, "many-%d", &k)
+			round := i / keys
+			want := processor.BandResult{}
+			switch {
+			case k%2 == 0 && round == 0:
+				want.Usage = true
+			case k%2 == 0:
+				want.Over = true
+			case round == 1:
+				want.Usage = true
+			}
+			if res[i] != want {
+				t.Fatalf("call %d: sample %d (%s, %d%%): %+v, want %+v", call, i, sm.Key, sm.Percent, res[i], want)
+			}
+		}
 	}
 }
 
