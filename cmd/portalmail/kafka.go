@@ -124,7 +124,7 @@ func (c KafkaConfig) clientOpts(log *slog.Logger) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(strings.Split(c.Brokers, ",")...),
 		kgo.ProducerBatchCompression(codec),
-		kgo.WithLogger(kslog.New(log)),
+		kgo.WithLogger(kafkaLogger{kslog.New(log)}),
 		kgo.SessionTimeout(c.SessionTimeout),
 		kgo.HeartbeatInterval(min(3*time.Second, c.SessionTimeout/3)),
 	}
@@ -218,4 +218,30 @@ func (c KafkaConfig) registry() (*sr.Client, error) {
 		opts = append(opts, sr.BasicAuth(rc.user, rc.pass))
 	}
 	return sr.NewClient(opts...)
+}
+
+// kafkaLogger is franz-go's slog logger with the messages it writes at info
+// level for every transaction (txnChatter) written at debug level: a stage
+// commits a transaction per batch, many a second, and those seven lines of
+// each (one of them every committed offset) were most of its log and a few
+// per cent of its CPU. Group, partition and producer events stay at info.
+type kafkaLogger struct{ kgo.Logger }
+
+// txnChatter are the info messages of franz-go's transaction cycle.
+var txnChatter = map[string]bool{
+	"beginning transact session":                     true,
+	"beginning transaction":                          true,
+	"flushing":                                       true,
+	"transaction session ending":                     true,
+	"ending transaction":                             true,
+	"end transaction response successfully received": true,
+	"transact session successful, setting to newly committed state": true,
+}
+
+// Log implements kgo.Logger.
+func (l kafkaLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level == kgo.LogLevelInfo && txnChatter[msg] {
+		level = kgo.LogLevelDebug
+	}
+	l.Logger.Log(level, msg, keyvals...)
 }

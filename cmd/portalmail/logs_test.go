@@ -95,4 +95,14 @@ func TestStageLogsHoldNoAPIKeyOrAddresses(t *testing.T) {
 		}
 	}
 	checkJSONLogs(t, logs, []string{"key-ops-test-secret-0123456789", "has been enabled. The video system"}, true)
+	// franz-go's transaction cycle is logged at debug level (kafkaLogger),
+	// its group events at info.
+	for m := range txnChatter {
+		if strings.Contains(logs, `"msg":"`+m+`"`) {
+			t.Errorf("franz-go's %q is logged at info level", m)
+		}
+	}
+	if !strings.Contains(logs, `"msg":"assigning partitions"`) {
+		t.Errorf("franz-go's group events are not logged:\n%s", logs)
+	}
 }
