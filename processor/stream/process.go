@@ -787,11 +787,19 @@ func (p *Process) decodeAll(ctx context.Context, recs []*kgo.Record) ([]decodedR
 	return out, errors.Join(errs...)
 }
 
+// minShare is the fewest changes splitRows gives a worker: each share pays
+// an Engine call's chain of Redis round trips (apply, reads, keys, writes)
+// whatever its size, so a small batch (a stream at a few thousand changes
+// a second) is applied by one or two workers, not by four shares of a few
+// dozen changes (docs/benchmarks.md).
+const minShare = 250
+
 // splitRows splits changes into at most Workers shares by their affinity
-// (Engine.Affinity), each share keeping the changes' order.
+// (Engine.Affinity), each share keeping the changes' order, and each of at
+// least about minShare changes.
 func (p *Process) splitRows(changes []cdc.Change, truncated map[string]bool) [][]cdc.Change {
-	n := p.cfg.Workers
-	if n <= 1 || len(changes) < 2*n {
+	n := min(p.cfg.Workers, len(changes)/minShare)
+	if n <= 1 {
 		return [][]cdc.Change{changes}
 	}
 	// Each change's share first, then every share cut from one array of

@@ -73,3 +73,29 @@ func TestSplitRows(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitRowsKeepsSharesLarge: a batch is split into no more shares than
+// it has minShare changes for, so a small batch is applied by one worker.
+func TestSplitRowsKeepsSharesLarge(t *testing.T) {
+	tmpl, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := processor.New(catalog.Default(), memory.New(memory.Options{}), tmpl, processor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{cfg: ProcessConfig{Workers: 4}, eng: eng}
+	for _, tc := range []struct{ changes, maxShares int }{
+		{1, 1}, {160, 1}, {2*minShare - 1, 1}, {2 * minShare, 2}, {3 * minShare, 3}, {4000, 4},
+	} {
+		var changes []cdc.Change
+		for i := range tc.changes {
+			changes = append(changes, cdc.Change{Table: cdc.EndUsers, ID: fmt.Sprint("eu", i), Op: cdc.OpUpdate})
+		}
+		shares := p.splitRows(changes, nil)
+		if len(shares) > tc.maxShares || (tc.maxShares > 1 && len(shares) < 2) {
+			t.Errorf("%d changes: %d shares, want at most %d (and 2 or more when more may be)", tc.changes, len(shares), tc.maxShares)
+		}
+	}
+}
