@@ -7,7 +7,6 @@ import (
 
 	"github.com/portalmail/portalmail/processor"
 	"github.com/portalmail/portalmail/processor/catalog"
-	"github.com/redis/go-redis/v9"
 )
 
 // bandChunk is how many keys one bands_many.lua call carries.
@@ -88,22 +87,9 @@ func (s *Store) Bands(ctx context.Context, rules catalog.Bands, samples []proces
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]any, 0, len(keys))
-	if s.perKeyScripts() {
-		for _, cmd := range cmds {
-			replies = append(replies, cmd.(*redis.Cmd).Val())
-		}
-	} else {
-		for _, cmd := range cmds {
-			vals, err := cmd.(*redis.Cmd).Slice()
-			if err != nil {
-				return nil, fmt.Errorf("state: bands: %w", err)
-			}
-			replies = append(replies, vals...)
-		}
-	}
-	if len(replies) != len(keys) {
-		return nil, fmt.Errorf("state: bands returned %d results for %d keys", len(replies), len(keys))
+	replies, err := s.scriptReplies(cmds, len(keys), "bands")
+	if err != nil {
+		return nil, err
 	}
 	out := make([]processor.BandResult, len(samples))
 	for k, reply := range replies {

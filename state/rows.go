@@ -95,22 +95,9 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []processor.RowChange)
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]any, 0, len(changes))
-	if s.perKeyScripts() {
-		for _, cmd := range cmds {
-			replies = append(replies, cmd.(*redis.Cmd).Val())
-		}
-	} else {
-		for _, cmd := range cmds {
-			vals, err := cmd.(*redis.Cmd).Slice()
-			if err != nil {
-				return nil, fmt.Errorf("state: apply: %w", err)
-			}
-			replies = append(replies, vals...)
-		}
-	}
-	if len(replies) != len(changes) {
-		return nil, fmt.Errorf("state: apply returned %d results for %d changes", len(replies), len(changes))
+	replies, err := s.scriptReplies(cmds, len(changes), "apply")
+	if err != nil {
+		return nil, err
 	}
 	out := make([]processor.ApplyResult, len(changes))
 	for i, ch := range changes {

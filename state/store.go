@@ -531,6 +531,28 @@ func (s *Store) runRound(ctx context.Context, ops []op) ([]redis.Cmder, error) {
 	return cmds, nil
 }
 
+// scriptReplies flattens the replies of calls that each answer for one item
+// (perKeyScripts) or for many (a *_many.lua script: an array of per-item
+// replies) into one reply per item, checking that there are want of them.
+func (s *Store) scriptReplies(cmds []redis.Cmder, want int, what string) ([]any, error) {
+	replies := make([]any, 0, want)
+	for _, cmd := range cmds {
+		if s.perKeyScripts() {
+			replies = append(replies, cmd.(*redis.Cmd).Val())
+			continue
+		}
+		vals, err := cmd.(*redis.Cmd).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("state: %s: %w", what, err)
+		}
+		replies = append(replies, vals...)
+	}
+	if len(replies) != want {
+		return nil, fmt.Errorf("state: %s returned %d results for %d", what, len(replies), want)
+	}
+	return replies, nil
+}
+
 func isNoScript(err error) bool {
 	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }

@@ -193,20 +193,9 @@ func (s *Store) DueTimers(ctx context.Context, sets []string, now time.Time, lim
 	if err != nil {
 		return nil, err
 	}
-	replies := make([]any, 0, len(sets))
-	for _, cmd := range cmds {
-		if s.perKeyScripts() {
-			replies = append(replies, cmd.(*redis.Cmd).Val())
-			continue
-		}
-		vals, err := cmd.(*redis.Cmd).Slice()
-		if err != nil {
-			return nil, fmt.Errorf("state: due timers: %w", err)
-		}
-		replies = append(replies, vals...)
-	}
-	if len(replies) != len(sets) {
-		return nil, fmt.Errorf("state: due timers returned %d results for %d sets", len(replies), len(sets))
+	replies, err := s.scriptReplies(cmds, len(sets), "due timers")
+	if err != nil {
+		return nil, err
 	}
 	var out []processor.TimerRef
 	for i, set := range sets {

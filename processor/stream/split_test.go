@@ -15,14 +15,7 @@ import (
 // the usage samples of one subscription, and (with a TRUNCATE in the batch)
 // a truncated table's changes share a worker, in their order.
 func TestSplitRows(t *testing.T) {
-	tmpl, err := templates.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := processor.New(catalog.Default(), memory.New(memory.Options{}), tmpl, processor.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := splitEngine(t)
 	var changes []cdc.Change
 	for i := range 600 {
 		var ch cdc.Change
@@ -77,14 +70,7 @@ func TestSplitRows(t *testing.T) {
 // TestSplitRowsKeepsSharesLarge: a batch is split into no more shares than
 // it has minShare changes for, so a small batch is applied by one worker.
 func TestSplitRowsKeepsSharesLarge(t *testing.T) {
-	tmpl, err := templates.Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := processor.New(catalog.Default(), memory.New(memory.Options{}), tmpl, processor.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := splitEngine(t)
 	p := &Process{cfg: ProcessConfig{Workers: 4}, eng: eng}
 	for _, tc := range []struct{ changes, maxShares int }{
 		{1, 1}, {160, 1}, {2*minShare - 1, 1}, {2 * minShare, 2}, {3 * minShare, 3}, {4000, 4},
@@ -98,4 +84,18 @@ func TestSplitRowsKeepsSharesLarge(t *testing.T) {
 			t.Errorf("%d changes: %d shares, want at most %d (and 2 or more when more may be)", tc.changes, len(shares), tc.maxShares)
 		}
 	}
+}
+
+// splitEngine is an engine over an in-memory state, for its Affinity.
+func splitEngine(t *testing.T) *processor.Engine {
+	t.Helper()
+	tmpl, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := processor.New(catalog.Default(), memory.New(memory.Options{}), tmpl, processor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
 }
